@@ -1,0 +1,144 @@
+"""The functions a model may use, each with its derivative rule registered beside it.
+
+Role in DESIGN.md's picture: the rule table of ``derive()``. The driver in
+``symbolic/partials.py`` does the chain rule; a rule here returns only the
+local factor ``f'(x)``, written in terms of the function's *output* ``y = f(x)``
+where that is how Graves writes it (``tanh' = 1 - y²``, ``σ' = y(1 - y)``), so
+that fold-back can later name ``y`` (``1 - b_h²``).
+
+A function without a rule is a :class:`MissingDerivativeRule` error naming the
+function; model validation calls :func:`rule_for` on every function it finds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sympy
+from sympy import Expr
+
+#: A rule maps (argument x, output y = f(x)) to the local partial dy/dx.
+DerivativeRule = Callable[[Expr, Expr], Expr]
+
+_RULES: dict[type, tuple[str, DerivativeRule]] = {}
+
+
+class MissingDerivativeRule(ValueError):
+    """A function has no registered derivative rule."""
+
+
+def derivative_rule(function: type, description: str) -> Callable[[DerivativeRule], DerivativeRule]:
+    """Register ``rule`` as the derivative of the one-argument SymPy function class ``function``.
+
+    ``description`` names the rule in recorded steps, e.g. "derivative of tanh".
+    """
+
+    def register(rule: DerivativeRule) -> DerivativeRule:
+        if function in _RULES:
+            raise ValueError(f"a derivative rule for {function.__name__} is already registered")
+        _RULES[function] = (description, rule)
+        return rule
+
+    return register
+
+
+def rule_for(function: type) -> tuple[str, DerivativeRule]:
+    """The (description, rule) registered for ``function``; a clear error if there is none."""
+    try:
+        return _RULES[function]
+    except KeyError:
+        known = ", ".join(sorted(f.__name__ for f in _RULES))
+        raise MissingDerivativeRule(
+            f"no derivative rule for function '{function.__name__}'; "
+            f"functions with rules: {known}"
+        ) from None
+
+
+def functions_with_rules() -> tuple[type, ...]:
+    """Every function class that has a derivative rule, sorted by name."""
+    return tuple(sorted(_RULES, key=lambda f: f.__name__))
+
+
+# --- SymPy's own elementary functions --------------------------------------------------------
+
+
+@derivative_rule(sympy.exp, "derivative of exp")
+def _exp_rule(x: Expr, y: Expr) -> Expr:
+    return y
+
+
+@derivative_rule(sympy.log, "derivative of ln")
+def _log_rule(x: Expr, y: Expr) -> Expr:
+    return 1 / x
+
+
+@derivative_rule(sympy.tanh, "derivative of tanh")
+def _tanh_rule(x: Expr, y: Expr) -> Expr:
+    return 1 - y**2
+
+
+# --- functions of our own ---------------------------------------------------------------------
+
+
+class logistic(sympy.Function):  # noqa: N801 - printed name, like sympy.tanh
+    """The logistic sigmoid σ(x) = 1 / (1 + e^{-x})."""
+
+    nargs = 1
+
+    @classmethod
+    def eval(cls, x: Expr) -> Expr | None:
+        if x.is_zero:
+            return sympy.Rational(1, 2)
+        return None
+
+    def _eval_rewrite_as_exp(self, x: Expr, **kwargs: object) -> Expr:
+        return 1 / (1 + sympy.exp(-x))
+
+    def fdiff(self, argindex: int = 1) -> Expr:
+        y = self
+        return y * (1 - y)
+
+
+@derivative_rule(logistic, "derivative of the logistic function")
+def _logistic_rule(x: Expr, y: Expr) -> Expr:
+    return y * (1 - y)
+
+
+class step(sympy.Function):  # noqa: N801
+    """The Iverson bracket [x > 0]: 1 for positive x, else 0 (so relu'(0) = 0)."""
+
+    nargs = 1
+
+    @classmethod
+    def eval(cls, x: Expr) -> Expr | None:
+        if x.is_positive:
+            return sympy.S.One
+        if x.is_nonpositive:
+            return sympy.S.Zero
+        return None
+
+
+class relu(sympy.Function):  # noqa: N801
+    """The rectifier max(0, x)."""
+
+    nargs = 1
+
+    @classmethod
+    def eval(cls, x: Expr) -> Expr | None:
+        if x.is_nonnegative:
+            return x
+        if x.is_nonpositive:
+            return sympy.S.Zero
+        return None
+
+    def fdiff(self, argindex: int = 1) -> Expr:
+        return step(self.args[0])
+
+
+@derivative_rule(relu, "derivative of ReLU")
+def _relu_rule(x: Expr, y: Expr) -> Expr:
+    return step(x)
+
+
+#: Hidden-layer activations by the names the built-in networks accept.
+ACTIVATIONS: dict[str, type] = {"tanh": sympy.tanh, "logistic": logistic, "relu": relu}
