@@ -15,7 +15,7 @@ import sympy
 from sympy import Expr
 
 
-class InRange(sympy.Function):  # noqa: N801 - reads as a condition
+class InRange(sympy.Function):
     """``[lo <= expr <= hi]``: 1 inside the range, 0 outside."""
 
     nargs = 3

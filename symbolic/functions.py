@@ -80,7 +80,7 @@ def _tanh_rule(x: Expr, y: Expr) -> Expr:
 # --- functions of our own ---------------------------------------------------------------------
 
 
-class logistic(sympy.Function):  # noqa: N801 - printed name, like sympy.tanh
+class logistic(sympy.Function):
     """The logistic sigmoid σ(x) = 1 / (1 + e^{-x})."""
 
     nargs = 1
@@ -104,7 +104,7 @@ def _logistic_rule(x: Expr, y: Expr) -> Expr:
     return y * (1 - y)
 
 
-class step(sympy.Function):  # noqa: N801
+class step(sympy.Function):
     """The Iverson bracket [x > 0]: 1 for positive x, else 0 (so relu'(0) = 0)."""
 
     nargs = 1
@@ -118,7 +118,7 @@ class step(sympy.Function):  # noqa: N801
         return None
 
 
-class relu(sympy.Function):  # noqa: N801
+class relu(sympy.Function):
     """The rectifier max(0, x)."""
 
     nargs = 1
