@@ -131,7 +131,8 @@ class _Lowering:
         backward: list[Statement] = []
         for adjoint in self.derivation.named:
             out = self.convert(adjoint.lhs)
-            backward += self.assign(out, adjoint.expr, f"{adjoint.name} = ∂L/∂{adjoint.quantity.name}")
+            backward += self.assign(out, adjoint.expr,
+                                    f"{adjoint.name} = ∂L/∂{adjoint.quantity.name}")
         gradient_statements: list[Statement] = []
         for adjoint in self.derivation.gradients.values():
             gradient_statements += self.assign(adjoint.lhs, adjoint.expr,

@@ -252,7 +252,7 @@ class Model:
             if state.get(name) == 2:
                 return
             if state.get(name) == 1:
-                cycle = path[path.index(name):] + [name]
+                cycle = [*path[path.index(name):], name]
                 raise ModelError(
                     f"model {self.name!r}: the equations form a cycle "
                     f"{' -> '.join(cycle)} (equation {self.equations[name]}); a quantity may "

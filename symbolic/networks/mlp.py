@@ -11,6 +11,7 @@ from sympy import Sum, exp, log
 from ..functions import ACTIVATIONS
 from ..model import Model
 
+
 def build(hidden_layers: int = 2, activation: str = "tanh", name: str = "mlp") -> Model:
     """An MLP with ``hidden_layers`` hidden layers of ``activation`` and a softmax output."""
     if not isinstance(hidden_layers, int) or hidden_layers < 1:

@@ -1,0 +1,32 @@
+"""Shared fixtures: kernels generated from any Model into a temporary folder."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import codegen
+from codegen.artifacts import render
+from codegen.writer import write_atomically
+from symbolic import Model
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def kernel_for(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Model], Any]:
+    """Generate ``model``'s NumPy kernel into a temporary folder and load it (cached by name)."""
+    cache: dict[str, Any] = {}
+
+    def make(model: Model) -> Any:
+        if model.name not in cache:
+            out = tmp_path_factory.mktemp(model.name)
+            files = {name: text for name, text in render(model).items() if name.endswith(".py")}
+            write_atomically(out, files)
+            cache[model.name] = codegen.load(out, backend="numpy")
+        return cache[model.name]
+
+    return make
