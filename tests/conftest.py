@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 import codegen
-from codegen.artifacts import render
+from codegen.lower import lower
+from codegen.numpy_backend import render_numpy
 from codegen.writer import write_atomically
-from symbolic import Model
+from symbolic import Model, derive
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,8 +25,7 @@ def kernel_for(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Model], An
     def make(model: Model) -> Any:
         if model.name not in cache:
             out = tmp_path_factory.mktemp(model.name)
-            files = {name: text for name, text in render(model).items() if name.endswith(".py")}
-            write_atomically(out, files)
+            write_atomically(out, {f"{model.name}.py": render_numpy(lower(derive(model)))})
             cache[model.name] = codegen.load(out, backend="numpy")
         return cache[model.name]
 
