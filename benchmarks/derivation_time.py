@@ -14,20 +14,17 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-import codegen  # noqa: E402
-from codegen.lower import lower  # noqa: E402
-from codegen.numpy_backend import render_numpy  # noqa: E402
-from symbolic import derive  # noqa: E402
-from symbolic.networks import BUILTINS, mlp  # noqa: E402
+import codegen
+from codegen.lower import lower
+from codegen.numpy_backend import render_numpy
+from symbolic import derive
+from symbolic.networks import BUILTINS, mlp
 
 
 def median_seconds(build, repeat: int) -> float:
