@@ -142,3 +142,12 @@ def _relu_rule(x: Expr, y: Expr) -> Expr:
 
 #: Hidden-layer activations by the names the built-in networks accept.
 ACTIVATIONS: dict[str, type] = {"tanh": sympy.tanh, "logistic": logistic, "relu": relu}
+
+
+def activation(name: str) -> type:
+    """The activation function called ``name`` (tanh, logistic, relu); a clear error otherwise."""
+    try:
+        return ACTIVATIONS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, "
+                         f"got {name!r}") from None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sympy import Sum, exp, log
 
-from ..functions import ACTIVATIONS
+from ..functions import activation as activation_function
 from ..model import Model
 
 
@@ -16,10 +16,7 @@ def build(hidden_layers: int = 2, activation: str = "tanh", name: str = "mlp") -
     """An MLP with ``hidden_layers`` hidden layers of ``activation`` and a softmax output."""
     if not isinstance(hidden_layers, int) or hidden_layers < 1:
         raise ValueError(f"hidden_layers must be an integer >= 1, got {hidden_layers!r}")
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, "
-                         f"got {activation!r}")
-    theta = ACTIVATIONS[activation]
+    theta = activation_function(activation)
     model = Model(name, title="Multilayer perceptron",
                   description=f"MLP, {hidden_layers} {activation} hidden layer"
                               f"{'s' if hidden_layers > 1 else ''}, softmax output, "

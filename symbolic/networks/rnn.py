@@ -9,16 +9,13 @@ from __future__ import annotations
 
 from sympy import Sum, exp, log
 
-from ..functions import ACTIVATIONS
+from ..functions import activation as activation_function
 from ..model import Model
 
 
 def build(activation: str = "tanh", name: str = "rnn") -> Model:
     """An Elman RNN with ``activation`` hidden units and a softmax output at every step."""
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, "
-                         f"got {activation!r}")
-    theta = ACTIVATIONS[activation]
+    theta = activation_function(activation)
     model = Model(name, title="Recurrent neural network",
                   description=f"RNN, {activation} hidden layer, softmax output and "
                               f"cross-entropy at every step")
