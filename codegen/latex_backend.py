@@ -155,17 +155,7 @@ class _Notes:
 
     def indices_of(self, quantity: Quantity) -> tuple[Expr, ...]:
         """The indices the notes write ``quantity`` with: ``w_{hh'}`` for a square weight."""
-        if quantity.name in self.derivation.adjoints:
-            return self.derivation.adjoints[quantity.name].indices
-        indices: list[Idx] = []
-        for size in quantity.sizes:
-            index = self.model.primary_index(size)
-            while index in indices:
-                index = Idx(index.name + "'", (index.lower, index.upper))
-            indices.append(index)
-        if quantity.time and self.model.time_index is not None:
-            indices.append(self.model.time_index)
-        return tuple(indices)
+        return self.model.canonical_indices(quantity)
 
     def element(self, quantity: Quantity) -> Expr:
         indices = self.indices_of(quantity)

@@ -145,18 +145,6 @@ class _Deriver:
 
     # --- the quantities and their indices ----------------------------------------------------
 
-    def indices_of(self, quantity: Quantity) -> tuple[Idx, ...]:
-        indices: list[Idx] = []
-        for size in quantity.sizes:
-            index = self.model.primary_index(size)
-            while index in indices:
-                index = Idx(index.name + "'", (index.lower, index.upper))
-            indices.append(index)
-        if quantity.time:
-            assert self.model.time_index is not None
-            indices.append(self.model.time_index)
-        return tuple(indices)
-
     def time_range(self, quantity: Quantity) -> tuple[Expr, Expr] | None:
         t = self.model.time_index
         if not quantity.time or t is None:
@@ -198,7 +186,7 @@ class _Deriver:
     def adjoint(self, quantity: Quantity) -> Adjoint:
         if quantity.name in self.adjoints:
             return self.adjoints[quantity.name]
-        indices = self.indices_of(quantity)
+        indices = self.model.canonical_indices(quantity)
         target = quantity.base[indices]
         base = self.adjoint_base(quantity)
         steps: list[Step] = []

@@ -221,6 +221,19 @@ class Model:
                 return index
         raise ModelError(f"model {self.name!r} declares no index over size {size}")
 
+    def canonical_indices(self, quantity: Quantity) -> tuple[Idx, ...]:
+        """The indices a quantity and its adjoint are written with: ``W_hh[h, h']``, ``a[h, t]``."""
+        indices: list[Idx] = []
+        for size in quantity.sizes:
+            index = self.primary_index(size)
+            while index in indices:
+                index = Idx(index.name + "'", (index.lower, index.upper))
+            indices.append(index)
+        if quantity.time:
+            assert self.time_index is not None
+            indices.append(self.time_index)
+        return tuple(indices)
+
     def references(self, expr: Expr) -> Iterator[Indexed]:
         """Every Indexed quantity read by ``expr`` (in a stable order)."""
         for node in sympy.preorder_traversal(expr):
