@@ -13,7 +13,6 @@ contraction each. It knows no network by name.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 
 import sympy
 from sympy import Expr, Idx, Indexed, IndexedBase
@@ -143,7 +142,7 @@ class _Lowering:
             arrays=self.arrays, input=inputs[0].name, target=target.name, output=output,
             loss=loss_name,
             parameters={q.name: q.sizes for q in model.of_role(Role.PARAMETER)},
-            states={}, state_arrays={}, gradients=gradients, time=None,
+            states={}, gradients=gradients,
             forward=forward, loss_statements=loss_statements, backward=backward,
             gradient_statements=gradient_statements)
 
@@ -299,11 +298,3 @@ def _softmax_logits(rhs: Expr, free: tuple[Idx, ...]) -> Indexed | None:
         return None
     return logits
 
-
-def statements_of(plan: Plan) -> Iterator[Statement]:
-    yield from plan.forward
-    yield from plan.forward_step
-    yield from plan.loss_statements
-    yield from plan.backward
-    yield from plan.backward_step
-    yield from plan.gradient_statements

@@ -49,8 +49,6 @@ class Array:
     axes: tuple[Symbol, ...]
     kind: Kind
     quantity: str | None = None
-    #: for arrays over time: how many extra leading slots hold t = 0 (1 for a recurrent state)
-    time_offset: int = 0
 
 
 @dataclass(frozen=True)
@@ -112,15 +110,10 @@ class Plan:
     loss: str
     parameters: dict[str, tuple[Symbol, ...]]
     states: dict[str, tuple[Symbol, ...]]
-    #: state name → (forward array it initialises, gradient array)
-    state_arrays: dict[str, tuple[str, str]]
     gradients: dict[str, str]
-    time: Idx | None
     forward: list[Statement] = field(default_factory=list)
-    forward_step: list[Statement] = field(default_factory=list)
     loss_statements: list[Statement] = field(default_factory=list)
     backward: list[Statement] = field(default_factory=list)
-    backward_step: list[Statement] = field(default_factory=list)
     gradient_statements: list[Statement] = field(default_factory=list)
 
     def array(self, ref: Ref) -> Array:
