@@ -2,18 +2,13 @@
 
 Role in DESIGN.md's picture: the middle of ``Derivation → plan → text``. The
 plan says which arrays exist (shapes in size names, the batch axis added), and
-lists statements in phases:
-
-- ``forward``: before any time loop (everything for the MLP; for recurrent
-  models, the work hoisted out of the loop, e.g. input projections of all steps);
-- ``forward_step``: the body of the loop over ``t`` ascending;
-- ``loss``: the scalar loss, summed over batch (and time);
-- ``backward``, ``backward_step``, ``gradients``: the same for the backward pass
-  (``t`` descending), parameter gradients last as contractions over batch and time.
+lists statements in phases: ``forward``, ``loss`` (the scalar loss, summed over
+the batch), ``backward`` (the stored adjoints) and ``gradients`` (parameter
+gradients, each one contraction over the batch). Recurrent models will add the
+loops over ``t`` as phases of their own (issue "Recurrence").
 
 Statements reference arrays as SymPy ``Indexed`` objects whose indices are plan
-indices (:data:`BATCH`, the model's unit indices, the time index with an
-offset). Each statement is a contraction (einsum-like), an elementwise
+indices (:data:`BATCH` and the model's unit indices). Each statement is a contraction (einsum-like), an elementwise
 assignment, a (log-)softmax or a one-hot expansion of the labels. Backends
 print statements; they never look at the Derivation.
 """
