@@ -8,8 +8,9 @@ gradients, each one contraction over the batch). Recurrent models will add the
 loops over ``t`` as phases of their own (issue "Recurrence").
 
 Statements reference arrays as SymPy ``Indexed`` objects whose indices are plan
-indices (:data:`BATCH` and the model's unit indices). Each statement is a contraction (einsum-like), an elementwise
-assignment, a (log-)softmax or a one-hot expansion of the labels. Backends
+indices (:data:`BATCH` and the model's unit indices). Each statement is a
+contraction (einsum-like), an elementwise assignment, a (log-)softmax or a
+one-hot expansion of the labels. Backends
 print statements; they never look at the Derivation.
 """
 
