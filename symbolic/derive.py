@@ -27,7 +27,7 @@ import sympy
 from sympy import Expr, Idx, Indexed, IndexedBase
 
 from .contraction import Namer, contract, prettify, reduce_ranges, rename_bound
-from .expressions import InRange, Partial
+from .expressions import Partial
 from .foldback import fold_back
 from .identities import IDENTITIES
 from .model import Equation, Model, Quantity, Role
@@ -80,15 +80,6 @@ class Adjoint:
         if self.quantity.adjoint_latex:
             return self.quantity.adjoint_latex
         return rf"\frac{{\partial L}}{{\partial {self.quantity.latex}}}"
-
-    def terms(self) -> list[tuple[Expr, InRange | None]]:
-        """The additive terms of ``expr``, each with its range condition (or None)."""
-        result = []
-        for term in sympy.Add.make_args(self.expr):
-            conditions = [f for f in sympy.Mul.make_args(term) if isinstance(f, InRange)]
-            body = term.xreplace({c: sympy.S.One for c in conditions})
-            result.append((body, conditions[0] if conditions else None))
-        return result
 
 
 @dataclass
