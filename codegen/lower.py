@@ -1,13 +1,17 @@
 """Lowering: Derivation → Plan.
 
 Role in DESIGN.md's picture: the one place that turns equations into
-statements. It adds the batch axis, makes every sum a contraction (a fresh
-temporary, or the output itself when the sum is all there is), leaves the rest
-elementwise, and rewrites two patterns for numerical stability wherever they
-occur: a softmax definition ``exp(u_k)/Σ_k' exp(u_k')`` becomes a stable
-softmax, and ``log`` of a softmax quantity becomes a log-softmax of its logits.
-Parameter gradients and the loss sum over the batch (and time) in one
-contraction each. It knows no network by name.
+statements. It adds the batch axis (and puts time first), makes every sum a
+contraction (a fresh temporary, or the output itself when the sum is all there
+is), leaves the rest elementwise, and rewrites two patterns for numerical
+stability wherever they occur: a softmax definition ``exp(u_k)/Σ_k' exp(u_k')``
+becomes a stable softmax, and ``log`` of a softmax quantity becomes a
+log-softmax of its logits. A boundary condition ``[t ≤ T-1]`` on a term of an
+adjoint becomes a :class:`~codegen.plan.Guarded` temporary. Parameter gradients
+and the loss sum over the batch (and time) in one contraction each. Models over
+time are then split around one loop per phase (``schedule.py``), and
+contractions that share an operand are fused (``fuse.py``). It knows no network
+by name.
 """
 
 from __future__ import annotations
@@ -18,22 +22,33 @@ import sympy
 from sympy import Expr, Idx, Indexed, IndexedBase
 
 from symbolic import Derivation, Role
+from symbolic.contraction import reduce_ranges
+from symbolic.expressions import InRange
 from symbolic.model import Equation, Model, Quantity
 
+from .fuse import Fuser
 from .plan import (
     BATCH,
     BATCH_SIZE,
+    Allocate,
     Array,
     Assign,
     Contract,
+    Guarded,
+    Initial,
     Kind,
+    Loop,
     OneHot,
     Plan,
     Ref,
     Softmax,
+    Split,
     Statement,
     ref_indices,
+    walk,
+    written,
 )
+from .schedule import SchedulingError, schedule
 
 
 class LoweringError(ValueError):
@@ -50,40 +65,51 @@ class _Lowering:
         self.derivation = derivation
         self.model: Model = derivation.model
         self.source = source
+        self.time: Idx | None = self.model.time_index
         self.arrays: dict[str, Array] = {}
+        self.fuser = Fuser(self.arrays)
         self.temporaries = 0
         self.softmax_logits: dict[str, tuple[Indexed, Idx]] = {}
         self.log_softmax: dict[str, Indexed] = {}
-        if self.model.time_index is not None:
-            raise LoweringError(f"model {self.model.name!r}: kernels over time are not "
-                                f"supported yet")
 
     # --- arrays -----------------------------------------------------------------------------
 
-    def declare(self, name: str, axes: tuple[sympy.Symbol, ...], kind: Kind,
-                quantity: str | None = None) -> None:
-        self.arrays[name] = Array(name, axes, kind, quantity)
-
-    def per_example(self, quantity: Quantity) -> tuple[sympy.Symbol, ...]:
-        return (BATCH_SIZE, *quantity.sizes)
+    def declare_quantity(self, name: str, quantity: Quantity, kind: Kind, *,
+                         per_example: bool = True, time: bool | None = None) -> None:
+        """An array for ``quantity`` (or its adjoint ``name``): time rows, batch, unit axes."""
+        axes: tuple[Expr, ...] = (BATCH_SIZE, *quantity.sizes) if per_example else quantity.sizes
+        over_time = quantity.time if time is None else time
+        if over_time:
+            assert self.time is not None
+            first = 0 if kind is Kind.FORWARD and self.model.state_for(quantity) else 1
+            rows = self.time.upper - self.time.lower + 1 + (1 - first)
+            self.arrays[name] = Array(name, (rows, *axes), kind, quantity.name, self.time, first)
+        else:
+            self.arrays[name] = Array(name, axes, kind, quantity.name)
 
     def temporary(self, indices: tuple[Idx, ...]) -> Ref:
+        """A fresh temporary over ``indices`` (time first, then the batch, then the rest)."""
         name = f"t{self.temporaries}"
         self.temporaries += 1
-        self.declare(name, tuple(_size(i) for i in indices), Kind.TEMPORARY)
+        indices = (*(i for i in indices if i == self.time), *(i for i in indices if i == BATCH),
+                   *(i for i in indices if i not in (self.time, BATCH)))
+        axes = tuple(_size(i) for i in indices)
+        self.arrays[name] = Array(name, axes, Kind.TEMPORARY, None,
+                                  self.time if self.time in indices else None)
         return IndexedBase(name)[indices] if indices else sympy.Symbol(name)
 
     def convert(self, expr: Expr) -> Expr:
-        """Model refs → plan refs: per-example arrays gain the batch index."""
+        """Model refs → plan refs: time first, then the batch for per-example arrays."""
 
         def to_plan(ref: Indexed) -> Expr:
             name = str(ref.base.label)
             array = self.arrays.get(name)
             if array is None:
                 raise LoweringError(f"no array for {ref}")
-            if array.axes and array.axes[0] == BATCH_SIZE:
-                return IndexedBase(name)[(BATCH, *ref.indices)]
-            return ref
+            indices = list(ref.indices)
+            time = [indices.pop()] if array.time is not None else []
+            batched = BATCH_SIZE in array.axes[len(time):len(time) + 1]
+            return IndexedBase(name)[(*time, *([BATCH] if batched else []), *indices)]
 
         return expr.replace(lambda e: isinstance(e, Indexed), to_plan)
 
@@ -99,52 +125,99 @@ class _Lowering:
         if len(targets) != 1 or not targets[0].one_hot or len(targets[0].sizes) != 1:
             raise LoweringError(f"model {model.name!r}: the kernels take one one-hot target "
                                 f"(class labels), found {[q.name for q in targets]}")
+        if self.time is not None and not (inputs[0].time and targets[0].time):
+            raise LoweringError(f"model {model.name!r}: over time, the kernels take an input "
+                                f"and a target at every step (x[i, t], z[k, t])")
         for quantity in model.quantities.values():
             if quantity.role in (Role.INPUT, Role.TARGET, Role.INTERMEDIATE):
-                self.declare(quantity.name, self.per_example(quantity), Kind.FORWARD
-                             if quantity.role is Role.INTERMEDIATE else Kind(quantity.role.value),
-                             quantity.name)
+                self.declare_quantity(quantity.name, quantity, Kind.FORWARD
+                                      if quantity.role is Role.INTERMEDIATE
+                                      else Kind(quantity.role.value))
             elif quantity.role is Role.PARAMETER:
-                self.declare(quantity.name, quantity.sizes, Kind.PARAMETER, quantity.name)
+                self.declare_quantity(quantity.name, quantity, Kind.PARAMETER, per_example=False)
+            elif quantity.role is Role.STATE:
+                self.declare_quantity(quantity.name, quantity, Kind.STATE, time=False)
         for adjoint in self.derivation.named:
-            self.declare(adjoint.name, self.per_example(adjoint.quantity), Kind.ADJOINT,
-                         adjoint.quantity.name)
+            self.declare_quantity(adjoint.name, adjoint.quantity, Kind.ADJOINT)
         gradients = {}
         for name, adjoint in self.derivation.gradients.items():
-            self.declare(adjoint.name, adjoint.quantity.sizes, Kind.GRADIENT, name)
+            state = adjoint.quantity.role is Role.STATE
+            self.declare_quantity(adjoint.name, adjoint.quantity, Kind.GRADIENT,
+                                  per_example=state, time=False)
             gradients[name] = adjoint.name
         loss_name = model.loss_name
-        self.declare(loss_name, (), Kind.FORWARD, loss_name)
+        self.arrays[loss_name] = Array(loss_name, (), Kind.FORWARD, loss_name)
 
         target = targets[0]
         forward: list[Statement] = []
         for name in model.evaluation_order():
             forward += self.define(model.equations[name])
         output = self.output_quantity()
+        forward = self.phase(forward, step=1)
         loss_statements: list[Statement] = [
-            OneHot(IndexedBase(target.name)[BATCH, self.unit(target)], self.unit(target),
-                   "one-hot targets from the labels")]
+            OneHot(self.convert(target.base[(self.unit(target),
+                                             *([self.time] if target.time else []))]),
+                   self.unit(target), "one-hot targets from the labels")]
         assert model.loss_equation is not None
-        loss_statements += self.assign(sympy.Symbol(loss_name), model.loss_equation.rhs,
-                                       f"loss {loss_name}, summed over the batch")
+        over = "the batch and time" if self.time is not None else "the batch"
+        loss_statements += self.assign(sympy.Symbol(loss_name),
+                                       self.convert(model.loss_equation.rhs),
+                                       f"loss {loss_name}, summed over {over}")
         backward: list[Statement] = []
         for adjoint in self.derivation.named:
-            out = self.convert(adjoint.lhs)
-            backward += self.assign(out, adjoint.expr,
-                                    f"{adjoint.name} = ∂L/∂{adjoint.quantity.name}")
+            backward += self.lower_adjoint(adjoint.lhs, adjoint.expr,
+                                           f"{adjoint.name} = ∂L/∂{adjoint.quantity.name}")
+        backward = self.phase(backward, step=-1)
         gradient_statements: list[Statement] = []
         for adjoint in self.derivation.gradients.values():
-            gradient_statements += self.assign(adjoint.lhs, adjoint.expr,
-                                               f"∂L/∂{adjoint.quantity.name}")
+            gradient_statements += self.assign(
+                self.convert(adjoint.lhs), self.convert(adjoint.expr),
+                f"∂L/∂{adjoint.quantity.name}")
+        gradient_statements = self.phase(gradient_statements, step=0)
         return Plan(
             name=model.name, title=model.title, source=self.source,
-            sizes=tuple(s for s in model.sizes.values()),
+            sizes=tuple(s for s in model.sizes.values()
+                        if self.time is None or s != self.time.upper),
             arrays=self.arrays, input=inputs[0].name, target=target.name, output=output,
             loss=loss_name,
             parameters={q.name: q.sizes for q in model.of_role(Role.PARAMETER)},
-            states={}, gradients=gradients,
-            forward=forward, loss_statements=loss_statements, backward=backward,
-            gradient_statements=gradient_statements)
+            states={q.name: q.sizes for q in model.of_role(Role.STATE)}, gradients=gradients,
+            time=self.time, forward=forward, loss_statements=loss_statements,
+            backward=backward, gradient_statements=gradient_statements)
+
+    def phase(self, statements: list[Statement], step: int) -> list[Statement]:
+        """One phase as printed: set-up, hoisted work, the loop (if any), the work after it."""
+        before, loop, after, allocate = statements, [], [], []
+        if self.time is not None and step != 0:
+            try:
+                scheduled = schedule(statements, self.arrays, self.time)
+            except SchedulingError as error:
+                raise LoweringError(f"model {self.model.name!r}: {error}") from None
+            before, loop, after = scheduled.before, scheduled.loop, scheduled.after
+            allocate = scheduled.allocate
+        concats, buffers = self.fuser.take_new()
+        in_place = {*allocate, *buffers, *(a.name for a in self.arrays.values() if a.view)}
+        before = self.fuser.fuse_statements(before, in_place)
+        loop = self.fuser.fuse_statements(loop, in_place)
+        after = self.fuser.fuse_statements(after, in_place)
+        more_concats, more_buffers = self.fuser.take_new()
+        for statement in walk([*before, *loop, *after]):
+            self.fuser.frozen |= written(statement)
+        assert not more_buffers, "stacked outputs are bound by their statement, not allocated"
+        setup: list[Statement] = [*concats, *more_concats]
+        for name in [*buffers, *allocate]:
+            setup.append(Allocate(name))
+            if self.arrays[name].parts:
+                setup.append(Split(name))
+        for name in allocate:
+            array = self.arrays[name]
+            state = self.model.state_for(self.model.quantity(array.quantity)) \
+                if array.first_time == 0 and array.quantity else None
+            if state is not None:
+                setup.append(Initial(name, state.name, f"{name} at t = 0 is {state.name}"))
+        direction = "ascending" if step > 0 else "descending"
+        body = [Loop(step, tuple(loop), f"through time, t {direction}")] if loop else []
+        return [*setup, *before, *body, *after]
 
     def unit(self, quantity: Quantity) -> Idx:
         return self.model.primary_index(quantity.sizes[0])
@@ -163,23 +236,78 @@ class _Lowering:
     def define(self, equation: Equation) -> list[Statement]:
         out = self.convert(equation.lhs)
         rhs = self.convert(equation.rhs)
-        logits = _softmax_logits(rhs, equation.free)
+        axis = equation.free[-1 if self.time is None or not equation.quantity.time else -2] \
+            if equation.free else None
+        logits = _softmax_logits(rhs, axis)
         if logits is not None:
-            name = equation.quantity.name
-            self.softmax_logits[name] = (logits, equation.free[-1])
-            return [Softmax(out, logits, equation.free[-1], False, str(equation))]
-        return self.assign(out, equation.rhs, str(equation))
+            assert axis is not None
+            self.softmax_logits[equation.quantity.name] = (logits, axis)
+            return [Softmax(out, logits, axis, False, str(equation))]
+        return self.assign(out, rhs, str(equation))
+
+    def lower_adjoint(self, lhs: Expr, expr: Expr, comment: str) -> list[Statement]:
+        """An adjoint at every step t ∈ 1..T; its boundary conditions become guards."""
+        if self.time is not None:
+            expr = reduce_ranges(expr, {self.time: (self.time.lower, self.time.upper)})
+        out = self.convert(lhs)
+        statements: list[Statement] = []
+        value = self.guard(self.convert(expr), ref_indices(out), statements)
+        statements += self.assign(out, value, comment)
+        return statements
+
+    def guard(self, expr: Expr, context: tuple[Expr, ...], statements: list[Statement]) -> Expr:
+        """Replace the terms under ``[lo ≤ t ≤ hi]`` by guarded temporaries (one per range)."""
+        if not expr.has(InRange):
+            return expr
+        if isinstance(expr, sympy.Add):
+            groups: dict[tuple[Expr, Expr], list[Expr]] = {}
+            rest = []
+            for term in expr.args:
+                condition, inner = self.condition(term)
+                if condition is None:
+                    rest.append(self.guard(term, context, statements))
+                else:
+                    groups.setdefault(condition, []).append(inner)
+            for (lo, hi), terms in groups.items():
+                rest.append(self.guarded(lo, hi, sympy.Add(*terms), context, statements))
+            return sympy.Add(*rest)
+        condition, inner = self.condition(expr)
+        if condition is not None:
+            return self.guarded(*condition, inner, context, statements)
+        return expr.func(*(self.guard(a, context, statements) for a in expr.args))
+
+    def condition(self, term: Expr) -> tuple[tuple[Expr, Expr] | None, Expr]:
+        """``([lo, hi], rest)`` if ``term`` is ``[lo ≤ t ≤ hi]·rest``."""
+        factors = sympy.Mul.make_args(term)
+        brackets = [f for f in factors if isinstance(f, InRange) and f.target == self.time]
+        if not brackets:
+            return None, term
+        lo = sympy.Max(*(b.args[1] for b in brackets))
+        hi = sympy.Min(*(b.args[2] for b in brackets))
+        return (lo, hi), sympy.Mul(*(f for f in factors if f not in brackets))
+
+    def guarded(self, lo: Expr, hi: Expr, expr: Expr, context: tuple[Expr, ...],
+                statements: list[Statement]) -> Ref:
+        temporary = self.temporary(_ordered(_indices(expr), context))
+        body: list[Statement] = []
+        self._assign(temporary, expr, body)
+        statements.append(Guarded(lo, hi, tuple(body), temporary,
+                                  f"only where {lo} ≤ {self.time} ≤ {hi} (zero elsewhere)"))
+        return temporary
 
     def assign(self, out: Ref, expr: Expr, comment: str) -> list[Statement]:
         """Statements computing ``out = expr`` (summed over the batch if ``out`` has none)."""
         statements: list[Statement] = []
         self._assign(out, expr, statements)
-        # the comment names the whole group: it goes on its first statement
-        return [dataclasses.replace(statements[0], comment=comment),
-                *(dataclasses.replace(s, comment="") for s in statements[1:])]
+        # the comment names the whole group: it goes on its last statement, the one that
+        # writes ``out``
+        return [*statements[:-1], dataclasses.replace(statements[-1], comment=comment)]
 
     def _assign(self, out: Ref, expr: Expr, statements: list[Statement]) -> None:
-        value = self.stable(self.convert(expr), statements)
+        value = self.stable(self.fuser.fuse_sums(expr), statements)
+        if value.has(InRange):
+            raise LoweringError(f"model {self.model.name!r}: {out} = {value}: a range "
+                                f"condition on a unit index is not supported by the kernels")
         if BATCH not in ref_indices(out) and _has_batch(value):
             value = _merge_sums(sympy.Sum(value, (BATCH, 0, BATCH_SIZE - 1)))
         if isinstance(value, sympy.Mul | sympy.Sum) or isinstance(value, Indexed):
@@ -209,7 +337,7 @@ class _Lowering:
 
         return expr.replace(is_log_softmax, rewrite)
 
-    def extract_sums(self, expr: Expr, context: tuple[Idx, ...],
+    def extract_sums(self, expr: Expr, context: tuple[Expr, ...],
                      statements: list[Statement]) -> Expr:
         """Replace each sum in ``expr`` by a temporary filled by a contraction."""
         if isinstance(expr, sympy.Sum):
@@ -236,8 +364,7 @@ class _Lowering:
             temporary = self.temporary(indices)
             statements.append(Assign(temporary, sympy.Mul(*others)))
             refs.append(temporary)
-        statements.append(Contract(out, tuple(refs), coefficient * body_coefficient, False,
-                                   comment))
+        statements.append(Contract(out, tuple(refs), coefficient * body_coefficient, comment))
         return statements
 
 
@@ -279,9 +406,9 @@ def _merge_sums(expr: Expr) -> Expr:
     return coefficient * sympy.Sum(inner, *expr.limits) if coefficient != 1 else expr
 
 
-def _softmax_logits(rhs: Expr, free: tuple[Idx, ...]) -> Indexed | None:
+def _softmax_logits(rhs: Expr, axis: Idx | None) -> Indexed | None:
     """The logits ``u[..., k]`` if ``rhs`` is ``exp(u[..., k]) / Σ_k' exp(u[..., k'])``."""
-    if not free or not isinstance(rhs, sympy.Mul) or len(rhs.args) != 2:
+    if axis is None or not isinstance(rhs, sympy.Mul) or len(rhs.args) != 2:
         return None
     numerator = [a for a in rhs.args if isinstance(a, sympy.exp)]
     denominator = [a for a in rhs.args if isinstance(a, sympy.Pow) and a.exp == -1]
@@ -293,7 +420,7 @@ def _softmax_logits(rhs: Expr, free: tuple[Idx, ...]) -> Indexed | None:
         return None
     if len(total.limits) != 1:
         return None
-    (variable, _, _), axis = total.limits[0], free[-1]
+    (variable, _, _) = total.limits[0]
     if total.function != sympy.exp(logits.xreplace({axis: variable})) or variable == axis:
         return None
     return logits

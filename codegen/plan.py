@@ -1,17 +1,22 @@
 """The kernel plan: a small, backend-neutral description of one network's kernels.
 
 Role in DESIGN.md's picture: the middle of ``Derivation → plan → text``. The
-plan says which arrays exist (shapes in size names, the batch axis added), and
-lists statements in phases: ``forward``, ``loss`` (the scalar loss, summed over
-the batch), ``backward`` (the stored adjoints) and ``gradients`` (parameter
-gradients, each one contraction over the batch). Recurrent models will add the
-loops over ``t`` as phases of their own (issue "Recurrence").
+plan says which arrays exist (shapes in size names, the batch axis added, time
+first for arrays over time) and lists statements in four phases: ``forward``,
+``loss`` (the scalar loss, summed over the batch and time), ``backward`` (the
+stored adjoints) and ``gradients`` (parameter gradients, each one contraction
+over time and batch, and the initial states' gradients). A recurrent phase
+holds one :class:`Loop` over ``t`` (ascending forward, descending backward)
+between the statements hoisted before it and those that run after it.
 
 Statements reference arrays as SymPy ``Indexed`` objects whose indices are plan
-indices (:data:`BATCH` and the model's unit indices). Each statement is a
-contraction (einsum-like), an elementwise assignment, a (log-)softmax or a
-one-hot expansion of the labels. Backends
-print statements; they never look at the Derivation.
+indices: the model's time index ``t`` (possibly shifted, ``t-1``, or a constant),
+:data:`BATCH` and the model's unit indices. Outside a loop a reference at ``t``
+means every step at once; inside it, the current step. Each statement is a
+contraction (einsum-like), an elementwise assignment, a (log-)softmax, a one-hot
+expansion of the labels, or one of the bookkeeping statements (allocation,
+initial state, concatenation of parameters, views of a fused buffer, a guard).
+Backends print statements; they never look at the Derivation.
 """
 
 from __future__ import annotations
@@ -38,33 +43,50 @@ class Kind(enum.Enum):
 
 
 @dataclass(frozen=True)
+class View:
+    """An array that is the slice ``start:stop`` of ``buffer`` along axis ``axis``."""
+
+    buffer: str
+    axis: int
+    start: Expr
+    stop: Expr
+
+
+@dataclass(frozen=True)
 class Array:
-    """An array of the kernel; ``axes`` are size symbols (``B`` and ``T`` included)."""
+    """An array of the kernel; ``axes`` are sizes (``B`` and the number of time rows included).
+
+    An array over time has the time axis first; its row 0 holds step
+    ``first_time`` (0 for a quantity whose initial state is row 0, else 1). A
+    fused buffer lists its ``parts``, each an array with a :class:`View` of it.
+    """
 
     name: str
-    axes: tuple[Symbol, ...]
+    axes: tuple[Expr, ...]
     kind: Kind
     quantity: str | None = None
+    time: Idx | None = None
+    first_time: int = 1
+    view: View | None = None
+    parts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Contract:
-    """``out[...] (+)= coefficient · Σ_{indices not in out} Π operands``."""
+    """``out[...] = coefficient · Σ_{indices not in out} Π operands``."""
 
     out: Ref
     operands: tuple[Indexed, ...]
     coefficient: Expr
-    accumulate: bool = False
     comment: str = ""
 
 
 @dataclass(frozen=True)
 class Assign:
-    """``out[...] (+)= value``, elementwise over ``out``'s indices."""
+    """``out[...] = value``, elementwise over ``out``'s indices."""
 
     out: Ref
     value: Expr
-    accumulate: bool = False
     comment: str = ""
 
 
@@ -81,14 +103,75 @@ class Softmax:
 
 @dataclass(frozen=True)
 class OneHot:
-    """``out[b, k] = [labels[b] == k]``: the one-hot target built from integer labels."""
+    """``out[..., k] = [labels[...] == k]``: the one-hot target built from integer labels."""
 
     out: Ref
     axis: Idx
     comment: str = ""
 
 
-Statement = Contract | Assign | Softmax | OneHot
+@dataclass(frozen=True)
+class Concat:
+    """``out`` = the parameters ``parts`` side by side along axis ``axis`` (a copy)."""
+
+    out: str
+    parts: tuple[str, ...]
+    axis: int
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class Allocate:
+    """``name`` gets storage of its shape; statements then write it in place."""
+
+    name: str
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class Initial:
+    """Row 0 (step 0) of ``array`` is the initial state ``state`` (zeros when none is given)."""
+
+    array: str
+    state: str
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class Split:
+    """Bind every view of ``buffer`` (arrays whose :class:`View` names it)."""
+
+    buffer: str
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class Guarded:
+    """``body`` runs only where ``lo ≤ t ≤ hi``; elsewhere ``out`` is zero.
+
+    This is how a boundary condition of the derivation (``[t ≤ T-1]``, i.e.
+    ``δ^{T+1} = 0``) reaches the kernels: the guarded term is never evaluated
+    where it would read past the last step.
+    """
+
+    lo: Expr
+    hi: Expr
+    body: tuple[Statement, ...]
+    out: Ref
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class Loop:
+    """``for t`` over ``1..T`` (``step`` 1) or ``T..1`` (``step`` -1), running ``body``."""
+
+    step: int
+    body: tuple[Statement, ...]
+    comment: str = ""
+
+
+Statement = Contract | Assign | Softmax | OneHot | Concat | Allocate | Initial | Split \
+    | Guarded | Loop
 
 
 @dataclass
@@ -107,13 +190,27 @@ class Plan:
     parameters: dict[str, tuple[Symbol, ...]]
     states: dict[str, tuple[Symbol, ...]]
     gradients: dict[str, str]
+    time: Idx | None = None
     forward: list[Statement] = field(default_factory=list)
     loss_statements: list[Statement] = field(default_factory=list)
     backward: list[Statement] = field(default_factory=list)
     gradient_statements: list[Statement] = field(default_factory=list)
 
-    def array(self, ref: Ref) -> Array:
-        return self.arrays[ref_name(ref)]
+    def array(self, ref: Ref | str) -> Array:
+        return self.arrays[ref if isinstance(ref, str) else ref_name(ref)]
+
+    def views_of(self, buffer: str) -> list[Array]:
+        """The arrays that are slices of ``buffer``, in the buffer's order."""
+        return [self.arrays[part] for part in self.arrays[buffer].parts]
+
+    def in_place(self) -> set[str]:
+        """Arrays that have storage before they are written (allocated, or views of a buffer)."""
+        allocated = {s.name for s in walk(self.all_statements()) if isinstance(s, Allocate)}
+        return allocated | {a.name for a in self.arrays.values() if a.view}
+
+    def all_statements(self) -> list[Statement]:
+        return [*self.forward, *self.loss_statements, *self.backward,
+                *self.gradient_statements]
 
 
 Ref = Indexed | Symbol
@@ -127,3 +224,46 @@ def ref_name(ref: Ref) -> str:
 def ref_indices(ref: Ref) -> tuple[Expr, ...]:
     """A reference's indices; ``()`` for a scalar."""
     return tuple(ref.indices) if isinstance(ref, Indexed) else ()
+
+
+def walk(statements: list[Statement] | tuple[Statement, ...]) -> list[Statement]:
+    """Every statement, those inside loops and guards included, in order."""
+    flat: list[Statement] = []
+    for statement in statements:
+        flat.append(statement)
+        if isinstance(statement, Loop | Guarded):
+            flat += walk(statement.body)
+    return flat
+
+
+def written(statement: Statement) -> set[str]:
+    """The arrays ``statement`` (with everything inside it) writes."""
+    if isinstance(statement, Loop):
+        return set().union(*(written(s) for s in statement.body))
+    if isinstance(statement, Guarded):
+        return {ref_name(statement.out)}.union(*(written(s) for s in statement.body))
+    if isinstance(statement, Concat | Allocate):
+        return {statement.out if isinstance(statement, Concat) else statement.name}
+    if isinstance(statement, Initial):
+        return {statement.array}
+    if isinstance(statement, Split):
+        return set()
+    return {ref_name(statement.out)}
+
+
+def read(statement: Statement) -> list[Ref]:
+    """The references ``statement`` (with everything inside it) reads."""
+    if isinstance(statement, Loop | Guarded):
+        return [ref for s in statement.body for ref in read(s)]
+    if isinstance(statement, Contract):
+        return list(statement.operands)
+    if isinstance(statement, Assign):
+        refs = sorted(statement.value.atoms(Indexed), key=str)
+        labels = {ref.base.label for ref in refs}
+        # free_symbols holds every Indexed's label too; a scalar temporary is a bare Symbol
+        scalars = (s for s in statement.value.free_symbols
+                   if type(s) is Symbol and s not in labels)
+        return refs + sorted(scalars, key=str)
+    if isinstance(statement, Softmax):
+        return [statement.logits]
+    return []

@@ -154,7 +154,7 @@ def bad_calls(kernel):
         ((params, x[0], labels), r"x must have shape \(B, I\), got \(3,\)"),
         ((params, x.astype(np.int64), labels), "x must have dtype float32 or float64, got int64"),
         ((params, x.tolist(), labels), r"x must be a numpy.ndarray of shape \(B, I\), got list"),
-        ((params, x[:0], labels[:0]), r"x must hold at least one example"),
+        ((params, x[:0], labels[:0]), r"x must not be empty"),
         ((params, x, labels[:1]), r"labels must have shape \(B,\) = \(2,\), got \(1,\)"),
         ((params, x, labels.astype(float)), r"labels must be an integer numpy.ndarray of shape "
                                             r"\(B,\), got float64"),

@@ -68,8 +68,8 @@ def _check(params, x, labels, state, *, need_labels):
     for axis, n in zip(_INPUT_AXES, x.shape):
         sizes[axis] = n
         origin[axis] = "x"
-    if sizes["B"] < 1:
-        raise ValueError(f"x must hold at least one example, got shape {x.shape}")
+    if 0 in x.shape:
+        raise ValueError(f"x must not be empty: shape {_axes_text(_INPUT_AXES)} with every size at least 1, got {x.shape}")
     if not isinstance(params, Mapping):
         raise ValueError(f"params must be a mapping of parameter names to arrays, got {type(params).__name__}")
     missing = [name for name in PARAMS if name not in params]
@@ -134,7 +134,7 @@ def _log_softmax(u, axis):
     return shifted - numpy.log(numpy.exp(shifted).sum(axis=axis, keepdims=True))
 
 
-def _forward(params, x, sizes, dtype):
+def _forward(params, x, state, sizes, dtype):
     I = sizes["I"]
     H1 = sizes["H1"]
     H2 = sizes["H2"]
@@ -146,22 +146,22 @@ def _forward(params, x, sizes, dtype):
     b_h2 = params["b_h2"]
     W_h2y = params["W_h2y"]
     b_y = params["b_y"]
-    # a1[h1] = b_h1[h1] + Sum(W_xh1[i, h1]*x[i], (i, 0, I - 1))
     t0 = x @ W_xh1
+    # a1[h1] = b_h1[h1] + Sum(W_xh1[i, h1]*x[i], (i, 0, I - 1))
     a1 = b_h1 + t0
     # act1[h1] = tanh(a1[h1])
     act1 = numpy.tanh(a1)
-    # a2[h2] = b_h2[h2] + Sum(W_h1h2[h1, h2]*act1[h1], (h1, 0, H1 - 1))
     t1 = act1 @ W_h1h2
+    # a2[h2] = b_h2[h2] + Sum(W_h1h2[h1, h2]*act1[h1], (h1, 0, H1 - 1))
     a2 = b_h2 + t1
     # act2[h2] = tanh(a2[h2])
     act2 = numpy.tanh(a2)
-    # a_y[k] = b_y[k] + Sum(W_h2y[h2, k]*act2[h2], (h2, 0, H2 - 1))
     t2 = act2 @ W_h2y
+    # a_y[k] = b_y[k] + Sum(W_h2y[h2, k]*act2[h2], (h2, 0, H2 - 1))
     a_y = b_y + t2
     # y[k] = exp(a_y[k])/Sum(exp(a_y[k_]), (k_, 0, K - 1))
     y = _softmax(a_y, axis=1)
-    return a1, act1, a2, act2, a_y, y
+    return act1, act2, a_y, y
 
 
 def loss_and_grad(params, x, labels, state=None):
@@ -178,20 +178,21 @@ def loss_and_grad(params, x, labels, state=None):
     b_h2 = params["b_h2"]
     W_h2y = params["W_h2y"]
     b_y = params["b_y"]
-    a1, act1, a2, act2, a_y, y = _forward(params, x, sizes, dtype)
+    act1, act2, a_y, y = _forward(params, x, state, sizes, dtype)
     # one-hot targets from the labels
     z = (labels[..., numpy.newaxis] == numpy.arange(K)).astype(dtype)
-    # loss L, summed over the batch
+    # ln y, stable
     t3 = _log_softmax(a_y, axis=1)
-    t4 = numpy.einsum("ab,ab->", t3, z)
+    t4 = numpy.tensordot(t3, z, axes=([0, 1], [0, 1]))
+    # loss L, summed over the batch
     L = -t4
     # d_a_y = ∂L/∂a_y
     d_a_y = y - z
-    # d_a2 = ∂L/∂a2
     t5 = d_a_y @ W_h2y.T
+    # d_a2 = ∂L/∂a2
     d_a2 = (1 - act2**2)*t5
-    # d_a1 = ∂L/∂a1
     t6 = d_a2 @ W_h1h2.T
+    # d_a1 = ∂L/∂a1
     d_a1 = (1 - act1**2)*t6
     # ∂L/∂W_xh1
     d_W_xh1 = x.T @ d_a1
@@ -219,5 +220,5 @@ def loss_and_grad(params, x, labels, state=None):
 def predict(params, x, state=None):
     """The softmax outputs y for inputs x."""
     sizes, dtype = _check(params, x, None, state, need_labels=False)
-    a1, act1, a2, act2, a_y, y = _forward(params, x, sizes, dtype)
+    act1, act2, a_y, y = _forward(params, x, state, sizes, dtype)
     return y

@@ -8,10 +8,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..model import Model
-from . import mlp
+from . import lstm, mlp, rnn
 
 BUILTINS: dict[str, Callable[[], Model]] = {
     "mlp": mlp.build,
+    "rnn": rnn.build,
+    "lstm": lstm.build,
+    "lstm_no_peepholes": lambda: lstm.build(peepholes=False),
 }
 
-__all__ = ["BUILTINS", "mlp"]
+__all__ = ["BUILTINS", "lstm", "mlp", "rnn"]
