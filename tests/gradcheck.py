@@ -15,10 +15,14 @@ def finite_difference_errors(kernel: Any, params: dict[str, np.ndarray], x: np.n
     The fourth-order central stencil ``(-f(+2h) + 8f(+h) - 8f(-h) + f(-2h)) / 12h``
     keeps both truncation (``h⁴``) and round-off (``ε·|L|/h``) near 1e-12, so a
     1e-6 tolerance tests the gradient, not the difference formula. The error is
-    ``max_i |fd_i - g_i| / max(max_i |g_i|, max_i |fd_i|)`` per parameter (and
-    state): an elementwise ratio would be dominated by round-off near zero.
+    ``max_i |fd_i - g_i| / max(max_i |g_i|, max_i |fd_i|, 1e-3·max(|L|, 1))`` per
+    parameter (and state): an elementwise ratio would be dominated by round-off
+    near zero. The floor keeps a gradient that is exactly zero (``W_hh`` when
+    ``T = 1`` and the initial state is zero) from comparing round-off with
+    round-off; the stencil's round-off is about 1e-13·|L|, far below it.
     """
-    _, grads = kernel.loss_and_grad(params, x, labels, state)
+    loss, grads = kernel.loss_and_grad(params, x, labels, state)
+    floor = 1e-3 * max(abs(float(loss)), 1.0)
     arrays = {**params, **(state or {})}
     errors = {}
     for name, array in arrays.items():
@@ -31,6 +35,6 @@ def finite_difference_errors(kernel: Any, params: dict[str, np.ndarray], x: np.n
                 values.append(kernel.loss_and_grad(params, x, labels, state)[0])
             array[index] = old
             numeric[index] = (-values[0] + 8 * values[1] - 8 * values[2] + values[3]) / (12 * eps)
-        scale = max(np.abs(grads[name]).max(), np.abs(numeric).max(), 1e-300)
+        scale = max(np.abs(grads[name]).max(), np.abs(numeric).max(), floor)
         errors[name] = float(np.abs(numeric - grads[name]).max() / scale)
     return errors
