@@ -7,7 +7,7 @@ The stages, each with its input and output:
 - ``latex_backend.render_tex(Derivation) → str``: ``<net>.tex``;
 - ``artifacts.render(Model) → {file: text}``: all of the above for one model;
 - ``writer.write_atomically``: files on disk, all or nothing;
-- ``load(dir, backend)``: a generated kernel, ready to call.
+- ``load(dir, backend)``: a generated kernel, ready to call (``c_loader`` compiles C).
 
 Importing this package is cheap: the engine loads on first use.
 """
@@ -18,11 +18,14 @@ from pathlib import Path
 from typing import Any
 
 
-def load(directory: str | Path, backend: str = "numpy") -> Any:
-    """The generated kernel in ``directory`` for ``backend`` (see ``codegen.loader``)."""
+def load(directory: str | Path, backend: str = "numpy", *, blas: bool | None = None) -> Any:
+    """The generated kernel in ``directory`` for ``backend`` (see ``codegen.loader``).
+
+    ``backend`` is ``"numpy"`` or ``"c"``; ``blas`` (C only) asks for or refuses CBLAS.
+    """
     from .loader import load as _load
 
-    return _load(directory, backend)
+    return _load(directory, backend, blas=blas)
 
 
 __all__ = ["load"]

@@ -180,6 +180,8 @@ class _Kernel:
             "loss": plan.loss,
             "uses_logistic": any(e.has(logistic) for s in _walk(plan.all_statements())
                                  for e in _expressions(s)),
+            "uses_tanh": any(e.has(sympy.tanh) for s in _walk(plan.all_statements())
+                             for e in _expressions(s)),
             "params": self.params,
             "states": self.states,
             "gradient_pointers": [(plan.gradients[p], i) for i, p in enumerate(self.params)

@@ -78,8 +78,16 @@ class KernelCPrinter(C99CodePrinter):
     def _print_Idx(self, expr: Idx) -> str:
         return self._print(self.variables.get(expr, Symbol(expr.name)))
 
+    def _print_tanh(self, expr: Expr) -> str:
+        if self.precision == "f32":
+            return f"chainrule_tanh_f32({self._print(expr.args[0])})"
+        return f"tanh({self._print(expr.args[0])})"
+
     def _print_Pow(self, expr: sympy.Pow) -> str:
-        if expr.exp.is_Integer and 2 <= int(expr.exp) <= 3:
+        # x*x for a cheap base; pow(f(x), 2) otherwise, which compilers expand without
+        # evaluating f twice
+        if expr.exp.is_Integer and 2 <= int(expr.exp) <= 3 \
+                and isinstance(expr.base, Indexed | Symbol):
             base = self.parenthesize(expr.base, sympy.printing.precedence.PRECEDENCE["Mul"])
             return "(" + "*".join([base] * int(expr.exp)) + ")"
         return super()._print_Pow(expr)

@@ -1,9 +1,10 @@
 """Loading generated kernels: ``codegen.load(dir, backend=...)``.
 
 Role in DESIGN.md's picture: the way tests, benchmarks and users call what
-``generated/<net>/`` holds. The NumPy backend is a plain module; every backend
-returns an object with the same kernel contract (SIZES, PARAMS, STATE,
-init_params, loss_and_grad, predict).
+``generated/<net>/`` holds. The NumPy backend is a plain module; the C backend
+(``codegen.c_loader``) compiles ``<net>.c`` and wraps it. Every backend returns an
+object with the same kernel contract (SIZES, PARAMS, STATE, init_params,
+loss_and_grad, predict).
 """
 
 from __future__ import annotations
@@ -12,22 +13,41 @@ import hashlib
 import importlib.util
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
-BACKENDS = ("numpy",)
+if TYPE_CHECKING:
+    from .c_loader import CKernel
+
+BACKENDS = ("numpy", "c")
 
 
-def load(directory: str | Path, backend: str = "numpy") -> ModuleType:
-    """The kernel in ``directory`` (e.g. ``generated/mlp``) for ``backend``."""
+def load(directory: str | Path, backend: str = "numpy", *,
+         blas: bool | None = None) -> ModuleType | CKernel:
+    """The kernel in ``directory`` (e.g. ``generated/mlp``) for ``backend``.
+
+    ``blas`` applies to ``backend="c"`` only: True requires CBLAS, False never uses
+    it, None (the default) uses it when the compiler finds it.
+    """
     directory = Path(directory)
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if blas is not None and backend != "c":
+        raise ValueError(f"blas= applies only to backend='c', not backend={backend!r}")
+    if backend == "c":
+        from .c_loader import load_c
+
+        return load_c(directory, blas=blas)
     if not directory.is_dir():
         raise ValueError(f"{directory} is not a directory of generated kernels")
     sources = sorted(directory.glob("*.py"))
     if len(sources) != 1:
         raise ValueError(f"{directory} must hold exactly one generated .py kernel, found "
                          f"{[s.name for s in sources] or 'none'}")
-    source = sources[0]
+    return load_module(sources[0])
+
+
+def load_module(source: Path) -> ModuleType:
+    """Import the generated NumPy module ``source`` under a name unique to its content."""
     digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
     spec = importlib.util.spec_from_file_location(f"chainrule_kernel_{source.stem}_{digest}",
                                                   source)

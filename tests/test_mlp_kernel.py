@@ -178,7 +178,7 @@ def test_predict_validates_too(kernel) -> None:
 
 
 def test_load_errors(tmp_path) -> None:
-    with pytest.raises(ValueError, match="backend must be one of numpy, got 'fortran'"):
+    with pytest.raises(ValueError, match="backend must be one of numpy, c, got 'fortran'"):
         codegen.load(GENERATED, backend="fortran")
     with pytest.raises(ValueError, match="is not a directory of generated kernels"):
         codegen.load(tmp_path / "nope")

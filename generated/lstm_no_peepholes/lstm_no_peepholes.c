@@ -21,7 +21,11 @@
 
 /* σ(x) = (1 + tanh(x/2))/2: no overflow for any x */
 static double chainrule_logistic_f64(double v) { return 0.5 * (1.0 + tanh(0.5 * v)); }
-static float chainrule_logistic_f32(float v) { return 0.5F * (1.0F + tanhf(0.5F * v)); }
+/* in float through expf, which compilers vectorize (glibc has no vector tanhf); exp
+ * overflowing to infinity still gives the right limit, 0 */
+static float chainrule_logistic_f32(float v) { return 1.0F / (1.0F + expf(-v)); }
+/* tanh in float through expf, for the same reason: 1 - 2/(e^{2v} + 1) */
+static float chainrule_tanh_f32(float v) { return 1.0F - 2.0F / (expf(2.0F * v) + 1.0F); }
 static int lstm_no_peepholes_check_sizes(const long *sizes) {
     int i;
     for (i = 0; i < 5; ++i) {
@@ -539,13 +543,13 @@ static int lstm_no_peepholes_run_f64(const long *sizes, const double *const *par
             /* d_s = ∂L/∂s */
             for (long b = 0; b <= B - 1; ++b) {
                 for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                    d_s[B*H*t - B*H + H*b + c_2] = (1 - (tanh(s[B*H*t + H*b + c_2])*tanh(s[B*H*t + H*b + c_2])))*d_h[B*H*t - B*H + H*b + c_2]*g_o[B*H*t - B*H + H*b + c_2] + t13[H*b + c_2];
+                    d_s[B*H*t - B*H + H*b + c_2] = (1 - pow(tanh(s[B*H*t + H*b + c_2]), 2))*d_h[B*H*t - B*H + H*b + c_2]*g_o[B*H*t - B*H + H*b + c_2] + t13[H*b + c_2];
                 }
             }
             /* d_a_c = ∂L/∂a_c */
             for (long b = 0; b <= B - 1; ++b) {
                 for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                    d_a_ifco[4*B*H*t - 4*B*H + 4*H*b + 2*H + c_2] = (1 - (tanh(a_c[B*H*t - B*H + H*b + c_2])*tanh(a_c[B*H*t - B*H + H*b + c_2])))*d_s[B*H*t - B*H + H*b + c_2]*g_i[B*H*t - B*H + H*b + c_2];
+                    d_a_ifco[4*B*H*t - 4*B*H + 4*H*b + 2*H + c_2] = (1 - pow(tanh(a_c[B*H*t - B*H + H*b + c_2]), 2))*d_s[B*H*t - B*H + H*b + c_2]*g_i[B*H*t - B*H + H*b + c_2];
                 }
             }
             /* d_a_f = ∂L/∂a_f */
@@ -1031,7 +1035,7 @@ static int lstm_no_peepholes_run_f32(const long *sizes, const float *const *para
         /* s[c, t] = tanh(a_c[c, t])*g_i[c, t] + g_f[c, t]*s[c, t - 1] */
         for (long b = 0; b <= B - 1; ++b) {
             for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                s[B*H*t + H*b + c_2] = tanhf(a_c[B*H*t - B*H + H*b + c_2])*g_i[B*H*t - B*H + H*b + c_2] + g_f[B*H*t - B*H + H*b + c_2]*s[B*H*t - B*H + H*b + c_2];
+                s[B*H*t + H*b + c_2] = chainrule_tanh_f32(a_c[B*H*t - B*H + H*b + c_2])*g_i[B*H*t - B*H + H*b + c_2] + g_f[B*H*t - B*H + H*b + c_2]*s[B*H*t - B*H + H*b + c_2];
             }
         }
         /* a_o[c, t] = b_o[c] + Sum(W_ho[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xo[i, c]*x[i, t], (i, 0, I - 1)) */
@@ -1049,7 +1053,7 @@ static int lstm_no_peepholes_run_f32(const long *sizes, const float *const *para
         /* h[c, t] = tanh(s[c, t])*g_o[c, t] */
         for (long b = 0; b <= B - 1; ++b) {
             for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                h[B*H*t + H*b + c_2] = tanhf(s[B*H*t + H*b + c_2])*g_o[B*H*t - B*H + H*b + c_2];
+                h[B*H*t + H*b + c_2] = chainrule_tanh_f32(s[B*H*t + H*b + c_2])*g_o[B*H*t - B*H + H*b + c_2];
             }
         }
     }
@@ -1199,7 +1203,7 @@ static int lstm_no_peepholes_run_f32(const long *sizes, const float *const *para
             /* d_a_o = ∂L/∂a_o */
             for (long b = 0; b <= B - 1; ++b) {
                 for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                    d_a_ifco[4*B*H*t - 4*B*H + 4*H*b + 3*H + c_2] = (1 - g_o[B*H*t - B*H + H*b + c_2])*tanhf(s[B*H*t + H*b + c_2])*d_h[B*H*t - B*H + H*b + c_2]*g_o[B*H*t - B*H + H*b + c_2];
+                    d_a_ifco[4*B*H*t - 4*B*H + 4*H*b + 3*H + c_2] = (1 - g_o[B*H*t - B*H + H*b + c_2])*chainrule_tanh_f32(s[B*H*t + H*b + c_2])*d_h[B*H*t - B*H + H*b + c_2]*g_o[B*H*t - B*H + H*b + c_2];
                 }
             }
             /* only where 1 ≤ t ≤ T - 1 (zero elsewhere) */
@@ -1219,13 +1223,13 @@ static int lstm_no_peepholes_run_f32(const long *sizes, const float *const *para
             /* d_s = ∂L/∂s */
             for (long b = 0; b <= B - 1; ++b) {
                 for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                    d_s[B*H*t - B*H + H*b + c_2] = (1 - (tanhf(s[B*H*t + H*b + c_2])*tanhf(s[B*H*t + H*b + c_2])))*d_h[B*H*t - B*H + H*b + c_2]*g_o[B*H*t - B*H + H*b + c_2] + t13[H*b + c_2];
+                    d_s[B*H*t - B*H + H*b + c_2] = (1 - powf(chainrule_tanh_f32(s[B*H*t + H*b + c_2]), 2))*d_h[B*H*t - B*H + H*b + c_2]*g_o[B*H*t - B*H + H*b + c_2] + t13[H*b + c_2];
                 }
             }
             /* d_a_c = ∂L/∂a_c */
             for (long b = 0; b <= B - 1; ++b) {
                 for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                    d_a_ifco[4*B*H*t - 4*B*H + 4*H*b + 2*H + c_2] = (1 - (tanhf(a_c[B*H*t - B*H + H*b + c_2])*tanhf(a_c[B*H*t - B*H + H*b + c_2])))*d_s[B*H*t - B*H + H*b + c_2]*g_i[B*H*t - B*H + H*b + c_2];
+                    d_a_ifco[4*B*H*t - 4*B*H + 4*H*b + 2*H + c_2] = (1 - powf(chainrule_tanh_f32(a_c[B*H*t - B*H + H*b + c_2]), 2))*d_s[B*H*t - B*H + H*b + c_2]*g_i[B*H*t - B*H + H*b + c_2];
                 }
             }
             /* d_a_f = ∂L/∂a_f */
@@ -1237,7 +1241,7 @@ static int lstm_no_peepholes_run_f32(const long *sizes, const float *const *para
             /* d_a_i = ∂L/∂a_i */
             for (long b = 0; b <= B - 1; ++b) {
                 for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                    d_a_ifco[4*B*H*t - 4*B*H + 4*H*b + c_2] = (1 - g_i[B*H*t - B*H + H*b + c_2])*tanhf(a_c[B*H*t - B*H + H*b + c_2])*d_s[B*H*t - B*H + H*b + c_2]*g_i[B*H*t - B*H + H*b + c_2];
+                    d_a_ifco[4*B*H*t - 4*B*H + 4*H*b + c_2] = (1 - g_i[B*H*t - B*H + H*b + c_2])*chainrule_tanh_f32(a_c[B*H*t - B*H + H*b + c_2])*d_s[B*H*t - B*H + H*b + c_2]*g_i[B*H*t - B*H + H*b + c_2];
                 }
             }
         }

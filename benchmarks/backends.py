@@ -1,0 +1,431 @@
+"""C, NumPy and PyTorch CPU side by side: one ``loss_and_grad`` of every built-in network.
+
+For the MLP, the LSTM (with peepholes) and ``lstm_no_peepholes``, at sizes
+I = H = 32, 128 and 512 (``--sizes``), K = 10, in float32 and float64, this
+script times one full ``loss_and_grad`` (forward, backward, every gradient) on
+the same inputs, in one process:
+
+- C: ``codegen.load("generated/<net>", backend="c")`` (CBLAS when the compiler
+  finds OpenBLAS), and the plain-loop build (``blas=False``) at sizes up to
+  ``--plain-c-max`` (default 128: the loops are slow at 512);
+- NumPy: the generated module ``generated/<net>/<net>.py``;
+- autograd: the same equations written in torch (``tests/torch_reference.py``;
+  the MLP's two tanh layers are written out here), forward + ``torch.autograd.grad``
+  on tensors built before timing starts;
+- nn.LSTM (``lstm_no_peepholes`` only): PyTorch's fused ``torch.nn.LSTM`` with the
+  same weights (module built once), plus the same output layer and loss.
+
+The LSTMs run at (T, B) = (50, 32); the MLP has no time axis and runs B = T·B =
+1600 examples with I = H1 = H2 = the size, so both see the same number of rows.
+Each time is the median of ``--repeat`` timed runs after warm-up (by default as
+many runs as fit in about half a second, between 3 and 15). Beside the times: the
+ratios C/NumPy, C/autograd and C/nn.LSTM; the FLOPs of the matrix products of one
+``loss_and_grad`` (counted analytically: ``mlp_flops``, ``lstm_flops``), the GFLOP/s
+that C and nn.LSTM achieve, and the machine's GEMM rate (a 1024×1024 NumPy matmul,
+timed at the start and at the end of the run; torch's too, in the header). The
+goals column says pass/FAIL for: C faster than autograd at every size; C within
+1.5× of nn.LSTM at H ≥ 128. Once per configuration the C and NumPy losses are compared (relative 1e-4 in float32, 1e-9
+in float64; torch's loss too, when present); a mismatch prints a warning row.
+The output is a Markdown table, with torch, BLAS and compiler setup in the header,
+and the load average at the start and the end: other processes on the machine
+skew the times, 2-thread BLAS calls most of all when there are only 2 CPUs.
+
+    python benchmarks/backends.py                        # everything, a few minutes
+    python benchmarks/backends.py --quick                # H = 32, 128, few repeats
+    python benchmarks/backends.py --nets lstm_no_peepholes --sizes 128 --dtype float32
+
+PyTorch is optional (``pip install -e '.[torch]'``); without it the script times C
+against NumPy alone. The C kernels need a C compiler (``cc`` or ``$CC``);
+OpenBLAS's headers (``libopenblas-dev``) make the CBLAS build.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+# the colleague's LSTM benchmark: torch closures and table helpers, shared not copied
+lstm_bench = importlib.import_module("benchmarks.lstm_vs_torch")
+reference = importlib.import_module("tests.torch_reference")
+codegen = importlib.import_module("codegen")
+
+GENERATED = ROOT / "generated"
+NETS = ("mlp", "lstm", "lstm_no_peepholes")
+DEFAULT_SIZES = (32, 128, 512)
+QUICK_SIZES = (32, 128)
+T, B, K = 50, 32, 10
+TOLERANCE = lstm_bench.TOLERANCE  # relative loss agreement: 1e-4 float32, 1e-9 float64
+SEED = lstm_bench.SEED
+TIME_BUDGET_S = 0.5  # default: timed runs per measurement fill about this long ...
+MIN_REPEAT, MAX_REPEAT = 3, 15  # ... but no fewer / more runs than these
+QUICK_REPEAT = 3
+NN_LSTM_GOAL = 1.5  # C within this factor of nn.LSTM ...
+NN_LSTM_GOAL_FROM = 128  # ... at H ≥ this
+GEMM_N = 1024
+
+COLUMNS = ("net", "rows", "size", "dtype", "GFLOP", "C ms", "C no-BLAS ms", "NumPy ms",
+           "autograd ms", "nn.LSTM ms", "C/NumPy", "C/autograd", "C/nn.LSTM", "C GFLOP/s",
+           "nn.LSTM GFLOP/s", "GEMM GFLOP/s", "goals")
+ALIGN = ("---",) * 4 + ("---:",) * 12 + ("---",)
+
+row = lstm_bench.row
+ms = lstm_bench.ms
+ratio = lstm_bench.ratio
+
+
+# --- FLOP counts ---------------------------------------------------------------------------
+# Only the matrix products count, 2 FLOPs per multiply-add: a (m×k)·(k×n) product is 2·m·k·n.
+# Elementwise work (activations, gates, peepholes, softmax) and bias sums are left out; they
+# are O(N·H), the products O(N·H²). No kernel computes a gradient for x, so none is counted.
+
+
+def mlp_flops(n: int, inputs: int, hidden: tuple[int, ...], classes: int) -> int:
+    """Matrix-product FLOPs of one MLP ``loss_and_grad`` on ``n`` examples.
+
+    With layer widths d_0 = I, d_1..d_L = hidden, d_{L+1} = K and n rows:
+
+    - forward, one product per layer:            Σ_{l=0..L}   2·n·d_l·d_{l+1}
+    - backward, δ_{l+1}·W_lᵀ into every hidden
+      layer (not into x):                         Σ_{l=1..L}   2·n·d_{l+1}·d_l
+    - weight gradients b_lᵀ·δ_{l+1}:              Σ_{l=0..L}   2·n·d_l·d_{l+1}
+
+    For two hidden layers, I = H1 = H2 = H: 2·n·(2·I·H + 3·H² + 3·H·K).
+    """
+    widths = (inputs, *hidden, classes)
+    layers = [widths[l] * widths[l + 1] for l in range(len(widths) - 1)]
+    return 2 * n * (2 * sum(layers) + sum(layers[1:]))
+
+
+def lstm_flops(steps: int, batch: int, inputs: int, hidden: int, classes: int) -> int:
+    """Matrix-product FLOPs of one LSTM ``loss_and_grad``: N = T·B rows, four gate blocks.
+
+    Peepholes are diagonal (elementwise), so both LSTM variants count the same:
+
+    - forward input projections   x·[W_xi W_xf W_xc W_xo]           2·N·I·4H
+    - forward recurrent products  h^{t-1}·[W_hi W_hf W_hc W_ho]     2·N·H·4H
+    - output layer, forward       h·W_hy                            2·N·H·K
+    - output layer, backward      δ_y·W_hyᵀ (into ε_h)               2·N·K·H
+    - backward recurrent product  δ_gates^{t+1}·[W_h·]ᵀ (into ε_h)   2·N·4H·H
+    - weight gradients            W_x·, W_h·, W_hy                  2·N·(4H·I + 4H·H + H·K)
+
+    total = 2·N·(8·I·H + 12·H² + 3·H·K). Every time step is counted for the recurrent
+    products, also t = 1 (h0) and t = T (δ^{T+1} = 0), as a kernel that takes a state does.
+    """
+    n = steps * batch
+    return 2 * n * (8 * inputs * hidden + 12 * hidden * hidden + 3 * hidden * classes)
+
+
+def flops(net: str, size: int) -> int:
+    """The matrix-product FLOPs of ``net`` at I = H (= H1 = H2) = ``size``, K = 10."""
+    if net == "mlp":
+        return mlp_flops(T * B, size, (size, size), K)
+    return lstm_flops(T, B, size, size, K)
+
+
+# --- the machine ---------------------------------------------------------------------------
+
+
+def median_ms(step: Callable[[], Any], repeat: int | None) -> float:
+    """Median ms of ``step`` after warm-up; ``repeat=None``: as many runs as fit the budget."""
+    start = time.perf_counter()
+    step()  # first warm-up, timed to size the rest
+    first = time.perf_counter() - start
+    if first < 0.1:
+        step()  # cheap: one more warm-up, thread pools spun up
+    if repeat is None:
+        repeat = min(MAX_REPEAT, max(MIN_REPEAT, round(TIME_BUDGET_S / max(first, 1e-6))))
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def gemm_gflops(dtype_name: str, library: str = "numpy", repeat: int = 20) -> float:
+    """GFLOP/s of a ``GEMM_N``² matmul (2·n³ FLOPs) in NumPy or torch, median of ``repeat``."""
+    rng = np.random.default_rng(SEED)
+    a = rng.normal(size=(GEMM_N, GEMM_N)).astype(dtype_name)
+    b = rng.normal(size=(GEMM_N, GEMM_N)).astype(dtype_name)
+    if library == "torch":
+        a, b = reference.torch.from_numpy(a), reference.torch.from_numpy(b)
+    return 2 * GEMM_N**3 / (1e6 * median_ms(lambda: a @ b, repeat))
+
+
+def gemm_rates(library: str = "numpy") -> dict[str, float]:
+    """``gemm_gflops`` for float32 and float64."""
+    return {name: gemm_gflops(name, library) for name in ("float32", "float64")}
+
+
+def gemm_text(rates: dict[str, float]) -> str:
+    return f"{rates['float32']:.0f} GFLOP/s float32, {rates['float64']:.0f} GFLOP/s float64"
+
+
+def load_text() -> str:
+    """The 1-minute load average against the CPU count: other processes skew timings."""
+    try:
+        return f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
+    except OSError:
+        return f"{os.cpu_count()} CPUs"
+
+
+def compiler_line() -> str:
+    """The first line of ``$CC --version`` (``cc`` when $CC is unset)."""
+    compiler = os.environ.get("CC", "").strip() or "cc"
+    try:
+        done = subprocess.run([*compiler.split(), "--version"], capture_output=True, text=True,
+                              check=False)
+    except OSError as error:
+        return f"{compiler}: not runnable ({error})"
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    return lines[0].strip() if lines else compiler
+
+
+def c_blas_line(kernel: Any) -> str:
+    """Whether the C kernel uses CBLAS, and which OpenBLAS with how many threads if it does."""
+    if not kernel.blas:
+        return "no (plain C loops; install libopenblas-dev for the CBLAS build)"
+    try:
+        import ctypes
+
+        kernel.lib.openblas_get_config.restype = ctypes.c_char_p
+        config = kernel.lib.openblas_get_config().decode().strip()
+        threads = kernel.lib.openblas_get_num_threads()
+        return f"yes, CBLAS from {config}, {threads} threads"
+    except (AttributeError, OSError):  # a CBLAS that is not OpenBLAS
+        return "yes (CBLAS)"
+
+
+# --- the steps being timed -----------------------------------------------------------------
+
+
+def mlp_autograd_step(params: dict[str, np.ndarray], x: np.ndarray,
+                      labels: np.ndarray) -> Callable[[], Any]:
+    """Forward + backward of the tanh MLP in torch, on tensors built here, once.
+
+    The same equations as ``reference.mlp_loss_and_grad`` (which builds its tensors per
+    call, so cannot be timed alone): b_l = tanh(b_{l-1}·W + b), softmax cross-entropy.
+    """
+    torch = reference.torch
+    p = {n: torch.tensor(a, requires_grad=True) for n, a in params.items()}
+    leaves = list(p.values())
+    layers = sum(1 for name in params if name.startswith("b_h"))
+    x_t = torch.tensor(x)
+    index = torch.as_tensor(labels, dtype=torch.int64).unsqueeze(-1)
+
+    def step() -> Any:
+        b, below = x_t, "x"
+        for n in range(1, layers + 1):
+            b = torch.tanh(b @ p[f"W_{below}h{n}"] + p[f"b_h{n}"])
+            below = f"h{n}"
+        loss = -torch.log_softmax(b @ p[f"W_{below}y"] + p["b_y"], dim=-1).gather(-1, index).sum()
+        torch.autograd.grad(loss, leaves)
+        return loss
+
+    return step
+
+
+def inputs(net: str, size: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """x and labels: (1600, I) and (1600,) for the MLP, (50, 32, I) and (50, 32) otherwise."""
+    rng = np.random.default_rng(SEED + 1)
+    shape = (T * B,) if net == "mlp" else (T, B)
+    return rng.normal(size=(*shape, size)).astype(dtype), rng.integers(0, K, size=shape)
+
+
+def kernel_sizes(kernel: Any, size: int) -> dict[str, int]:
+    """Every SIZES name: K = 10, every other (I, H, H1, H2) = ``size``."""
+    return {name: K if name == "K" else size for name in kernel.SIZES}
+
+
+# --- one configuration ---------------------------------------------------------------------
+
+
+def run(net: str, kernels: dict[str, dict[str, Any]], size: int, dtype_name: str,
+        repeat: int | None, plain_max: int, gemm: dict[str, float]) -> list[str]:
+    """The table row(s) of one configuration: timings, and a warning row per loss mismatch."""
+    dtype = np.dtype(dtype_name)
+    numpy_kernel, c_kernel = kernels["numpy"][net], kernels["c"][net]
+    plain_kernel = kernels["c-plain"].get(net) if size <= plain_max else None
+    params = numpy_kernel.init_params(kernel_sizes(numpy_kernel, size), rng=SEED, dtype=dtype)
+    x, labels = inputs(net, size, dtype)
+
+    steps: dict[str, Callable[[], Any]] = {}
+    losses: dict[str, float] = {}
+    for name, kernel in (("C", c_kernel), ("C no-BLAS", plain_kernel), ("NumPy", numpy_kernel)):
+        if kernel is not None:
+            steps[name] = (lambda k=kernel: k.loss_and_grad(params, x, labels))
+            losses[name] = float(steps[name]()[0])
+    if reference.torch is not None:
+        if net == "mlp":
+            steps["autograd"] = mlp_autograd_step(params, x, labels)
+        else:
+            steps["autograd"] = lstm_bench.autograd_step(reference, params, x, labels,
+                                                         peepholes=net == "lstm")
+        if net == "lstm_no_peepholes":
+            steps["nn.LSTM"] = lstm_bench.nn_lstm_step(reference, params, x, labels)
+        for name in ("autograd", "nn.LSTM"):
+            if name in steps:
+                losses[name] = float(steps[name]().item())
+    times: dict[str, float | None] = dict.fromkeys(("C no-BLAS", "autograd", "nn.LSTM"))
+    times.update({name: median_ms(step, repeat) for name, step in steps.items()})
+
+    work = flops(net, size)
+    c_ms, nn_ms, auto_ms = times["C"], times["nn.LSTM"], times["autograd"]
+    goals = []
+    if auto_ms is not None:
+        goals.append(f"C<autograd {'pass' if c_ms < auto_ms else 'FAIL'}")
+    if nn_ms is not None and size >= NN_LSTM_GOAL_FROM:
+        goals.append(f"C≤{NN_LSTM_GOAL}×nn.LSTM "
+                     f"{'pass' if c_ms <= NN_LSTM_GOAL * nn_ms else 'FAIL'}")
+    head = [net, "B=1600" if net == "mlp" else f"T={T} B={B}", str(size), dtype_name]
+    rows = [row([*head, f"{work / 1e9:.2f}", ms(c_ms), ms(times["C no-BLAS"]), ms(times["NumPy"]),
+                 ms(auto_ms), ms(nn_ms), ratio(c_ms, times["NumPy"]), ratio(c_ms, auto_ms),
+                 ratio(c_ms, nn_ms), gflops(work, c_ms), gflops(work, nn_ms),
+                 f"{gemm[dtype_name]:.0f}", "; ".join(goals) or "—"])]
+    for name, loss in losses.items():
+        if name == "NumPy":
+            continue
+        error = lstm_bench.relative(loss, losses["NumPy"])
+        if not error <= TOLERANCE[dtype_name]:
+            message = (f"**WARNING: loss {name} {loss:.9g} vs NumPy {losses['NumPy']:.9g}, "
+                       f"relative {error:.1e} > {TOLERANCE[dtype_name]:g}**")
+            rows.append(row([*head, message, *([""] * (len(COLUMNS) - 5))]))
+    return rows
+
+
+def gflops(work: int, milliseconds: float | None) -> str:
+    return "—" if milliseconds is None else f"{work / (1e6 * milliseconds):.1f}"
+
+
+# --- the command line ----------------------------------------------------------------------
+
+
+def parse_list(text: str, allowed: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    items = tuple(item.strip() for item in text.split(",") if item.strip())
+    if not items:
+        raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}")
+    if allowed is not None and not set(items) <= set(allowed):
+        raise argparse.ArgumentTypeError(
+            f"unknown {', '.join(sorted(set(items) - set(allowed)))}; choose from "
+            f"{','.join(allowed)}")
+    return items
+
+
+def parse_sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(v) for v in parse_list(text))
+    except ValueError:
+        sizes = ()
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(
+            f"sizes must be positive ints I = H, comma-separated (e.g. 32,128,512), got {text!r}")
+    return sizes
+
+
+def load_kernels(nets: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """{"numpy"|"c"|"c-plain": {net: kernel}}; "c-plain" empty when "c" has no CBLAS anyway."""
+    missing = [f"generated/{net}/{net}.{ext}" for net in nets for ext in ("py", "c")
+               if not (GENERATED / net / f"{net}.{ext}").is_file()]
+    if missing:
+        sys.exit(f"{', '.join(missing)} not found: generate the kernels first "
+                 f"(`make generate` or `chainrule generate {' '.join(nets)}`)")
+    try:
+        c = {net: codegen.load(GENERATED / net, backend="c") for net in nets}
+        plain = {net: codegen.load(GENERATED / net, backend="c", blas=False)
+                 for net in nets if c[net].blas}
+    except RuntimeError as error:  # codegen.c_loader.CompilerError: no compiler, or it failed
+        sys.exit(f"benchmarks/backends.py: cannot build the C kernels: {error}")
+    return {"numpy": {net: codegen.load(GENERATED / net) for net in nets}, "c": c,
+            "c-plain": plain}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the command line, print the header and one table row per configuration."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=parse_sizes, default=None, metavar="32,128,512",
+                        help="I = H (= H1 = H2 for the MLP) values (default 32,128,512)")
+    parser.add_argument("--repeat", type=int, default=None,
+                        help=f"timed runs per measurement, the median reported (default: as "
+                             f"many as fit {TIME_BUDGET_S} s, {MIN_REPEAT} to {MAX_REPEAT})")
+    parser.add_argument("--dtype", choices=("float32", "float64", "both"), default="both")
+    parser.add_argument("--nets", type=lambda text: parse_list(text, NETS), default=NETS,
+                        metavar="mlp,lstm,lstm_no_peepholes", help="networks (default: all)")
+    parser.add_argument("--plain-c-max", type=int, default=128, metavar="SIZE",
+                        help="time the C build without BLAS at sizes up to this (default 128)")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"smoke run: sizes {','.join(map(str, QUICK_SIZES))} and "
+                             f"{QUICK_REPEAT} repeats (unless --sizes / --repeat say otherwise)")
+    args = parser.parse_args(argv)
+    if args.repeat is not None and args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    sizes = args.sizes or (QUICK_SIZES if args.quick else DEFAULT_SIZES)
+    repeat = args.repeat or (QUICK_REPEAT if args.quick else None)
+    dtypes = ("float32", "float64") if args.dtype == "both" else (args.dtype,)
+
+    started = time.perf_counter()
+    kernels = load_kernels(args.nets)
+    torch = reference.torch
+    gemm = gemm_rates()
+    any_c = next(iter(kernels["c"].values()))
+
+    print("# loss_and_grad: chainrule's C and NumPy kernels vs PyTorch CPU\n")
+    if torch is None:
+        print("- torch: not installed, so the autograd and nn.LSTM columns are absent; "
+              "install it with `pip install -e '.[torch]'` (torch==2.13.0, CPU build)")
+    else:
+        print(f"- torch {torch.__version__}, torch.get_num_threads() = {torch.get_num_threads()}")
+    print(f"- numpy {np.__version__}, BLAS: {lstm_bench.blas_summary()}; "
+          f"{GEMM_N}×{GEMM_N} matmul (median of 20): {gemm_text(gemm)}"
+          + ("" if torch is None else f"; torch's: {gemm_text(gemm_rates('torch'))}"))
+    print(f"- C compiler: {compiler_line()}; C kernel uses CBLAS: {c_blas_line(any_c)}")
+    print(f"- at start: {load_text()}")
+    print(f"- LSTMs at T={T}, B={B}, I = H = size, K={K}; the MLP at B = T·B = {T * B} examples "
+          f"(no time axis), I = H1 = H2 = size, K={K}: the same number of rows")
+    print("- ms: median of " + (f"{repeat} runs" if repeat else
+                                f"{MIN_REPEAT}–{MAX_REPEAT} runs (~{TIME_BUDGET_S} s)")
+          + " of one loss_and_grad after warm-up; "
+          + ("C no-BLAS at sizes ≤ " + str(args.plain_c_max) if kernels["c-plain"]
+             else "C no-BLAS: the C column is already the plain build"))
+    print("- GFLOP: matrix products only (forward input/recurrent projections, output layer, "
+          "backward recurrent product, weight gradients; see lstm_flops / mlp_flops)")
+    print(f"- goals: C faster than autograd at every size; C within {NN_LSTM_GOAL}× of nn.LSTM "
+          f"at H ≥ {NN_LSTM_GOAL_FROM}")
+    print()
+    print(row(list(COLUMNS)))
+    print(row(list(ALIGN)))
+    failures = []
+    for net in args.nets:
+        for size in sizes:
+            for dtype_name in dtypes:
+                for line in run(net, kernels, size, dtype_name, repeat, args.plain_c_max, gemm):
+                    print(line, flush=True)
+                    if "FAIL" in line or "WARNING" in line:
+                        failures.append(line.split(" | ")[:4])
+    print()
+    if torch is None:
+        print("Goals not checked: they need torch (`pip install -e '.[torch]'`).")
+    elif failures:
+        print("Missed goals or warnings in: " + ", ".join(
+            f"{cells[0].lstrip('| ')} {cells[2]} {cells[3]}" for cells in failures))
+    else:
+        print("Every goal met.")
+    print(f"NumPy {GEMM_N}×{GEMM_N} matmul at the end: {gemm_text(gemm_rates())}; "
+          f"{load_text()}; total run time {time.perf_counter() - started:.0f} s.")
+
+
+if __name__ == "__main__":
+    main()
