@@ -24,8 +24,9 @@ ratios C/NumPy, C/autograd and C/nn.LSTM; the FLOPs of the matrix products of on
 that C and nn.LSTM achieve, and the machine's GEMM rate (a 1024×1024 NumPy matmul,
 timed at the start and at the end of the run; torch's too, in the header). The
 goals column says pass/FAIL for: C faster than autograd at every size; C within
-1.5× of nn.LSTM at H ≥ 128. Once per configuration the C and NumPy losses are compared (relative 1e-4 in float32, 1e-9
-in float64; torch's loss too, when present); a mismatch prints a warning row.
+1.5× of nn.LSTM at H ≥ 128. Once per configuration the C and NumPy losses are
+compared (relative 1e-4 in float32, 1e-9 in float64; torch's losses too, when
+present); a mismatch prints a warning row.
 The output is a Markdown table, with torch, BLAS and compiler setup in the header,
 and the load average at the start and the end: other processes on the machine
 skew the times, 2-thread BLAS calls most of all when there are only 2 CPUs.

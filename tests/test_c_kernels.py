@@ -295,3 +295,21 @@ def test_sanitizers(net: str, tmp_path: Path) -> None:
                              timeout=120)
         assert run.returncode == 0 and run.stdout.strip() == "ok", (sizes, run.stdout,
                                                                      run.stderr[-3000:])
+
+
+@pytest.mark.parametrize("blas", [False, True], ids=["loops", "cblas"])
+@pytest.mark.parametrize("net", NETWORKS)
+def test_large_products_match_numpy(net: str, blas: bool) -> None:
+    """Sizes where the products pass CHAINRULE_BLAS_MIN_WORK: the cblas path, and the loops."""
+    if blas and not cblas_available():
+        pytest.skip("no CBLAS here (Debian: apt-get install libopenblas-dev)")
+    numpy_kernel = codegen.load(GENERATED / net)
+    c_kernel = codegen.load(GENERATED / net, backend="c", blas=blas)
+    assert c_kernel.blas is blas
+    for dtype, tolerance in ((np.float64, 1e-12), (np.float32, 1e-4)):
+        params, x, labels, state = inputs(numpy_kernel, 8, 3, 40, 50, 60, 10, dtype=dtype)
+        loss, grads = c_kernel.loss_and_grad(params, x, labels, state)
+        ref_loss, ref_grads = numpy_kernel.loss_and_grad(params, x, labels, state)
+        assert loss == pytest.approx(ref_loss, rel=tolerance)
+        for name, grad in grads.items():
+            assert relative(grad, ref_grads[name]) < tolerance, name
