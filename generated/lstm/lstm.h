@@ -29,7 +29,8 @@
  *         [14] b_o (H)
  *         [15] W_hy (H, K)
  *         [16] b_y (K)
- *     grads    an array of pointers to arrays of the same shapes, same order
+ *     grads    an array of pointers to arrays of the same shapes, same order;
+ *              overwritten, never accumulated into
  *     state    NULL (every initial state zero) or an array of pointers:
  *         [0] h0 (B, H)
  *         [1] s0 (B, H)

@@ -125,6 +125,8 @@ def _check_array(what, array, axes, sizes, origin, dtype):
         raise ValueError(f"{what} must have dtype {dtype} like x, got {array.dtype}")
     if array.ndim != len(axes):
         raise ValueError(f"{what} must have shape {_axes_text(axes)}, got {array.shape}")
+    if 0 in array.shape:
+        raise ValueError(f"{what} must have shape {_axes_text(axes)} with every size at least 1, got {array.shape}")
     for axis, n in zip(axes, array.shape):
         if sizes.setdefault(axis, n) != n:
             known = [str(sizes.get(a, a)) for a in axes]

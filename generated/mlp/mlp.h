@@ -18,7 +18,8 @@
  *         [3] b_h2 (H2)
  *         [4] W_h2y (H2, K)
  *         [5] b_y (K)
- *     grads    an array of pointers to arrays of the same shapes, same order
+ *     grads    an array of pointers to arrays of the same shapes, same order;
+ *              overwritten, never accumulated into
  *     state, state_grads  unused by this network; pass NULL
  *     loss     one scalar: the cross-entropy summed over the batch
  *     workspace  mlp_workspace_bytes(sizes) bytes, aligned for a double; the

@@ -17,7 +17,8 @@
  *         [2] b_h (H)
  *         [3] W_hy (H, K)
  *         [4] b_y (K)
- *     grads    an array of pointers to arrays of the same shapes, same order
+ *     grads    an array of pointers to arrays of the same shapes, same order;
+ *              overwritten, never accumulated into
  *     state    NULL (every initial state zero) or an array of pointers:
  *         [0] h0 (B, H)
  *     state_grads  NULL (not wanted) or pointers to arrays of the same shapes
