@@ -17,21 +17,25 @@ the same inputs, in one process:
 
 The LSTMs run at (T, B) = (50, 32); the MLP has no time axis and runs B = T·B =
 1600 examples with I = H1 = H2 = the size, so both see the same number of rows.
-Each time is the median of ``--repeat`` timed runs after warm-up (by default as
-many runs as fit in about half a second, between 3 and 15). Beside the times: the
-ratios C/NumPy, C/autograd and C/nn.LSTM; the FLOPs of the matrix products of one
-``loss_and_grad`` (counted analytically: ``mlp_flops``, ``lstm_flops``), the GFLOP/s
-that C and nn.LSTM achieve, and the machine's GEMM rate (a 1024×1024 NumPy matmul,
-timed at the start and at the end of the run; torch's too, in the header). The
-goals column says pass/FAIL for: C faster than autograd at every size; C within
-1.5× of nn.LSTM at H ≥ 128. Once per configuration the C and NumPy losses are
-compared (relative 1e-4 in float32, 1e-9 in float64; torch's losses too, when
-present); a mismatch prints a warning row.
-The output is a Markdown table, with torch, BLAS and compiler setup in the header,
-and the load average at the start and the end: other processes on the machine
-skew the times, 2-thread BLAS calls most of all when there are only 2 CPUs.
+Each time is the median of ``--repeat`` timed runs after warm-up (at least two
+calls and 0.4 s; by default as many timed runs as fit in about a second, between 5
+and 30). Beside the times: the ratios C/NumPy, C/autograd and C/nn.LSTM; the FLOPs
+of the matrix products of one ``loss_and_grad`` (counted analytically: ``mlp_flops``,
+``lstm_flops``); the GFLOP/s that C and nn.LSTM achieve; the machine's GEMM rate (a
+1024×1024 NumPy matmul, timed at the start and at the end of the run; torch's too,
+in the header). The goals column says pass/FAIL for: C faster than autograd at
+every size; C within 1.5× of nn.LSTM at H ≥ 128. Once per configuration the C and
+NumPy losses are compared (relative 1e-4 in float32, 1e-9 in float64; torch's
+losses too, when present); a mismatch prints a warning row.
 
-    python benchmarks/backends.py                        # everything, a few minutes
+The output is a Markdown table, with the torch, BLAS and compiler setup in the
+header. Other processes on the machine skew the times (a 2-thread BLAS call that
+waits for a CPU another process holds runs several times slower), so the header
+gives the load before the run and each row the share of the CPUs that other
+processes used while it was timed; ``--wait-idle SECONDS`` waits for quiet first.
+The whole run takes about two minutes.
+
+    python benchmarks/backends.py                        # everything, ~2 minutes
     python benchmarks/backends.py --quick                # H = 32, 128, few repeats
     python benchmarks/backends.py --nets lstm_no_peepholes --sizes 128 --dtype float32
 
@@ -71,17 +75,19 @@ QUICK_SIZES = (32, 128)
 T, B, K = 50, 32, 10
 TOLERANCE = lstm_bench.TOLERANCE  # relative loss agreement: 1e-4 float32, 1e-9 float64
 SEED = lstm_bench.SEED
-TIME_BUDGET_S = 0.5  # default: timed runs per measurement fill about this long ...
-MIN_REPEAT, MAX_REPEAT = 3, 15  # ... but no fewer / more runs than these
+WARMUP_S = 0.4  # warm-up: at least two calls and at least this long
+TIME_BUDGET_S = 1.0  # default: timed runs per measurement fill about this long ...
+MIN_REPEAT, MAX_REPEAT = 5, 30  # ... but no fewer / more runs than these
 QUICK_REPEAT = 3
 NN_LSTM_GOAL = 1.5  # C within this factor of nn.LSTM ...
 NN_LSTM_GOAL_FROM = 128  # ... at H ≥ this
 GEMM_N = 1024
+BUSY_SHARE = 0.1  # others' share of the CPUs above which the machine counts as busy
 
 COLUMNS = ("net", "rows", "size", "dtype", "GFLOP", "C ms", "C no-BLAS ms", "NumPy ms",
            "autograd ms", "nn.LSTM ms", "C/NumPy", "C/autograd", "C/nn.LSTM", "C GFLOP/s",
-           "nn.LSTM GFLOP/s", "GEMM GFLOP/s", "goals")
-ALIGN = ("---",) * 4 + ("---:",) * 12 + ("---",)
+           "nn.LSTM GFLOP/s", "GEMM GFLOP/s", "others' CPU", "goals")
+ALIGN = ("---",) * 4 + ("---:",) * 13 + ("---",)
 
 row = lstm_bench.row
 ms = lstm_bench.ms
@@ -140,13 +146,21 @@ def flops(net: str, size: int) -> int:
 # --- the machine ---------------------------------------------------------------------------
 
 
-def median_ms(step: Callable[[], Any], repeat: int | None) -> float:
-    """Median ms of ``step`` after warm-up; ``repeat=None``: as many runs as fit the budget."""
-    start = time.perf_counter()
-    step()  # first warm-up, timed to size the rest
-    first = time.perf_counter() - start
-    if first < 0.1:
-        step()  # cheap: one more warm-up, thread pools spun up
+def median_ms(step: Callable[[], Any], repeat: int | None, warmup_s: float = WARMUP_S) -> float:
+    """Median ms of ``step`` after warm-up; ``repeat=None``: as many runs as fit the budget.
+
+    Warm-up is at least two calls and at least ``warmup_s`` seconds: in one process the
+    thread pools of NumPy's OpenBLAS, the C kernel's OpenBLAS and torch each spin for
+    a while after their last use, and on few CPUs the next backend's first calls run
+    slow (1.5× here) until they go quiet.
+    """
+    warm = time.perf_counter()
+    calls, first = 0, 0.0
+    while calls < 2 or time.perf_counter() - warm < warmup_s:
+        start = time.perf_counter()
+        step()
+        first = time.perf_counter() - start  # the latest warm-up call sizes the rest
+        calls += 1
     if repeat is None:
         repeat = min(MAX_REPEAT, max(MIN_REPEAT, round(TIME_BUDGET_S / max(first, 1e-6))))
     times = []
@@ -164,7 +178,7 @@ def gemm_gflops(dtype_name: str, library: str = "numpy", repeat: int = 20) -> fl
     b = rng.normal(size=(GEMM_N, GEMM_N)).astype(dtype_name)
     if library == "torch":
         a, b = reference.torch.from_numpy(a), reference.torch.from_numpy(b)
-    return 2 * GEMM_N**3 / (1e6 * median_ms(lambda: a @ b, repeat))
+    return 2 * GEMM_N**3 / (1e6 * median_ms(lambda: a @ b, repeat, warmup_s=0.2))
 
 
 def gemm_rates(library: str = "numpy") -> dict[str, float]:
@@ -204,11 +218,75 @@ def c_blas_line(kernel: Any) -> str:
         import ctypes
 
         kernel.lib.openblas_get_config.restype = ctypes.c_char_p
+        kernel.lib.openblas_get_corename.restype = ctypes.c_char_p
         config = kernel.lib.openblas_get_config().decode().strip()
+        core = kernel.lib.openblas_get_corename().decode().strip()
         threads = kernel.lib.openblas_get_num_threads()
-        return f"yes, CBLAS from {config}, {threads} threads"
+        return f"yes, CBLAS from {config}, running {core} kernels on {threads} threads"
     except (AttributeError, OSError):  # a CBLAS that is not OpenBLAS
         return "yes (CBLAS)"
+
+
+class OtherLoad:
+    """The share of the machine's CPU time that other processes took since ``start()``.
+
+    From ``/proc/stat`` (all CPUs' busy time) less this process's own CPU time
+    (``os.times``, every thread): on a shared machine, the rows where others were busy
+    are the ones whose times are skewed. ``None`` where ``/proc/stat`` is missing.
+    """
+
+    def __init__(self) -> None:
+        self.start()
+
+    @staticmethod
+    def _busy_s() -> float | None:
+        try:
+            with open("/proc/stat", encoding="ascii") as stat:
+                fields = [int(v) for v in stat.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+    @staticmethod
+    def _own_s() -> float:
+        own = os.times()
+        return own.user + own.system
+
+    def start(self) -> None:
+        self.wall, self.busy, self.own = time.perf_counter(), self._busy_s(), self._own_s()
+
+    def share(self) -> float | None:
+        """Others' CPU seconds since ``start()`` over (wall seconds × CPUs), 0..1."""
+        busy = self._busy_s()
+        if busy is None or self.busy is None:
+            return None
+        wall = (time.perf_counter() - self.wall) * (os.cpu_count() or 1)
+        others = (busy - self.busy) - (self._own_s() - self.own)
+        return min(1.0, max(0.0, others / max(wall, 1e-9)))
+
+
+def share_text(share: float | None) -> str:
+    return "—" if share is None else f"{100 * share:.0f}%"
+
+
+def others_share(seconds: float = 1.0) -> float | None:
+    """Others' share of the CPUs (``OtherLoad``) while this process sleeps ``seconds``."""
+    load = OtherLoad()
+    time.sleep(seconds)
+    return load.share()
+
+
+def wait_idle(limit_s: float) -> float | None:
+    """Sleep in 1 s windows until others take < ``BUSY_SHARE`` of the CPUs, ``limit_s`` at most.
+
+    Returns the last window's share (``None``: unknown, no ``/proc/stat``).
+    """
+    deadline = time.perf_counter() + limit_s
+    share = others_share()
+    while share is not None and share >= BUSY_SHARE and time.perf_counter() < deadline:
+        share = others_share()
+    return share
 
 
 # --- the steps being timed -----------------------------------------------------------------
@@ -256,7 +334,8 @@ def kernel_sizes(kernel: Any, size: int) -> dict[str, int]:
 
 
 def run(net: str, kernels: dict[str, dict[str, Any]], size: int, dtype_name: str,
-        repeat: int | None, plain_max: int, gemm: dict[str, float]) -> list[str]:
+        repeat: int | None, plain_max: int, gemm: dict[str, float],
+        idle_wait_s: float = 0.0) -> list[str]:
     """The table row(s) of one configuration: timings, and a warning row per loss mismatch."""
     dtype = np.dtype(dtype_name)
     numpy_kernel, c_kernel = kernels["numpy"][net], kernels["c"][net]
@@ -282,7 +361,11 @@ def run(net: str, kernels: dict[str, dict[str, Any]], size: int, dtype_name: str
             if name in steps:
                 losses[name] = float(steps[name]().item())
     times: dict[str, float | None] = dict.fromkeys(("C no-BLAS", "autograd", "nn.LSTM"))
+    if idle_wait_s > 0:
+        wait_idle(idle_wait_s)
+    load = OtherLoad()
     times.update({name: median_ms(step, repeat) for name, step in steps.items()})
+    others = load.share()
 
     work = flops(net, size)
     c_ms, nn_ms, auto_ms = times["C"], times["nn.LSTM"], times["autograd"]
@@ -296,7 +379,7 @@ def run(net: str, kernels: dict[str, dict[str, Any]], size: int, dtype_name: str
     rows = [row([*head, f"{work / 1e9:.2f}", ms(c_ms), ms(times["C no-BLAS"]), ms(times["NumPy"]),
                  ms(auto_ms), ms(nn_ms), ratio(c_ms, times["NumPy"]), ratio(c_ms, auto_ms),
                  ratio(c_ms, nn_ms), gflops(work, c_ms), gflops(work, nn_ms),
-                 f"{gemm[dtype_name]:.0f}", "; ".join(goals) or "—"])]
+                 f"{gemm[dtype_name]:.0f}", share_text(others), "; ".join(goals) or "—"])]
     for name, loss in losses.items():
         if name == "NumPy":
             continue
@@ -367,6 +450,9 @@ def main(argv: list[str] | None = None) -> None:
                         metavar="mlp,lstm,lstm_no_peepholes", help="networks (default: all)")
     parser.add_argument("--plain-c-max", type=int, default=128, metavar="SIZE",
                         help="time the C build without BLAS at sizes up to this (default 128)")
+    parser.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
+                        help="on a shared machine: before the run and before each configuration, "
+                             "wait up to this long for other processes to go quiet (default 0)")
     parser.add_argument("--quick", action="store_true",
                         help=f"smoke run: sizes {','.join(map(str, QUICK_SIZES))} and "
                              f"{QUICK_REPEAT} repeats (unless --sizes / --repeat say otherwise)")
@@ -380,6 +466,7 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     kernels = load_kernels(args.nets)
     torch = reference.torch
+    idle = wait_idle(args.wait_idle) if args.wait_idle > 0 else others_share()
     gemm = gemm_rates()
     any_c = next(iter(kernels["c"].values()))
 
@@ -393,26 +480,33 @@ def main(argv: list[str] | None = None) -> None:
           f"{GEMM_N}×{GEMM_N} matmul (median of 20): {gemm_text(gemm)}"
           + ("" if torch is None else f"; torch's: {gemm_text(gemm_rates('torch'))}"))
     print(f"- C compiler: {compiler_line()}; C kernel uses CBLAS: {c_blas_line(any_c)}")
-    print(f"- at start: {load_text()}")
+    print(f"- at start: {load_text()}; others' CPU share in a 1 s pause: {share_text(idle)}"
+          + (" — BUSY: the times below are skewed (a 2-thread BLAS call waits for a CPU that "
+             "another process holds); see the others' CPU column, or pass --wait-idle 60"
+             if idle is not None and idle >= BUSY_SHARE else ""))
     print(f"- LSTMs at T={T}, B={B}, I = H = size, K={K}; the MLP at B = T·B = {T * B} examples "
           f"(no time axis), I = H1 = H2 = size, K={K}: the same number of rows")
     print("- ms: median of " + (f"{repeat} runs" if repeat else
                                 f"{MIN_REPEAT}–{MAX_REPEAT} runs (~{TIME_BUDGET_S} s)")
-          + " of one loss_and_grad after warm-up; "
+          + f" of one loss_and_grad after ≥ 2 warm-up calls and ≥ {WARMUP_S} s; "
           + ("C no-BLAS at sizes ≤ " + str(args.plain_c_max) if kernels["c-plain"]
              else "C no-BLAS: the C column is already the plain build"))
     print("- GFLOP: matrix products only (forward input/recurrent projections, output layer, "
           "backward recurrent product, weight gradients; see lstm_flops / mlp_flops)")
+    print("- others' CPU: the share of all CPUs that other processes used while the row was "
+          "timed (from /proc/stat); rows above 10% are skewed")
     print(f"- goals: C faster than autograd at every size; C within {NN_LSTM_GOAL}× of nn.LSTM "
           f"at H ≥ {NN_LSTM_GOAL_FROM}")
     print()
     print(row(list(COLUMNS)))
     print(row(list(ALIGN)))
+    whole_run = OtherLoad()
     failures = []
     for net in args.nets:
         for size in sizes:
             for dtype_name in dtypes:
-                for line in run(net, kernels, size, dtype_name, repeat, args.plain_c_max, gemm):
+                for line in run(net, kernels, size, dtype_name, repeat, args.plain_c_max, gemm,
+                                args.wait_idle):
                     print(line, flush=True)
                     if "FAIL" in line or "WARNING" in line:
                         failures.append(line.split(" | ")[:4])
@@ -424,8 +518,9 @@ def main(argv: list[str] | None = None) -> None:
             f"{cells[0].lstrip('| ')} {cells[2]} {cells[3]}" for cells in failures))
     else:
         print("Every goal met.")
-    print(f"NumPy {GEMM_N}×{GEMM_N} matmul at the end: {gemm_text(gemm_rates())}; "
-          f"{load_text()}; total run time {time.perf_counter() - started:.0f} s.")
+    print(f"At the end: NumPy {GEMM_N}×{GEMM_N} matmul {gemm_text(gemm_rates())}; "
+          f"{load_text()}; others' CPU share over the run {share_text(whole_run.share())}; "
+          f"total run time {time.perf_counter() - started:.0f} s.")
 
 
 if __name__ == "__main__":
