@@ -31,6 +31,7 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -274,6 +275,7 @@ class CKernel:
     backend = "c"
 
     def __init__(self, name: str, module: ModuleType, library: Path, blas: bool) -> None:
+        self._scratch = threading.local()
         self.name = name
         self.module = module
         self.library = library
@@ -309,13 +311,14 @@ class CKernel:
         sizes, dtype = self.module._check(params, x, labels, state, need_labels=True)
         suffix, _ = _CTYPES[dtype]
         keep: list[np.ndarray] = []
-        grads = {name: np.zeros(params[name].shape, dtype) for name in self.PARAMS}
+        # the header promises the kernels overwrite every gradient: no need to clear them
+        grads = {name: np.empty(params[name].shape, dtype) for name in self.PARAMS}
         loss = np.zeros(1, dtype)
         state_grads = None
         if state is not None and self.STATE:
-            state_grads = {name: np.zeros(state[name].shape, dtype) for name in self.STATE}
+            state_grads = {name: np.empty(state[name].shape, dtype) for name in self.STATE}
         labels64 = np.ascontiguousarray(labels, dtype=np.int64)
-        workspace = self.workspace(sizes)
+        workspace = self.scratch(sizes)
         function = f"loss_and_grad_{suffix}"
         status = self._functions[function](
             self.sizes_array(sizes),
@@ -341,7 +344,7 @@ class CKernel:
         suffix, _ = _CTYPES[dtype]
         keep: list[np.ndarray] = []
         y = np.empty((*x.shape[:-1], sizes[self._classes]), dtype)
-        workspace = self.workspace(sizes)
+        workspace = self.scratch(sizes)
         function = f"predict_{suffix}"
         status = self._functions[function](
             self.sizes_array(sizes),
@@ -376,6 +379,15 @@ class CKernel:
     def workspace_bytes(self, sizes: Mapping[str, int]) -> int:
         """What ``NET_workspace_bytes`` asks for ``sizes``."""
         return int(self._functions["workspace_bytes"](self.sizes_array(sizes)))
+
+    def scratch(self, sizes: Mapping[str, int]) -> np.ndarray:
+        """This thread's workspace, reused while it is large enough: a fresh one per call
+        would be faulted in page by page every time (measured: 4% of an LSTM call)."""
+        needed = max(1, -(-self.workspace_bytes(sizes) // 8))
+        cached = getattr(self._scratch, "array", None)
+        if cached is None or cached.size < needed:
+            cached = self._scratch.array = np.empty(needed, np.float64)
+        return cached
 
     def workspace(self, sizes: Mapping[str, int]) -> np.ndarray:
         """A fresh workspace for ``sizes``: float64 (8-byte aligned), at least one element."""
