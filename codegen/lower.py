@@ -190,7 +190,7 @@ class _Lowering:
         before, loop, after, allocate = statements, [], [], []
         if self.time is not None and step != 0:
             try:
-                scheduled = schedule(statements, self.arrays, self.time)
+                scheduled = schedule(statements, self.arrays, self.time, self.temporary)
             except SchedulingError as error:
                 raise LoweringError(f"model {self.model.name!r}: {error}") from None
             before, loop, after = scheduled.before, scheduled.loop, scheduled.after

@@ -15,11 +15,23 @@ loop writes step by step are allocated before it.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import sympy
 from sympy import Idx, Indexed, IndexedBase
 
-from .plan import Array, Guarded, Kind, Loop, Statement, read, ref_name, written
+from .plan import (
+    Array,
+    Assign,
+    Guarded,
+    Kind,
+    Loop,
+    Ref,
+    Statement,
+    read,
+    ref_name,
+    written,
+)
 
 
 class SchedulingError(ValueError):
@@ -36,10 +48,14 @@ class Schedule:
     allocate: list[str]
 
 
-def schedule(statements: list[Statement], arrays: dict[str, Array], time: Idx) -> Schedule:
+def schedule(statements: list[Statement], arrays: dict[str, Array], time: Idx,
+             temporary: Callable[[tuple[Idx, ...]], Ref] | None = None) -> Schedule:
     """Split ``statements`` (in a valid order for one step) around one loop over ``time``.
 
     ``arrays`` is updated in place: temporaries local to one step lose their time axis.
+    With ``temporary`` (a factory of fresh arrays over given indices), the terms of a
+    loop statement's sum that read nothing the loop writes (``β_i + Σ_i w x^t``) are
+    added up once for all steps before the loop.
     """
     count = len(statements)
     writers: dict[str, list[int]] = {}
@@ -75,6 +91,9 @@ def schedule(statements: list[Statement], arrays: dict[str, Array], time: Idx) -
             raise SchedulingError(
                 f"a boundary condition [{statement.lo} ≤ {time} ≤ {statement.hi}] outside the "
                 f"loop over {time} (on {statement.out}) is not supported by the kernels yet")
+    if temporary is not None:
+        loop, hoisted = _hoist_invariant_terms(loop, arrays, temporary)
+        before += hoisted
     loop = _localize(loop, [*before, *after], arrays, time)
     return Schedule(before, loop, after, _allocations(statements, loop, arrays))
 
@@ -147,6 +166,38 @@ def _closure(start: set[int], edges: list[set[int]]) -> set[int]:
                 seen.add(nxt)
                 frontier.append(nxt)
     return seen
+
+
+def _hoist_invariant_terms(loop: list[Statement], arrays: dict[str, Array],
+                           temporary: Callable[[tuple[Idx, ...]], Ref]
+                           ) -> tuple[list[Statement], list[Statement]]:
+    """Sums of two or more loop-invariant terms of an in-loop assignment, hoisted."""
+    changing: set[str] = set()
+    for statement in loop:
+        for name in written(statement):
+            changing |= _storage(arrays, name)
+    hoisted: list[Statement] = []
+    result: list[Statement] = []
+    for statement in loop:
+        if not isinstance(statement, Assign) or not isinstance(statement.value, sympy.Add):
+            result.append(statement)
+            continue
+        invariant = [term for term in statement.value.args
+                     if not any(_storage(arrays, str(ref.base.label)) & changing
+                                for ref in term.atoms(Indexed))]
+        if len(invariant) < 2:
+            result.append(statement)
+            continue
+        total = sympy.Add(*invariant)
+        context = tuple(statement.out.indices) if isinstance(statement.out, Indexed) else ()
+        free = {s for s in total.free_symbols if isinstance(s, Idx)}
+        indices = (*(i for i in context if i in free),
+                   *sorted(free - set(context), key=lambda i: i.name))
+        target = temporary(indices)
+        hoisted.append(Assign(target, total, "the terms no step changes, for every step"))
+        rest = [term for term in statement.value.args if term not in invariant]
+        result.append(dataclasses.replace(statement, value=sympy.Add(target, *rest)))
+    return result, hoisted
 
 
 def _localize(loop: list[Statement], outside: list[Statement], arrays: dict[str, Array],

@@ -197,6 +197,14 @@ def _forward(params, x, state, sizes, dtype):
     t3 = t1357[:, :, H:2*H]
     t5 = t1357[:, :, 2*H:3*H]
     t7 = t1357[:, :, 3*H:4*H]
+    # the terms no step changes, for every step
+    t9 = b_i + t1
+    # the terms no step changes, for every step
+    t10 = b_f + t3
+    # the terms no step changes, for every step
+    t11 = b_c + t5
+    # the terms no step changes, for every step
+    t12 = b_o + t7
     # through time, t ascending
     for t in range(1, T + 1):
         # t0, t2, t4, t6 in one product
@@ -206,19 +214,19 @@ def _forward(params, x, state, sizes, dtype):
         t4 = t0246[:, 2*H:3*H]
         t6 = t0246[:, 3*H:4*H]
         # a_i[c, t] = b_i[c] + p_i[c]*s[c, t - 1] + Sum(W_hi[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xi[i, c]*x[i, t], (i, 0, I - 1))
-        a_i[t - 1] = b_i + p_i*s[t - 1] + t0 + t1[t - 1]
+        a_i[t - 1] = p_i*s[t - 1] + t0 + t9[t - 1]
         # g_i[c, t] = logistic(a_i[c, t])
         g_i[t - 1] = (0.5*(1 + numpy.tanh(0.5*(a_i[t - 1]))))
         # a_f[c, t] = b_f[c] + p_f[c]*s[c, t - 1] + Sum(W_hf[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xf[i, c]*x[i, t], (i, 0, I - 1))
-        a_f[t - 1] = b_f + p_f*s[t - 1] + t2 + t3[t - 1]
+        a_f[t - 1] = p_f*s[t - 1] + t10[t - 1] + t2
         # g_f[c, t] = logistic(a_f[c, t])
         g_f[t - 1] = (0.5*(1 + numpy.tanh(0.5*(a_f[t - 1]))))
         # a_c[c, t] = b_c[c] + Sum(W_hc[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xc[i, c]*x[i, t], (i, 0, I - 1))
-        a_c[t - 1] = b_c + t4 + t5[t - 1]
+        a_c[t - 1] = t11[t - 1] + t4
         # s[c, t] = tanh(a_c[c, t])*g_i[c, t] + g_f[c, t]*s[c, t - 1]
         s[t] = numpy.tanh(a_c[t - 1])*g_i[t - 1] + g_f[t - 1]*s[t - 1]
         # a_o[c, t] = b_o[c] + p_o[c]*s[c, t] + Sum(W_ho[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xo[i, c]*x[i, t], (i, 0, I - 1))
-        a_o[t - 1] = b_o + p_o*s[t] + t6 + t7[t - 1]
+        a_o[t - 1] = p_o*s[t] + t12[t - 1] + t6
         # g_o[c, t] = logistic(a_o[c, t])
         g_o[t - 1] = (0.5*(1 + numpy.tanh(0.5*(a_o[t - 1]))))
         # h[c, t] = tanh(s[c, t])*g_o[c, t]
@@ -260,10 +268,10 @@ def loss_and_grad(params, x, labels, state=None):
     # one-hot targets from the labels
     z = (labels[..., numpy.newaxis] == numpy.arange(K)).astype(dtype)
     # ln y, stable
-    t9 = _log_softmax(a_y, axis=2)
-    t10 = numpy.tensordot(t9, z, axes=([0, 1, 2], [0, 1, 2]))
+    t13 = _log_softmax(a_y, axis=2)
+    t14 = numpy.tensordot(t13, z, axes=([0, 1, 2], [0, 1, 2]))
     # loss L, summed over the batch and time
-    L = -t10
+    L = -t14
     d_a_ifco = numpy.empty((T, B, 4*H), dtype)
     d_a_i = d_a_ifco[:, :, 0:H]
     d_a_f = d_a_ifco[:, :, H:2*H]
@@ -273,25 +281,25 @@ def loss_and_grad(params, x, labels, state=None):
     d_s = numpy.empty((T, B, H), dtype)
     # d_a_y = ∂L/∂a_y
     d_a_y = y - z
-    t12 = d_a_y @ W_hy.T
+    t16 = d_a_y @ W_hy.T
     # through time, t descending
     for t in range(T, 0, -1):
         # only where 1 ≤ t ≤ T - 1 (zero elsewhere)
         if t <= T - 1:
-            t11 = d_a_ifco[t] @ W_hifco.T
+            t15 = d_a_ifco[t] @ W_hifco.T
         else:
-            t11 = numpy.zeros((B, H), dtype)
+            t15 = numpy.zeros((B, H), dtype)
         # d_h = ∂L/∂h
-        d_h[t - 1] = t11 + t12[t - 1]
+        d_h[t - 1] = t15 + t16[t - 1]
         # d_a_o = ∂L/∂a_o
         d_a_o[t - 1] = (1 - g_o[t - 1])*numpy.tanh(s[t])*d_h[t - 1]*g_o[t - 1]
         # only where 1 ≤ t ≤ T - 1 (zero elsewhere)
         if t <= T - 1:
-            t13 = d_a_f[t]*p_f + d_a_i[t]*p_i + d_s[t]*g_f[t]
+            t17 = d_a_f[t]*p_f + d_a_i[t]*p_i + d_s[t]*g_f[t]
         else:
-            t13 = numpy.zeros((B, H), dtype)
+            t17 = numpy.zeros((B, H), dtype)
         # d_s = ∂L/∂s
-        d_s[t - 1] = (1 - numpy.tanh(s[t])**2)*d_h[t - 1]*g_o[t - 1] + d_a_o[t - 1]*p_o + t13
+        d_s[t - 1] = (1 - numpy.tanh(s[t])**2)*d_h[t - 1]*g_o[t - 1] + d_a_o[t - 1]*p_o + t17
         # d_a_c = ∂L/∂a_c
         d_a_c[t - 1] = (1 - numpy.tanh(a_c[t - 1])**2)*d_s[t - 1]*g_i[t - 1]
         # d_a_f = ∂L/∂a_f

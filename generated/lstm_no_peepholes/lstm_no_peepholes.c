@@ -65,15 +65,19 @@ size_t lstm_no_peepholes_workspace_bytes(const long *sizes) {
     total += (size_t)(B*H); /* d_h0 */
     total += (size_t)(B*H); /* d_s0 */
     total += (size_t)(B*K*T); /* t8 */
+    total += (size_t)(B*H*T); /* t9 */
+    total += (size_t)(B*H*T); /* t10 */
+    total += (size_t)(B*H*T); /* t11 */
+    total += (size_t)(B*H*T); /* t12 */
     total += (size_t)(4*H*I); /* W_xifco */
     total += (size_t)(4*B*H*T); /* t1357 */
     total += (size_t)(4*(H*H)); /* W_hifco */
     total += (size_t)(4*B*H); /* t0246 */
-    total += (size_t)(B*K*T); /* t9 */
-    total += (size_t)(B*H); /* t11 */
+    total += (size_t)(B*K*T); /* t13 */
+    total += (size_t)(B*H); /* t15 */
     total += (size_t)(4*B*H*T); /* d_a_ifco */
-    total += (size_t)(B*H*T); /* t12 */
-    total += (size_t)(B*H); /* t13 */
+    total += (size_t)(B*H*T); /* t16 */
+    total += (size_t)(B*H); /* t17 */
     total += (size_t)(4*H*I); /* d_W_xifco */
     total += (size_t)(4*(H*H)); /* d_W_hifco */
     total += (size_t)(4*H); /* d_b_ifco */
@@ -142,6 +146,14 @@ static int lstm_no_peepholes_run_f64(const long *sizes, const double *const *par
     next += (size_t)(B*H);
     double *t8 = next;
     next += (size_t)(B*K*T);
+    double *t9 = next;
+    next += (size_t)(B*H*T);
+    double *t10 = next;
+    next += (size_t)(B*H*T);
+    double *t11 = next;
+    next += (size_t)(B*H*T);
+    double *t12 = next;
+    next += (size_t)(B*H*T);
     double *W_xifco = next;
     next += (size_t)(4*H*I);
     double *t1357 = next;
@@ -150,15 +162,15 @@ static int lstm_no_peepholes_run_f64(const long *sizes, const double *const *par
     next += (size_t)(4*(H*H));
     double *t0246 = next;
     next += (size_t)(4*B*H);
-    double *t9 = next;
+    double *t13 = next;
     next += (size_t)(B*K*T);
-    double *t11 = next;
+    double *t15 = next;
     next += (size_t)(B*H);
     double *d_a_ifco = next;
     next += (size_t)(4*B*H*T);
-    double *t12 = next;
+    double *t16 = next;
     next += (size_t)(B*H*T);
-    double *t13 = next;
+    double *t17 = next;
     next += (size_t)(B*H);
     double *d_W_xifco = next;
     next += (size_t)(4*H*I);
@@ -167,14 +179,14 @@ static int lstm_no_peepholes_run_f64(const long *sizes, const double *const *par
     double *d_b_ifco = next;
     next += (size_t)(4*H);
     double L = 0;
-    double t10 = 0;
+    double t14 = 0;
     (void)I;
     (void)H;
     (void)K;
     (void)T;
     (void)B;
     (void)L;
-    (void)t10;
+    (void)t14;
     (void)W_xi;
     (void)W_hi;
     (void)b_i;
@@ -207,15 +219,19 @@ static int lstm_no_peepholes_run_f64(const long *sizes, const double *const *par
     (void)d_h0;
     (void)d_s0;
     (void)t8;
+    (void)t9;
+    (void)t10;
+    (void)t11;
+    (void)t12;
     (void)W_xifco;
     (void)t1357;
     (void)W_hifco;
     (void)t0246;
-    (void)t9;
-    (void)t11;
-    (void)d_a_ifco;
-    (void)t12;
     (void)t13;
+    (void)t15;
+    (void)d_a_ifco;
+    (void)t16;
+    (void)t17;
     (void)d_W_xifco;
     (void)d_W_hifco;
     (void)d_b_ifco;
@@ -300,6 +316,38 @@ static int lstm_no_peepholes_run_f64(const long *sizes, const double *const *par
             }
         }
     }
+    /* the terms no step changes, for every step */
+    for (long t = 1; t <= T; ++t) {
+        for (long b = 0; b <= B - 1; ++b) {
+            for (long c = 0; c <= H - 1; ++c) {
+                t9[B*H*t - B*H + H*b + c] = b_i[c] + t1357[4*B*H*t - 4*B*H + 4*H*b + c];
+            }
+        }
+    }
+    /* the terms no step changes, for every step */
+    for (long t = 1; t <= T; ++t) {
+        for (long b = 0; b <= B - 1; ++b) {
+            for (long c = 0; c <= H - 1; ++c) {
+                t10[B*H*t - B*H + H*b + c] = b_f[c] + t1357[4*B*H*t - 4*B*H + 4*H*b + H + c];
+            }
+        }
+    }
+    /* the terms no step changes, for every step */
+    for (long t = 1; t <= T; ++t) {
+        for (long b = 0; b <= B - 1; ++b) {
+            for (long c = 0; c <= H - 1; ++c) {
+                t11[B*H*t - B*H + H*b + c] = b_c[c] + t1357[4*B*H*t - 4*B*H + 4*H*b + 2*H + c];
+            }
+        }
+    }
+    /* the terms no step changes, for every step */
+    for (long t = 1; t <= T; ++t) {
+        for (long b = 0; b <= B - 1; ++b) {
+            for (long c = 0; c <= H - 1; ++c) {
+                t12[B*H*t - B*H + H*b + c] = b_o[c] + t1357[4*B*H*t - 4*B*H + 4*H*b + 3*H + c];
+            }
+        }
+    }
     /* through time, t ascending */
     for (long t = 1; t <= T; ++t) {
         /* t0, t2, t4, t6 in one product */
@@ -315,65 +363,65 @@ static int lstm_no_peepholes_run_f64(const long *sizes, const double *const *par
                 }
             }
             for (long b = 0; b <= B - 1; ++b) {
-                for (long c = 0; c <= H - 1; ++c) {
+                for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
                     for (long c_cat = 0; c_cat <= 4*H - 1; ++c_cat) {
-                        t0246[4*H*b + c_cat] += W_hifco[4*H*c + c_cat] * h[B*H*t - B*H + H*b + c];
+                        t0246[4*H*b + c_cat] += W_hifco[4*H*c_2 + c_cat] * h[B*H*t - B*H + H*b + c_2];
                     }
                 }
             }
         }
         /* a_i[c, t] = b_i[c] + Sum(W_hi[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xi[i, c]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b <= B - 1; ++b) {
-            for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                a_i[B*H*t - B*H + H*b + c_2] = b_i[c_2] + t0246[4*H*b + c_2] + t1357[4*B*H*t - 4*B*H + 4*H*b + c_2];
+            for (long c = 0; c <= H - 1; ++c) {
+                a_i[B*H*t - B*H + H*b + c] = t0246[4*H*b + c] + t9[B*H*t - B*H + H*b + c];
             }
         }
         /* g_i[c, t] = logistic(a_i[c, t]) */
         for (long b = 0; b <= B - 1; ++b) {
-            for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                g_i[B*H*t - B*H + H*b + c_2] = chainrule_logistic_f64(a_i[B*H*t - B*H + H*b + c_2]);
+            for (long c = 0; c <= H - 1; ++c) {
+                g_i[B*H*t - B*H + H*b + c] = chainrule_logistic_f64(a_i[B*H*t - B*H + H*b + c]);
             }
         }
         /* a_f[c, t] = b_f[c] + Sum(W_hf[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xf[i, c]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b <= B - 1; ++b) {
-            for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                a_f[B*H*t - B*H + H*b + c_2] = b_f[c_2] + t0246[4*H*b + H + c_2] + t1357[4*B*H*t - 4*B*H + 4*H*b + H + c_2];
+            for (long c = 0; c <= H - 1; ++c) {
+                a_f[B*H*t - B*H + H*b + c] = t10[B*H*t - B*H + H*b + c] + t0246[4*H*b + H + c];
             }
         }
         /* g_f[c, t] = logistic(a_f[c, t]) */
         for (long b = 0; b <= B - 1; ++b) {
-            for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                g_f[B*H*t - B*H + H*b + c_2] = chainrule_logistic_f64(a_f[B*H*t - B*H + H*b + c_2]);
+            for (long c = 0; c <= H - 1; ++c) {
+                g_f[B*H*t - B*H + H*b + c] = chainrule_logistic_f64(a_f[B*H*t - B*H + H*b + c]);
             }
         }
         /* a_c[c, t] = b_c[c] + Sum(W_hc[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xc[i, c]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b <= B - 1; ++b) {
-            for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                a_c[B*H*t - B*H + H*b + c_2] = b_c[c_2] + t0246[4*H*b + 2*H + c_2] + t1357[4*B*H*t - 4*B*H + 4*H*b + 2*H + c_2];
+            for (long c = 0; c <= H - 1; ++c) {
+                a_c[B*H*t - B*H + H*b + c] = t11[B*H*t - B*H + H*b + c] + t0246[4*H*b + 2*H + c];
             }
         }
         /* s[c, t] = tanh(a_c[c, t])*g_i[c, t] + g_f[c, t]*s[c, t - 1] */
         for (long b = 0; b <= B - 1; ++b) {
-            for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                s[B*H*t + H*b + c_2] = tanh(a_c[B*H*t - B*H + H*b + c_2])*g_i[B*H*t - B*H + H*b + c_2] + g_f[B*H*t - B*H + H*b + c_2]*s[B*H*t - B*H + H*b + c_2];
+            for (long c = 0; c <= H - 1; ++c) {
+                s[B*H*t + H*b + c] = tanh(a_c[B*H*t - B*H + H*b + c])*g_i[B*H*t - B*H + H*b + c] + g_f[B*H*t - B*H + H*b + c]*s[B*H*t - B*H + H*b + c];
             }
         }
         /* a_o[c, t] = b_o[c] + Sum(W_ho[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xo[i, c]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b <= B - 1; ++b) {
-            for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                a_o[B*H*t - B*H + H*b + c_2] = b_o[c_2] + t0246[4*H*b + 3*H + c_2] + t1357[4*B*H*t - 4*B*H + 4*H*b + 3*H + c_2];
+            for (long c = 0; c <= H - 1; ++c) {
+                a_o[B*H*t - B*H + H*b + c] = t12[B*H*t - B*H + H*b + c] + t0246[4*H*b + 3*H + c];
             }
         }
         /* g_o[c, t] = logistic(a_o[c, t]) */
         for (long b = 0; b <= B - 1; ++b) {
-            for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                g_o[B*H*t - B*H + H*b + c_2] = chainrule_logistic_f64(a_o[B*H*t - B*H + H*b + c_2]);
+            for (long c = 0; c <= H - 1; ++c) {
+                g_o[B*H*t - B*H + H*b + c] = chainrule_logistic_f64(a_o[B*H*t - B*H + H*b + c]);
             }
         }
         /* h[c, t] = tanh(s[c, t])*g_o[c, t] */
         for (long b = 0; b <= B - 1; ++b) {
-            for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                h[B*H*t + H*b + c_2] = tanh(s[B*H*t + H*b + c_2])*g_o[B*H*t - B*H + H*b + c_2];
+            for (long c = 0; c <= H - 1; ++c) {
+                h[B*H*t + H*b + c] = tanh(s[B*H*t + H*b + c])*g_o[B*H*t - B*H + H*b + c];
             }
         }
     }
@@ -392,9 +440,9 @@ static int lstm_no_peepholes_run_f64(const long *sizes, const double *const *par
         }
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b <= B - 1; ++b) {
-                for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
+                for (long c = 0; c <= H - 1; ++c) {
                     for (long k = 0; k <= K - 1; ++k) {
-                        t8[B*K*t - B*K + K*b + k] += W_hy[K*c_2 + k] * h[B*H*t + H*b + c_2];
+                        t8[B*K*t - B*K + K*b + k] += W_hy[K*c + k] * h[B*H*t + H*b + c];
                     }
                 }
             }
@@ -447,20 +495,20 @@ static int lstm_no_peepholes_run_f64(const long *sizes, const double *const *par
                 double total = 0;
                 for (long k = 0; k <= K - 1; ++k) total += exp(a_y[B*K*t - B*K + K*b + k] - top);
                 double shift = top + log(total);
-                for (long k = 0; k <= K - 1; ++k) t9[B*K*t - B*K + K*b + k] = a_y[B*K*t - B*K + K*b + k] - shift;
+                for (long k = 0; k <= K - 1; ++k) t13[B*K*t - B*K + K*b + k] = a_y[B*K*t - B*K + K*b + k] - shift;
             }
         }
         double acc = 0;
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b <= B - 1; ++b) {
                 for (long k = 0; k <= K - 1; ++k) {
-                    acc += t9[B*K*t - B*K + K*b + k] * z[B*K*t - B*K + K*b + k];
+                    acc += t13[B*K*t - B*K + K*b + k] * z[B*K*t - B*K + K*b + k];
                 }
             }
         }
-        t10 = acc;
+        t14 = acc;
         /* loss L, summed over the batch and time */
-        L = -t10;
+        L = -t14;
         /* d_a_y = ∂L/∂a_y */
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b <= B - 1; ++b) {
@@ -471,18 +519,18 @@ static int lstm_no_peepholes_run_f64(const long *sizes, const double *const *par
         }
         #ifdef CHAINRULE_CBLAS
         if ((double)(B*T) * (H) * (K) >= CHAINRULE_BLAS_MIN_WORK) {
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B*T, H, K, 1, d_a_y, K, W_hy, K, 0, t12, H);
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B*T, H, K, 1, d_a_y, K, W_hy, K, 0, t16, H);
         } else
         #endif
         {
             for (long t = 1; t <= T; ++t) {
                 for (long b = 0; b <= B - 1; ++b) {
-                    for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
+                    for (long c = 0; c <= H - 1; ++c) {
                         double acc = 0;
                         for (long k = 0; k <= K - 1; ++k) {
-                            acc += W_hy[K*c_2 + k] * d_a_y[B*K*t - B*K + K*b + k];
+                            acc += W_hy[K*c + k] * d_a_y[B*K*t - B*K + K*b + k];
                         }
-                        t12[B*H*t - B*H + H*b + c_2] = acc;
+                        t16[B*H*t - B*H + H*b + c] = acc;
                     }
                 }
             }
@@ -493,75 +541,75 @@ static int lstm_no_peepholes_run_f64(const long *sizes, const double *const *par
             if (t <= T - 1) {
         #ifdef CHAINRULE_CBLAS
                 if ((double)(B) * (H) * (4*H) >= CHAINRULE_BLAS_MIN_WORK) {
-                    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, H, 4*H, 1, d_a_ifco + 4*B*H*t, 4*H, W_hifco, 4*H, 0, t11, H);
+                    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, H, 4*H, 1, d_a_ifco + 4*B*H*t, 4*H, W_hifco, 4*H, 0, t15, H);
                 } else
         #endif
                 {
                     for (long b = 0; b <= B - 1; ++b) {
-                        for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
+                        for (long c = 0; c <= H - 1; ++c) {
                             double acc = 0;
                             for (long c1_cat = 0; c1_cat <= 4*H - 1; ++c1_cat) {
-                                acc += W_hifco[4*H*c_2 + c1_cat] * d_a_ifco[4*B*H*t + 4*H*b + c1_cat];
+                                acc += W_hifco[4*H*c + c1_cat] * d_a_ifco[4*B*H*t + 4*H*b + c1_cat];
                             }
-                            t11[H*b + c_2] = acc;
+                            t15[H*b + c] = acc;
                         }
                     }
                 }
             } else {
                 for (long b = 0; b <= B - 1; ++b) {
-                    for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                        t11[H*b + c_2] = 0;
+                    for (long c = 0; c <= H - 1; ++c) {
+                        t15[H*b + c] = 0;
                     }
                 }
             }
             /* d_h = ∂L/∂h */
             for (long b = 0; b <= B - 1; ++b) {
-                for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                    d_h[B*H*t - B*H + H*b + c_2] = t11[H*b + c_2] + t12[B*H*t - B*H + H*b + c_2];
+                for (long c = 0; c <= H - 1; ++c) {
+                    d_h[B*H*t - B*H + H*b + c] = t15[H*b + c] + t16[B*H*t - B*H + H*b + c];
                 }
             }
             /* d_a_o = ∂L/∂a_o */
             for (long b = 0; b <= B - 1; ++b) {
-                for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                    d_a_ifco[4*B*H*t - 4*B*H + 4*H*b + 3*H + c_2] = (1 - g_o[B*H*t - B*H + H*b + c_2])*tanh(s[B*H*t + H*b + c_2])*d_h[B*H*t - B*H + H*b + c_2]*g_o[B*H*t - B*H + H*b + c_2];
+                for (long c = 0; c <= H - 1; ++c) {
+                    d_a_ifco[4*B*H*t - 4*B*H + 4*H*b + 3*H + c] = (1 - g_o[B*H*t - B*H + H*b + c])*tanh(s[B*H*t + H*b + c])*d_h[B*H*t - B*H + H*b + c]*g_o[B*H*t - B*H + H*b + c];
                 }
             }
             /* only where 1 ≤ t ≤ T - 1 (zero elsewhere) */
             if (t <= T - 1) {
                 for (long b = 0; b <= B - 1; ++b) {
-                    for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                        t13[H*b + c_2] = d_s[B*H*t + H*b + c_2]*g_f[B*H*t + H*b + c_2];
+                    for (long c = 0; c <= H - 1; ++c) {
+                        t17[H*b + c] = d_s[B*H*t + H*b + c]*g_f[B*H*t + H*b + c];
                     }
                 }
             } else {
                 for (long b = 0; b <= B - 1; ++b) {
-                    for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                        t13[H*b + c_2] = 0;
+                    for (long c = 0; c <= H - 1; ++c) {
+                        t17[H*b + c] = 0;
                     }
                 }
             }
             /* d_s = ∂L/∂s */
             for (long b = 0; b <= B - 1; ++b) {
-                for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                    d_s[B*H*t - B*H + H*b + c_2] = (1 - pow(tanh(s[B*H*t + H*b + c_2]), 2))*d_h[B*H*t - B*H + H*b + c_2]*g_o[B*H*t - B*H + H*b + c_2] + t13[H*b + c_2];
+                for (long c = 0; c <= H - 1; ++c) {
+                    d_s[B*H*t - B*H + H*b + c] = (1 - pow(tanh(s[B*H*t + H*b + c]), 2))*d_h[B*H*t - B*H + H*b + c]*g_o[B*H*t - B*H + H*b + c] + t17[H*b + c];
                 }
             }
             /* d_a_c = ∂L/∂a_c */
             for (long b = 0; b <= B - 1; ++b) {
-                for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                    d_a_ifco[4*B*H*t - 4*B*H + 4*H*b + 2*H + c_2] = (1 - pow(tanh(a_c[B*H*t - B*H + H*b + c_2]), 2))*d_s[B*H*t - B*H + H*b + c_2]*g_i[B*H*t - B*H + H*b + c_2];
+                for (long c = 0; c <= H - 1; ++c) {
+                    d_a_ifco[4*B*H*t - 4*B*H + 4*H*b + 2*H + c] = (1 - pow(tanh(a_c[B*H*t - B*H + H*b + c]), 2))*d_s[B*H*t - B*H + H*b + c]*g_i[B*H*t - B*H + H*b + c];
                 }
             }
             /* d_a_f = ∂L/∂a_f */
             for (long b = 0; b <= B - 1; ++b) {
-                for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                    d_a_ifco[4*B*H*t - 4*B*H + 4*H*b + H + c_2] = (1 - g_f[B*H*t - B*H + H*b + c_2])*d_s[B*H*t - B*H + H*b + c_2]*g_f[B*H*t - B*H + H*b + c_2]*s[B*H*t - B*H + H*b + c_2];
+                for (long c = 0; c <= H - 1; ++c) {
+                    d_a_ifco[4*B*H*t - 4*B*H + 4*H*b + H + c] = (1 - g_f[B*H*t - B*H + H*b + c])*d_s[B*H*t - B*H + H*b + c]*g_f[B*H*t - B*H + H*b + c]*s[B*H*t - B*H + H*b + c];
                 }
             }
             /* d_a_i = ∂L/∂a_i */
             for (long b = 0; b <= B - 1; ++b) {
-                for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                    d_a_ifco[4*B*H*t - 4*B*H + 4*H*b + c_2] = (1 - g_i[B*H*t - B*H + H*b + c_2])*tanh(a_c[B*H*t - B*H + H*b + c_2])*d_s[B*H*t - B*H + H*b + c_2]*g_i[B*H*t - B*H + H*b + c_2];
+                for (long c = 0; c <= H - 1; ++c) {
+                    d_a_ifco[4*B*H*t - 4*B*H + 4*H*b + c] = (1 - g_i[B*H*t - B*H + H*b + c])*tanh(a_c[B*H*t - B*H + H*b + c])*d_s[B*H*t - B*H + H*b + c]*g_i[B*H*t - B*H + H*b + c];
                 }
             }
         }
@@ -594,16 +642,16 @@ static int lstm_no_peepholes_run_f64(const long *sizes, const double *const *par
         } else
         #endif
         {
-            for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
+            for (long c = 0; c <= H - 1; ++c) {
                 for (long c1_cat = 0; c1_cat <= 4*H - 1; ++c1_cat) {
-                    d_W_hifco[4*H*c_2 + c1_cat] = 0;
+                    d_W_hifco[4*H*c + c1_cat] = 0;
                 }
             }
-            for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
+            for (long c = 0; c <= H - 1; ++c) {
                 for (long t = 1; t <= T; ++t) {
                     for (long b = 0; b <= B - 1; ++b) {
                         for (long c1_cat = 0; c1_cat <= 4*H - 1; ++c1_cat) {
-                            d_W_hifco[4*H*c_2 + c1_cat] += d_a_ifco[4*B*H*t - 4*B*H + 4*H*b + c1_cat] * h[B*H*t - B*H + H*b + c_2];
+                            d_W_hifco[4*H*c + c1_cat] += d_a_ifco[4*B*H*t - 4*B*H + 4*H*b + c1_cat] * h[B*H*t - B*H + H*b + c];
                         }
                     }
                 }
@@ -627,16 +675,16 @@ static int lstm_no_peepholes_run_f64(const long *sizes, const double *const *par
         } else
         #endif
         {
-            for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
+            for (long c = 0; c <= H - 1; ++c) {
                 for (long k = 0; k <= K - 1; ++k) {
-                    d_W_hy[K*c_2 + k] = 0;
+                    d_W_hy[K*c + k] = 0;
                 }
             }
-            for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
+            for (long c = 0; c <= H - 1; ++c) {
                 for (long t = 1; t <= T; ++t) {
                     for (long b = 0; b <= B - 1; ++b) {
                         for (long k = 0; k <= K - 1; ++k) {
-                            d_W_hy[K*c_2 + k] += d_a_y[B*K*t - B*K + K*b + k] * h[B*H*t + H*b + c_2];
+                            d_W_hy[K*c + k] += d_a_y[B*K*t - B*K + K*b + k] * h[B*H*t + H*b + c];
                         }
                     }
                 }
@@ -661,19 +709,19 @@ static int lstm_no_peepholes_run_f64(const long *sizes, const double *const *par
         #endif
         {
             for (long b = 0; b <= B - 1; ++b) {
-                for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
+                for (long c = 0; c <= H - 1; ++c) {
                     double acc = 0;
                     for (long c1_cat = 0; c1_cat <= 4*H - 1; ++c1_cat) {
-                        acc += W_hifco[4*H*c_2 + c1_cat] * d_a_ifco[4*H*b + c1_cat];
+                        acc += W_hifco[4*H*c + c1_cat] * d_a_ifco[4*H*b + c1_cat];
                     }
-                    d_h0[H*b + c_2] = acc;
+                    d_h0[H*b + c] = acc;
                 }
             }
         }
         /* ∂L/∂s0 */
         for (long b = 0; b <= B - 1; ++b) {
-            for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                d_s0[H*b + c_2] = d_s[H*b + c_2]*g_f[H*b + c_2];
+            for (long c = 0; c <= H - 1; ++c) {
+                d_s0[H*b + c] = d_s[H*b + c]*g_f[H*b + c];
             }
         }
     }
@@ -822,6 +870,14 @@ static int lstm_no_peepholes_run_f32(const long *sizes, const float *const *para
     next += (size_t)(B*H);
     float *t8 = next;
     next += (size_t)(B*K*T);
+    float *t9 = next;
+    next += (size_t)(B*H*T);
+    float *t10 = next;
+    next += (size_t)(B*H*T);
+    float *t11 = next;
+    next += (size_t)(B*H*T);
+    float *t12 = next;
+    next += (size_t)(B*H*T);
     float *W_xifco = next;
     next += (size_t)(4*H*I);
     float *t1357 = next;
@@ -830,15 +886,15 @@ static int lstm_no_peepholes_run_f32(const long *sizes, const float *const *para
     next += (size_t)(4*(H*H));
     float *t0246 = next;
     next += (size_t)(4*B*H);
-    float *t9 = next;
+    float *t13 = next;
     next += (size_t)(B*K*T);
-    float *t11 = next;
+    float *t15 = next;
     next += (size_t)(B*H);
     float *d_a_ifco = next;
     next += (size_t)(4*B*H*T);
-    float *t12 = next;
+    float *t16 = next;
     next += (size_t)(B*H*T);
-    float *t13 = next;
+    float *t17 = next;
     next += (size_t)(B*H);
     float *d_W_xifco = next;
     next += (size_t)(4*H*I);
@@ -847,14 +903,14 @@ static int lstm_no_peepholes_run_f32(const long *sizes, const float *const *para
     float *d_b_ifco = next;
     next += (size_t)(4*H);
     float L = 0;
-    float t10 = 0;
+    float t14 = 0;
     (void)I;
     (void)H;
     (void)K;
     (void)T;
     (void)B;
     (void)L;
-    (void)t10;
+    (void)t14;
     (void)W_xi;
     (void)W_hi;
     (void)b_i;
@@ -887,15 +943,19 @@ static int lstm_no_peepholes_run_f32(const long *sizes, const float *const *para
     (void)d_h0;
     (void)d_s0;
     (void)t8;
+    (void)t9;
+    (void)t10;
+    (void)t11;
+    (void)t12;
     (void)W_xifco;
     (void)t1357;
     (void)W_hifco;
     (void)t0246;
-    (void)t9;
-    (void)t11;
-    (void)d_a_ifco;
-    (void)t12;
     (void)t13;
+    (void)t15;
+    (void)d_a_ifco;
+    (void)t16;
+    (void)t17;
     (void)d_W_xifco;
     (void)d_W_hifco;
     (void)d_b_ifco;
@@ -980,6 +1040,38 @@ static int lstm_no_peepholes_run_f32(const long *sizes, const float *const *para
             }
         }
     }
+    /* the terms no step changes, for every step */
+    for (long t = 1; t <= T; ++t) {
+        for (long b = 0; b <= B - 1; ++b) {
+            for (long c = 0; c <= H - 1; ++c) {
+                t9[B*H*t - B*H + H*b + c] = b_i[c] + t1357[4*B*H*t - 4*B*H + 4*H*b + c];
+            }
+        }
+    }
+    /* the terms no step changes, for every step */
+    for (long t = 1; t <= T; ++t) {
+        for (long b = 0; b <= B - 1; ++b) {
+            for (long c = 0; c <= H - 1; ++c) {
+                t10[B*H*t - B*H + H*b + c] = b_f[c] + t1357[4*B*H*t - 4*B*H + 4*H*b + H + c];
+            }
+        }
+    }
+    /* the terms no step changes, for every step */
+    for (long t = 1; t <= T; ++t) {
+        for (long b = 0; b <= B - 1; ++b) {
+            for (long c = 0; c <= H - 1; ++c) {
+                t11[B*H*t - B*H + H*b + c] = b_c[c] + t1357[4*B*H*t - 4*B*H + 4*H*b + 2*H + c];
+            }
+        }
+    }
+    /* the terms no step changes, for every step */
+    for (long t = 1; t <= T; ++t) {
+        for (long b = 0; b <= B - 1; ++b) {
+            for (long c = 0; c <= H - 1; ++c) {
+                t12[B*H*t - B*H + H*b + c] = b_o[c] + t1357[4*B*H*t - 4*B*H + 4*H*b + 3*H + c];
+            }
+        }
+    }
     /* through time, t ascending */
     for (long t = 1; t <= T; ++t) {
         /* t0, t2, t4, t6 in one product */
@@ -995,65 +1087,65 @@ static int lstm_no_peepholes_run_f32(const long *sizes, const float *const *para
                 }
             }
             for (long b = 0; b <= B - 1; ++b) {
-                for (long c = 0; c <= H - 1; ++c) {
+                for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
                     for (long c_cat = 0; c_cat <= 4*H - 1; ++c_cat) {
-                        t0246[4*H*b + c_cat] += W_hifco[4*H*c + c_cat] * h[B*H*t - B*H + H*b + c];
+                        t0246[4*H*b + c_cat] += W_hifco[4*H*c_2 + c_cat] * h[B*H*t - B*H + H*b + c_2];
                     }
                 }
             }
         }
         /* a_i[c, t] = b_i[c] + Sum(W_hi[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xi[i, c]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b <= B - 1; ++b) {
-            for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                a_i[B*H*t - B*H + H*b + c_2] = b_i[c_2] + t0246[4*H*b + c_2] + t1357[4*B*H*t - 4*B*H + 4*H*b + c_2];
+            for (long c = 0; c <= H - 1; ++c) {
+                a_i[B*H*t - B*H + H*b + c] = t0246[4*H*b + c] + t9[B*H*t - B*H + H*b + c];
             }
         }
         /* g_i[c, t] = logistic(a_i[c, t]) */
         for (long b = 0; b <= B - 1; ++b) {
-            for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                g_i[B*H*t - B*H + H*b + c_2] = chainrule_logistic_f32(a_i[B*H*t - B*H + H*b + c_2]);
+            for (long c = 0; c <= H - 1; ++c) {
+                g_i[B*H*t - B*H + H*b + c] = chainrule_logistic_f32(a_i[B*H*t - B*H + H*b + c]);
             }
         }
         /* a_f[c, t] = b_f[c] + Sum(W_hf[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xf[i, c]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b <= B - 1; ++b) {
-            for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                a_f[B*H*t - B*H + H*b + c_2] = b_f[c_2] + t0246[4*H*b + H + c_2] + t1357[4*B*H*t - 4*B*H + 4*H*b + H + c_2];
+            for (long c = 0; c <= H - 1; ++c) {
+                a_f[B*H*t - B*H + H*b + c] = t10[B*H*t - B*H + H*b + c] + t0246[4*H*b + H + c];
             }
         }
         /* g_f[c, t] = logistic(a_f[c, t]) */
         for (long b = 0; b <= B - 1; ++b) {
-            for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                g_f[B*H*t - B*H + H*b + c_2] = chainrule_logistic_f32(a_f[B*H*t - B*H + H*b + c_2]);
+            for (long c = 0; c <= H - 1; ++c) {
+                g_f[B*H*t - B*H + H*b + c] = chainrule_logistic_f32(a_f[B*H*t - B*H + H*b + c]);
             }
         }
         /* a_c[c, t] = b_c[c] + Sum(W_hc[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xc[i, c]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b <= B - 1; ++b) {
-            for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                a_c[B*H*t - B*H + H*b + c_2] = b_c[c_2] + t0246[4*H*b + 2*H + c_2] + t1357[4*B*H*t - 4*B*H + 4*H*b + 2*H + c_2];
+            for (long c = 0; c <= H - 1; ++c) {
+                a_c[B*H*t - B*H + H*b + c] = t11[B*H*t - B*H + H*b + c] + t0246[4*H*b + 2*H + c];
             }
         }
         /* s[c, t] = tanh(a_c[c, t])*g_i[c, t] + g_f[c, t]*s[c, t - 1] */
         for (long b = 0; b <= B - 1; ++b) {
-            for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                s[B*H*t + H*b + c_2] = chainrule_tanh_f32(a_c[B*H*t - B*H + H*b + c_2])*g_i[B*H*t - B*H + H*b + c_2] + g_f[B*H*t - B*H + H*b + c_2]*s[B*H*t - B*H + H*b + c_2];
+            for (long c = 0; c <= H - 1; ++c) {
+                s[B*H*t + H*b + c] = chainrule_tanh_f32(a_c[B*H*t - B*H + H*b + c])*g_i[B*H*t - B*H + H*b + c] + g_f[B*H*t - B*H + H*b + c]*s[B*H*t - B*H + H*b + c];
             }
         }
         /* a_o[c, t] = b_o[c] + Sum(W_ho[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xo[i, c]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b <= B - 1; ++b) {
-            for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                a_o[B*H*t - B*H + H*b + c_2] = b_o[c_2] + t0246[4*H*b + 3*H + c_2] + t1357[4*B*H*t - 4*B*H + 4*H*b + 3*H + c_2];
+            for (long c = 0; c <= H - 1; ++c) {
+                a_o[B*H*t - B*H + H*b + c] = t12[B*H*t - B*H + H*b + c] + t0246[4*H*b + 3*H + c];
             }
         }
         /* g_o[c, t] = logistic(a_o[c, t]) */
         for (long b = 0; b <= B - 1; ++b) {
-            for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                g_o[B*H*t - B*H + H*b + c_2] = chainrule_logistic_f32(a_o[B*H*t - B*H + H*b + c_2]);
+            for (long c = 0; c <= H - 1; ++c) {
+                g_o[B*H*t - B*H + H*b + c] = chainrule_logistic_f32(a_o[B*H*t - B*H + H*b + c]);
             }
         }
         /* h[c, t] = tanh(s[c, t])*g_o[c, t] */
         for (long b = 0; b <= B - 1; ++b) {
-            for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                h[B*H*t + H*b + c_2] = chainrule_tanh_f32(s[B*H*t + H*b + c_2])*g_o[B*H*t - B*H + H*b + c_2];
+            for (long c = 0; c <= H - 1; ++c) {
+                h[B*H*t + H*b + c] = chainrule_tanh_f32(s[B*H*t + H*b + c])*g_o[B*H*t - B*H + H*b + c];
             }
         }
     }
@@ -1072,9 +1164,9 @@ static int lstm_no_peepholes_run_f32(const long *sizes, const float *const *para
         }
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b <= B - 1; ++b) {
-                for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
+                for (long c = 0; c <= H - 1; ++c) {
                     for (long k = 0; k <= K - 1; ++k) {
-                        t8[B*K*t - B*K + K*b + k] += W_hy[K*c_2 + k] * h[B*H*t + H*b + c_2];
+                        t8[B*K*t - B*K + K*b + k] += W_hy[K*c + k] * h[B*H*t + H*b + c];
                     }
                 }
             }
@@ -1127,20 +1219,20 @@ static int lstm_no_peepholes_run_f32(const long *sizes, const float *const *para
                 float total = 0;
                 for (long k = 0; k <= K - 1; ++k) total += expf(a_y[B*K*t - B*K + K*b + k] - top);
                 float shift = top + logf(total);
-                for (long k = 0; k <= K - 1; ++k) t9[B*K*t - B*K + K*b + k] = a_y[B*K*t - B*K + K*b + k] - shift;
+                for (long k = 0; k <= K - 1; ++k) t13[B*K*t - B*K + K*b + k] = a_y[B*K*t - B*K + K*b + k] - shift;
             }
         }
         float acc = 0;
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b <= B - 1; ++b) {
                 for (long k = 0; k <= K - 1; ++k) {
-                    acc += t9[B*K*t - B*K + K*b + k] * z[B*K*t - B*K + K*b + k];
+                    acc += t13[B*K*t - B*K + K*b + k] * z[B*K*t - B*K + K*b + k];
                 }
             }
         }
-        t10 = acc;
+        t14 = acc;
         /* loss L, summed over the batch and time */
-        L = -t10;
+        L = -t14;
         /* d_a_y = ∂L/∂a_y */
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b <= B - 1; ++b) {
@@ -1151,18 +1243,18 @@ static int lstm_no_peepholes_run_f32(const long *sizes, const float *const *para
         }
         #ifdef CHAINRULE_CBLAS
         if ((double)(B*T) * (H) * (K) >= CHAINRULE_BLAS_MIN_WORK) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B*T, H, K, 1, d_a_y, K, W_hy, K, 0, t12, H);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B*T, H, K, 1, d_a_y, K, W_hy, K, 0, t16, H);
         } else
         #endif
         {
             for (long t = 1; t <= T; ++t) {
                 for (long b = 0; b <= B - 1; ++b) {
-                    for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
+                    for (long c = 0; c <= H - 1; ++c) {
                         float acc = 0;
                         for (long k = 0; k <= K - 1; ++k) {
-                            acc += W_hy[K*c_2 + k] * d_a_y[B*K*t - B*K + K*b + k];
+                            acc += W_hy[K*c + k] * d_a_y[B*K*t - B*K + K*b + k];
                         }
-                        t12[B*H*t - B*H + H*b + c_2] = acc;
+                        t16[B*H*t - B*H + H*b + c] = acc;
                     }
                 }
             }
@@ -1173,75 +1265,75 @@ static int lstm_no_peepholes_run_f32(const long *sizes, const float *const *para
             if (t <= T - 1) {
         #ifdef CHAINRULE_CBLAS
                 if ((double)(B) * (H) * (4*H) >= CHAINRULE_BLAS_MIN_WORK) {
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, H, 4*H, 1, d_a_ifco + 4*B*H*t, 4*H, W_hifco, 4*H, 0, t11, H);
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, H, 4*H, 1, d_a_ifco + 4*B*H*t, 4*H, W_hifco, 4*H, 0, t15, H);
                 } else
         #endif
                 {
                     for (long b = 0; b <= B - 1; ++b) {
-                        for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
+                        for (long c = 0; c <= H - 1; ++c) {
                             float acc = 0;
                             for (long c1_cat = 0; c1_cat <= 4*H - 1; ++c1_cat) {
-                                acc += W_hifco[4*H*c_2 + c1_cat] * d_a_ifco[4*B*H*t + 4*H*b + c1_cat];
+                                acc += W_hifco[4*H*c + c1_cat] * d_a_ifco[4*B*H*t + 4*H*b + c1_cat];
                             }
-                            t11[H*b + c_2] = acc;
+                            t15[H*b + c] = acc;
                         }
                     }
                 }
             } else {
                 for (long b = 0; b <= B - 1; ++b) {
-                    for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                        t11[H*b + c_2] = 0;
+                    for (long c = 0; c <= H - 1; ++c) {
+                        t15[H*b + c] = 0;
                     }
                 }
             }
             /* d_h = ∂L/∂h */
             for (long b = 0; b <= B - 1; ++b) {
-                for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                    d_h[B*H*t - B*H + H*b + c_2] = t11[H*b + c_2] + t12[B*H*t - B*H + H*b + c_2];
+                for (long c = 0; c <= H - 1; ++c) {
+                    d_h[B*H*t - B*H + H*b + c] = t15[H*b + c] + t16[B*H*t - B*H + H*b + c];
                 }
             }
             /* d_a_o = ∂L/∂a_o */
             for (long b = 0; b <= B - 1; ++b) {
-                for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                    d_a_ifco[4*B*H*t - 4*B*H + 4*H*b + 3*H + c_2] = (1 - g_o[B*H*t - B*H + H*b + c_2])*chainrule_tanh_f32(s[B*H*t + H*b + c_2])*d_h[B*H*t - B*H + H*b + c_2]*g_o[B*H*t - B*H + H*b + c_2];
+                for (long c = 0; c <= H - 1; ++c) {
+                    d_a_ifco[4*B*H*t - 4*B*H + 4*H*b + 3*H + c] = (1 - g_o[B*H*t - B*H + H*b + c])*chainrule_tanh_f32(s[B*H*t + H*b + c])*d_h[B*H*t - B*H + H*b + c]*g_o[B*H*t - B*H + H*b + c];
                 }
             }
             /* only where 1 ≤ t ≤ T - 1 (zero elsewhere) */
             if (t <= T - 1) {
                 for (long b = 0; b <= B - 1; ++b) {
-                    for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                        t13[H*b + c_2] = d_s[B*H*t + H*b + c_2]*g_f[B*H*t + H*b + c_2];
+                    for (long c = 0; c <= H - 1; ++c) {
+                        t17[H*b + c] = d_s[B*H*t + H*b + c]*g_f[B*H*t + H*b + c];
                     }
                 }
             } else {
                 for (long b = 0; b <= B - 1; ++b) {
-                    for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                        t13[H*b + c_2] = 0;
+                    for (long c = 0; c <= H - 1; ++c) {
+                        t17[H*b + c] = 0;
                     }
                 }
             }
             /* d_s = ∂L/∂s */
             for (long b = 0; b <= B - 1; ++b) {
-                for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                    d_s[B*H*t - B*H + H*b + c_2] = (1 - powf(chainrule_tanh_f32(s[B*H*t + H*b + c_2]), 2))*d_h[B*H*t - B*H + H*b + c_2]*g_o[B*H*t - B*H + H*b + c_2] + t13[H*b + c_2];
+                for (long c = 0; c <= H - 1; ++c) {
+                    d_s[B*H*t - B*H + H*b + c] = (1 - powf(chainrule_tanh_f32(s[B*H*t + H*b + c]), 2))*d_h[B*H*t - B*H + H*b + c]*g_o[B*H*t - B*H + H*b + c] + t17[H*b + c];
                 }
             }
             /* d_a_c = ∂L/∂a_c */
             for (long b = 0; b <= B - 1; ++b) {
-                for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                    d_a_ifco[4*B*H*t - 4*B*H + 4*H*b + 2*H + c_2] = (1 - powf(chainrule_tanh_f32(a_c[B*H*t - B*H + H*b + c_2]), 2))*d_s[B*H*t - B*H + H*b + c_2]*g_i[B*H*t - B*H + H*b + c_2];
+                for (long c = 0; c <= H - 1; ++c) {
+                    d_a_ifco[4*B*H*t - 4*B*H + 4*H*b + 2*H + c] = (1 - powf(chainrule_tanh_f32(a_c[B*H*t - B*H + H*b + c]), 2))*d_s[B*H*t - B*H + H*b + c]*g_i[B*H*t - B*H + H*b + c];
                 }
             }
             /* d_a_f = ∂L/∂a_f */
             for (long b = 0; b <= B - 1; ++b) {
-                for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                    d_a_ifco[4*B*H*t - 4*B*H + 4*H*b + H + c_2] = (1 - g_f[B*H*t - B*H + H*b + c_2])*d_s[B*H*t - B*H + H*b + c_2]*g_f[B*H*t - B*H + H*b + c_2]*s[B*H*t - B*H + H*b + c_2];
+                for (long c = 0; c <= H - 1; ++c) {
+                    d_a_ifco[4*B*H*t - 4*B*H + 4*H*b + H + c] = (1 - g_f[B*H*t - B*H + H*b + c])*d_s[B*H*t - B*H + H*b + c]*g_f[B*H*t - B*H + H*b + c]*s[B*H*t - B*H + H*b + c];
                 }
             }
             /* d_a_i = ∂L/∂a_i */
             for (long b = 0; b <= B - 1; ++b) {
-                for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                    d_a_ifco[4*B*H*t - 4*B*H + 4*H*b + c_2] = (1 - g_i[B*H*t - B*H + H*b + c_2])*chainrule_tanh_f32(a_c[B*H*t - B*H + H*b + c_2])*d_s[B*H*t - B*H + H*b + c_2]*g_i[B*H*t - B*H + H*b + c_2];
+                for (long c = 0; c <= H - 1; ++c) {
+                    d_a_ifco[4*B*H*t - 4*B*H + 4*H*b + c] = (1 - g_i[B*H*t - B*H + H*b + c])*chainrule_tanh_f32(a_c[B*H*t - B*H + H*b + c])*d_s[B*H*t - B*H + H*b + c]*g_i[B*H*t - B*H + H*b + c];
                 }
             }
         }
@@ -1274,16 +1366,16 @@ static int lstm_no_peepholes_run_f32(const long *sizes, const float *const *para
         } else
         #endif
         {
-            for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
+            for (long c = 0; c <= H - 1; ++c) {
                 for (long c1_cat = 0; c1_cat <= 4*H - 1; ++c1_cat) {
-                    d_W_hifco[4*H*c_2 + c1_cat] = 0;
+                    d_W_hifco[4*H*c + c1_cat] = 0;
                 }
             }
-            for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
+            for (long c = 0; c <= H - 1; ++c) {
                 for (long t = 1; t <= T; ++t) {
                     for (long b = 0; b <= B - 1; ++b) {
                         for (long c1_cat = 0; c1_cat <= 4*H - 1; ++c1_cat) {
-                            d_W_hifco[4*H*c_2 + c1_cat] += d_a_ifco[4*B*H*t - 4*B*H + 4*H*b + c1_cat] * h[B*H*t - B*H + H*b + c_2];
+                            d_W_hifco[4*H*c + c1_cat] += d_a_ifco[4*B*H*t - 4*B*H + 4*H*b + c1_cat] * h[B*H*t - B*H + H*b + c];
                         }
                     }
                 }
@@ -1307,16 +1399,16 @@ static int lstm_no_peepholes_run_f32(const long *sizes, const float *const *para
         } else
         #endif
         {
-            for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
+            for (long c = 0; c <= H - 1; ++c) {
                 for (long k = 0; k <= K - 1; ++k) {
-                    d_W_hy[K*c_2 + k] = 0;
+                    d_W_hy[K*c + k] = 0;
                 }
             }
-            for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
+            for (long c = 0; c <= H - 1; ++c) {
                 for (long t = 1; t <= T; ++t) {
                     for (long b = 0; b <= B - 1; ++b) {
                         for (long k = 0; k <= K - 1; ++k) {
-                            d_W_hy[K*c_2 + k] += d_a_y[B*K*t - B*K + K*b + k] * h[B*H*t + H*b + c_2];
+                            d_W_hy[K*c + k] += d_a_y[B*K*t - B*K + K*b + k] * h[B*H*t + H*b + c];
                         }
                     }
                 }
@@ -1341,19 +1433,19 @@ static int lstm_no_peepholes_run_f32(const long *sizes, const float *const *para
         #endif
         {
             for (long b = 0; b <= B - 1; ++b) {
-                for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
+                for (long c = 0; c <= H - 1; ++c) {
                     float acc = 0;
                     for (long c1_cat = 0; c1_cat <= 4*H - 1; ++c1_cat) {
-                        acc += W_hifco[4*H*c_2 + c1_cat] * d_a_ifco[4*H*b + c1_cat];
+                        acc += W_hifco[4*H*c + c1_cat] * d_a_ifco[4*H*b + c1_cat];
                     }
-                    d_h0[H*b + c_2] = acc;
+                    d_h0[H*b + c] = acc;
                 }
             }
         }
         /* ∂L/∂s0 */
         for (long b = 0; b <= B - 1; ++b) {
-            for (long c_2 = 0; c_2 <= H - 1; ++c_2) {
-                d_s0[H*b + c_2] = d_s[H*b + c_2]*g_f[H*b + c_2];
+            for (long c = 0; c <= H - 1; ++c) {
+                d_s0[H*b + c] = d_s[H*b + c]*g_f[H*b + c];
             }
         }
     }

@@ -53,9 +53,10 @@ size_t rnn_workspace_bytes(const long *sizes) {
     total += (size_t)(B*H); /* t0 */
     total += (size_t)(B*H*T); /* t1 */
     total += (size_t)(B*K*T); /* t2 */
-    total += (size_t)(B*K*T); /* t3 */
-    total += (size_t)(B*H); /* t5 */
-    total += (size_t)(B*H*T); /* t6 */
+    total += (size_t)(B*H*T); /* t3 */
+    total += (size_t)(B*K*T); /* t4 */
+    total += (size_t)(B*H); /* t6 */
+    total += (size_t)(B*H*T); /* t7 */
     return sizeof(double) * (total > 0 ? total : 1);
 }
 
@@ -99,20 +100,22 @@ static int rnn_run_f64(const long *sizes, const double *const *params,
     double *t2 = next;
     next += (size_t)(B*K*T);
     double *t3 = next;
+    next += (size_t)(B*H*T);
+    double *t4 = next;
     next += (size_t)(B*K*T);
-    double *t5 = next;
-    next += (size_t)(B*H);
     double *t6 = next;
+    next += (size_t)(B*H);
+    double *t7 = next;
     next += (size_t)(B*H*T);
     double L = 0;
-    double t4 = 0;
+    double t5 = 0;
     (void)I;
     (void)H;
     (void)K;
     (void)T;
     (void)B;
     (void)L;
-    (void)t4;
+    (void)t5;
     (void)W_xh;
     (void)W_hh;
     (void)b_h;
@@ -130,8 +133,9 @@ static int rnn_run_f64(const long *sizes, const double *const *params,
     (void)t1;
     (void)t2;
     (void)t3;
-    (void)t5;
+    (void)t4;
     (void)t6;
+    (void)t7;
     (void)state;
     (void)next;
     if (rnn_check_sizes(sizes) != CHAINRULE_OK) return CHAINRULE_BAD_SIZE;
@@ -167,6 +171,14 @@ static int rnn_run_f64(const long *sizes, const double *const *params,
             }
         }
     }
+    /* the terms no step changes, for every step */
+    for (long t = 1; t <= T; ++t) {
+        for (long b = 0; b <= B - 1; ++b) {
+            for (long j = 0; j <= H - 1; ++j) {
+                t3[B*H*t - B*H + H*b + j] = b_h[j] + t1[B*H*t - B*H + H*b + j];
+            }
+        }
+    }
     /* through time, t ascending */
     for (long t = 1; t <= T; ++t) {
     #ifdef CHAINRULE_CBLAS
@@ -191,7 +203,7 @@ static int rnn_run_f64(const long *sizes, const double *const *params,
         /* a_h[j, t] = b_h[j] + Sum(W_hh[j_, j]*h[j_, t - 1], (j_, 0, H - 1)) + Sum(W_xh[i, j]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b <= B - 1; ++b) {
             for (long j = 0; j <= H - 1; ++j) {
-                a_h[B*H*t - B*H + H*b + j] = b_h[j] + t0[H*b + j] + t1[B*H*t - B*H + H*b + j];
+                a_h[B*H*t - B*H + H*b + j] = t0[H*b + j] + t3[B*H*t - B*H + H*b + j];
             }
         }
         /* h[j, t] = tanh(a_h[j, t]) */
@@ -274,20 +286,20 @@ static int rnn_run_f64(const long *sizes, const double *const *params,
                 double total = 0;
                 for (long k = 0; k <= K - 1; ++k) total += exp(a_y[B*K*t - B*K + K*b + k] - top);
                 double shift = top + log(total);
-                for (long k = 0; k <= K - 1; ++k) t3[B*K*t - B*K + K*b + k] = a_y[B*K*t - B*K + K*b + k] - shift;
+                for (long k = 0; k <= K - 1; ++k) t4[B*K*t - B*K + K*b + k] = a_y[B*K*t - B*K + K*b + k] - shift;
             }
         }
         double acc = 0;
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b <= B - 1; ++b) {
                 for (long k = 0; k <= K - 1; ++k) {
-                    acc += t3[B*K*t - B*K + K*b + k] * z[B*K*t - B*K + K*b + k];
+                    acc += t4[B*K*t - B*K + K*b + k] * z[B*K*t - B*K + K*b + k];
                 }
             }
         }
-        t4 = acc;
+        t5 = acc;
         /* loss L, summed over the batch and time */
-        L = -t4;
+        L = -t5;
         /* d_a_y = ∂L/∂a_y */
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b <= B - 1; ++b) {
@@ -298,7 +310,7 @@ static int rnn_run_f64(const long *sizes, const double *const *params,
         }
         #ifdef CHAINRULE_CBLAS
         if ((double)(B*T) * (H) * (K) >= CHAINRULE_BLAS_MIN_WORK) {
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B*T, H, K, 1, d_a_y, K, W_hy, K, 0, t6, H);
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B*T, H, K, 1, d_a_y, K, W_hy, K, 0, t7, H);
         } else
         #endif
         {
@@ -309,7 +321,7 @@ static int rnn_run_f64(const long *sizes, const double *const *params,
                         for (long k = 0; k <= K - 1; ++k) {
                             acc += W_hy[K*j + k] * d_a_y[B*K*t - B*K + K*b + k];
                         }
-                        t6[B*H*t - B*H + H*b + j] = acc;
+                        t7[B*H*t - B*H + H*b + j] = acc;
                     }
                 }
             }
@@ -320,7 +332,7 @@ static int rnn_run_f64(const long *sizes, const double *const *params,
             if (t <= T - 1) {
         #ifdef CHAINRULE_CBLAS
                 if ((double)(B) * (H) * (H) >= CHAINRULE_BLAS_MIN_WORK) {
-                    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, H, H, 1, d_a_h + B*H*t, H, W_hh, H, 0, t5, H);
+                    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, H, H, 1, d_a_h + B*H*t, H, W_hh, H, 0, t6, H);
                 } else
         #endif
                 {
@@ -330,21 +342,21 @@ static int rnn_run_f64(const long *sizes, const double *const *params,
                             for (long j1 = 0; j1 <= H - 1; ++j1) {
                                 acc += W_hh[H*j + j1] * d_a_h[B*H*t + H*b + j1];
                             }
-                            t5[H*b + j] = acc;
+                            t6[H*b + j] = acc;
                         }
                     }
                 }
             } else {
                 for (long b = 0; b <= B - 1; ++b) {
                     for (long j = 0; j <= H - 1; ++j) {
-                        t5[H*b + j] = 0;
+                        t6[H*b + j] = 0;
                     }
                 }
             }
             /* d_a_h = ∂L/∂a_h */
             for (long b = 0; b <= B - 1; ++b) {
                 for (long j = 0; j <= H - 1; ++j) {
-                    d_a_h[B*H*t - B*H + H*b + j] = (1 - (h[B*H*t + H*b + j]*h[B*H*t + H*b + j]))*(t5[H*b + j] + t6[B*H*t - B*H + H*b + j]);
+                    d_a_h[B*H*t - B*H + H*b + j] = (1 - (h[B*H*t + H*b + j]*h[B*H*t + H*b + j]))*(t6[H*b + j] + t7[B*H*t - B*H + H*b + j]);
                 }
             }
         }
@@ -520,20 +532,22 @@ static int rnn_run_f32(const long *sizes, const float *const *params,
     float *t2 = next;
     next += (size_t)(B*K*T);
     float *t3 = next;
+    next += (size_t)(B*H*T);
+    float *t4 = next;
     next += (size_t)(B*K*T);
-    float *t5 = next;
-    next += (size_t)(B*H);
     float *t6 = next;
+    next += (size_t)(B*H);
+    float *t7 = next;
     next += (size_t)(B*H*T);
     float L = 0;
-    float t4 = 0;
+    float t5 = 0;
     (void)I;
     (void)H;
     (void)K;
     (void)T;
     (void)B;
     (void)L;
-    (void)t4;
+    (void)t5;
     (void)W_xh;
     (void)W_hh;
     (void)b_h;
@@ -551,8 +565,9 @@ static int rnn_run_f32(const long *sizes, const float *const *params,
     (void)t1;
     (void)t2;
     (void)t3;
-    (void)t5;
+    (void)t4;
     (void)t6;
+    (void)t7;
     (void)state;
     (void)next;
     if (rnn_check_sizes(sizes) != CHAINRULE_OK) return CHAINRULE_BAD_SIZE;
@@ -588,6 +603,14 @@ static int rnn_run_f32(const long *sizes, const float *const *params,
             }
         }
     }
+    /* the terms no step changes, for every step */
+    for (long t = 1; t <= T; ++t) {
+        for (long b = 0; b <= B - 1; ++b) {
+            for (long j = 0; j <= H - 1; ++j) {
+                t3[B*H*t - B*H + H*b + j] = b_h[j] + t1[B*H*t - B*H + H*b + j];
+            }
+        }
+    }
     /* through time, t ascending */
     for (long t = 1; t <= T; ++t) {
     #ifdef CHAINRULE_CBLAS
@@ -612,7 +635,7 @@ static int rnn_run_f32(const long *sizes, const float *const *params,
         /* a_h[j, t] = b_h[j] + Sum(W_hh[j_, j]*h[j_, t - 1], (j_, 0, H - 1)) + Sum(W_xh[i, j]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b <= B - 1; ++b) {
             for (long j = 0; j <= H - 1; ++j) {
-                a_h[B*H*t - B*H + H*b + j] = b_h[j] + t0[H*b + j] + t1[B*H*t - B*H + H*b + j];
+                a_h[B*H*t - B*H + H*b + j] = t0[H*b + j] + t3[B*H*t - B*H + H*b + j];
             }
         }
         /* h[j, t] = tanh(a_h[j, t]) */
@@ -695,20 +718,20 @@ static int rnn_run_f32(const long *sizes, const float *const *params,
                 float total = 0;
                 for (long k = 0; k <= K - 1; ++k) total += expf(a_y[B*K*t - B*K + K*b + k] - top);
                 float shift = top + logf(total);
-                for (long k = 0; k <= K - 1; ++k) t3[B*K*t - B*K + K*b + k] = a_y[B*K*t - B*K + K*b + k] - shift;
+                for (long k = 0; k <= K - 1; ++k) t4[B*K*t - B*K + K*b + k] = a_y[B*K*t - B*K + K*b + k] - shift;
             }
         }
         float acc = 0;
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b <= B - 1; ++b) {
                 for (long k = 0; k <= K - 1; ++k) {
-                    acc += t3[B*K*t - B*K + K*b + k] * z[B*K*t - B*K + K*b + k];
+                    acc += t4[B*K*t - B*K + K*b + k] * z[B*K*t - B*K + K*b + k];
                 }
             }
         }
-        t4 = acc;
+        t5 = acc;
         /* loss L, summed over the batch and time */
-        L = -t4;
+        L = -t5;
         /* d_a_y = ∂L/∂a_y */
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b <= B - 1; ++b) {
@@ -719,7 +742,7 @@ static int rnn_run_f32(const long *sizes, const float *const *params,
         }
         #ifdef CHAINRULE_CBLAS
         if ((double)(B*T) * (H) * (K) >= CHAINRULE_BLAS_MIN_WORK) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B*T, H, K, 1, d_a_y, K, W_hy, K, 0, t6, H);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B*T, H, K, 1, d_a_y, K, W_hy, K, 0, t7, H);
         } else
         #endif
         {
@@ -730,7 +753,7 @@ static int rnn_run_f32(const long *sizes, const float *const *params,
                         for (long k = 0; k <= K - 1; ++k) {
                             acc += W_hy[K*j + k] * d_a_y[B*K*t - B*K + K*b + k];
                         }
-                        t6[B*H*t - B*H + H*b + j] = acc;
+                        t7[B*H*t - B*H + H*b + j] = acc;
                     }
                 }
             }
@@ -741,7 +764,7 @@ static int rnn_run_f32(const long *sizes, const float *const *params,
             if (t <= T - 1) {
         #ifdef CHAINRULE_CBLAS
                 if ((double)(B) * (H) * (H) >= CHAINRULE_BLAS_MIN_WORK) {
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, H, H, 1, d_a_h + B*H*t, H, W_hh, H, 0, t5, H);
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, H, H, 1, d_a_h + B*H*t, H, W_hh, H, 0, t6, H);
                 } else
         #endif
                 {
@@ -751,21 +774,21 @@ static int rnn_run_f32(const long *sizes, const float *const *params,
                             for (long j1 = 0; j1 <= H - 1; ++j1) {
                                 acc += W_hh[H*j + j1] * d_a_h[B*H*t + H*b + j1];
                             }
-                            t5[H*b + j] = acc;
+                            t6[H*b + j] = acc;
                         }
                     }
                 }
             } else {
                 for (long b = 0; b <= B - 1; ++b) {
                     for (long j = 0; j <= H - 1; ++j) {
-                        t5[H*b + j] = 0;
+                        t6[H*b + j] = 0;
                     }
                 }
             }
             /* d_a_h = ∂L/∂a_h */
             for (long b = 0; b <= B - 1; ++b) {
                 for (long j = 0; j <= H - 1; ++j) {
-                    d_a_h[B*H*t - B*H + H*b + j] = (1 - (h[B*H*t + H*b + j]*h[B*H*t + H*b + j]))*(t5[H*b + j] + t6[B*H*t - B*H + H*b + j]);
+                    d_a_h[B*H*t - B*H + H*b + j] = (1 - (h[B*H*t + H*b + j]*h[B*H*t + H*b + j]))*(t6[H*b + j] + t7[B*H*t - B*H + H*b + j]);
                 }
             }
         }

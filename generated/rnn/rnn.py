@@ -153,11 +153,13 @@ def _forward(params, x, state, sizes, dtype):
     # h at t = 0 is h0
     h[0] = h0
     t1 = x @ W_xh
+    # the terms no step changes, for every step
+    t3 = b_h + t1
     # through time, t ascending
     for t in range(1, T + 1):
         t0 = h[t - 1] @ W_hh
         # a_h[j, t] = b_h[j] + Sum(W_hh[j_, j]*h[j_, t - 1], (j_, 0, H - 1)) + Sum(W_xh[i, j]*x[i, t], (i, 0, I - 1))
-        a_h[t - 1] = b_h + t0 + t1[t - 1]
+        a_h[t - 1] = t0 + t3[t - 1]
         # h[j, t] = tanh(a_h[j, t])
         h[t] = numpy.tanh(a_h[t - 1])
     t2 = h[1:] @ W_hy
@@ -185,23 +187,23 @@ def loss_and_grad(params, x, labels, state=None):
     # one-hot targets from the labels
     z = (labels[..., numpy.newaxis] == numpy.arange(K)).astype(dtype)
     # ln y, stable
-    t3 = _log_softmax(a_y, axis=2)
-    t4 = numpy.tensordot(t3, z, axes=([0, 1, 2], [0, 1, 2]))
+    t4 = _log_softmax(a_y, axis=2)
+    t5 = numpy.tensordot(t4, z, axes=([0, 1, 2], [0, 1, 2]))
     # loss L, summed over the batch and time
-    L = -t4
+    L = -t5
     d_a_h = numpy.empty((T, B, H), dtype)
     # d_a_y = ∂L/∂a_y
     d_a_y = y - z
-    t6 = d_a_y @ W_hy.T
+    t7 = d_a_y @ W_hy.T
     # through time, t descending
     for t in range(T, 0, -1):
         # only where 1 ≤ t ≤ T - 1 (zero elsewhere)
         if t <= T - 1:
-            t5 = d_a_h[t] @ W_hh.T
+            t6 = d_a_h[t] @ W_hh.T
         else:
-            t5 = numpy.zeros((B, H), dtype)
+            t6 = numpy.zeros((B, H), dtype)
         # d_a_h = ∂L/∂a_h
-        d_a_h[t - 1] = (1 - h[t]**2)*(t5 + t6[t - 1])
+        d_a_h[t - 1] = (1 - h[t]**2)*(t6 + t7[t - 1])
     # ∂L/∂W_xh
     d_W_xh = numpy.tensordot(x, d_a_h, axes=([0, 1], [0, 1]))
     # ∂L/∂W_hh
