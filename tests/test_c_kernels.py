@@ -20,6 +20,7 @@ import pytest
 
 import codegen
 from codegen import c_loader
+from tests.cases import case_id, random_inputs
 from tests.gradcheck import finite_difference_errors
 
 GENERATED = Path(__file__).resolve().parents[1] / "generated"
@@ -45,16 +46,8 @@ def sizes_of(kernel, I, H, K):
 
 
 def inputs(kernel, seed, T, B, I, H, K, dtype=np.float64, with_state=True):
-    rng = np.random.default_rng(seed)
-    params = kernel.init_params(sizes_of(kernel, I, H, K), rng=rng, dtype=dtype)
-    params = {n: (a + rng.normal(scale=0.3, size=a.shape)).astype(dtype)
-              for n, a in params.items()}
-    shape = (T, B, I) if kernel.STATE else (B, I)
-    x = rng.normal(size=shape).astype(dtype)
-    labels = rng.integers(0, K, size=shape[:-1])
-    state = {n: rng.normal(size=(B, H)).astype(dtype) for n in kernel.STATE} \
-        if with_state and kernel.STATE else None
-    return params, x, labels, state
+    return random_inputs(kernel, seed, T, B, I, H, K, dtype=dtype, with_state=with_state,
+                         scale=0.3)
 
 
 def relative(ours: np.ndarray, theirs: np.ndarray) -> float:
@@ -65,7 +58,7 @@ def relative(ours: np.ndarray, theirs: np.ndarray) -> float:
 
 @pytest.mark.parametrize("dtype, tolerance", [(np.float64, 1e-12), (np.float32, 1e-4)],
                          ids=["float64", "float32"])
-@pytest.mark.parametrize("case", CASES, ids=lambda c: "seed{}-T{}-B{}-I{}-H{}-K{}".format(*c))
+@pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_c_matches_numpy(pair, case, dtype, tolerance) -> None:
     numpy_kernel, c_kernel = pair
     for with_state in (True, False):
@@ -84,7 +77,7 @@ def test_c_matches_numpy(pair, case, dtype, tolerance) -> None:
                                    rtol=tolerance, atol=tolerance)
 
 
-@pytest.mark.parametrize("case", CASES[:3], ids=lambda c: "seed{}-T{}-B{}-I{}-H{}-K{}".format(*c))
+@pytest.mark.parametrize("case", CASES[:3], ids=case_id)
 def test_c_gradients_match_finite_differences(pair, case) -> None:
     _, c_kernel = pair
     params, x, labels, state = inputs(c_kernel, *case)

@@ -18,18 +18,14 @@ from codegen.lower import lower
 from codegen.plan import Concat, Contract, Guarded, Loop, Plan, Split, ref_name, walk
 from symbolic import derive
 from symbolic.networks import BUILTINS, rnn
+from tests.cases import EDGE_CASES, case_id, random_inputs
 from tests.gradcheck import finite_difference_errors
 
 GENERATED = Path(__file__).resolve().parents[1] / "generated"
 NETWORKS = ["rnn", "lstm", "lstm_no_peepholes"]
 
 # (seed, T, B, I, H, K): the edges first, then random sizes
-CASES = [
-    (0, 1, 1, 1, 1, 2),
-    (1, 1, 3, 2, 3, 2),
-    (2, 4, 1, 3, 1, 2),
-    (3, 3, 2, 1, 2, 4),
-] + [(seed, *(int(n) for n in np.random.default_rng(seed).integers(1, 5, size=4)),
+CASES = EDGE_CASES + [(seed, *(int(n) for n in np.random.default_rng(seed).integers(1, 5, size=4)),
       int(np.random.default_rng(seed + 99).integers(2, 5))) for seed in range(10, 13)]
 
 
@@ -39,20 +35,11 @@ def kernel(request):
 
 
 def inputs(kernel, seed, T, B, I, H, K, *, dtype=np.float64, with_state=True):
-    rng = np.random.default_rng(seed)
-    params = kernel.init_params({"I": I, "H": H, "K": K}, rng=rng, dtype=dtype)
-    # parameters of order one, so every gate and peephole matters to the loss
-    params = {n: (a + rng.normal(scale=0.5, size=a.shape)).astype(dtype)
-              for n, a in params.items()}
-    x = rng.normal(size=(T, B, I)).astype(dtype)
-    labels = rng.integers(0, K, size=(T, B))
-    state = {n: rng.normal(size=(B, H)).astype(dtype) for n in kernel.STATE} if with_state \
-        else None
-    return params, x, labels, state
+    return random_inputs(kernel, seed, T, B, I, H, K, dtype=dtype, with_state=with_state)
 
 
 @pytest.mark.parametrize("with_state", [True, False], ids=["state", "no-state"])
-@pytest.mark.parametrize("case", CASES, ids=lambda c: "seed{}-T{}-B{}-I{}-H{}-K{}".format(*c))
+@pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_gradients_match_finite_differences(kernel, case, with_state) -> None:
     params, x, labels, state = inputs(kernel, *case, with_state=with_state)
     errors = finite_difference_errors(kernel, params, x, labels, state)

@@ -11,6 +11,7 @@ import pytest
 import codegen
 from symbolic.networks import mlp, rnn
 from tests import torch_reference
+from tests.cases import case_id, random_inputs
 
 pytestmark = pytest.mark.skipif(torch_reference.torch is None, reason=torch_reference.SKIP_REASON)
 
@@ -74,20 +75,12 @@ RECURRENT_CASES = [(0, 1, 1, 1, 1, 2), (1, 5, 1, 2, 1, 3), (2, 1, 4, 3, 5, 2)] +
 
 
 def recurrent_inputs(kernel, seed, T, B, I, H, K, dtype, with_state):
-    rng = np.random.default_rng(seed)
-    params = kernel.init_params({"I": I, "H": H, "K": K}, rng=rng, dtype=dtype)
-    params = {n: (a + rng.normal(scale=0.5, size=a.shape)).astype(dtype)
-              for n, a in params.items()}
-    x = rng.normal(size=(T, B, I)).astype(dtype)
-    labels = rng.integers(0, K, size=(T, B))
-    state = {n: rng.normal(size=(B, H)).astype(dtype) for n in kernel.STATE} if with_state \
-        else None
-    return params, x, labels, state
+    return random_inputs(kernel, seed, T, B, I, H, K, dtype=dtype, with_state=with_state)
 
 
 @pytest.mark.parametrize("with_state", [True, False], ids=["state", "no-state"])
 @pytest.mark.parametrize("case", RECURRENT_CASES,
-                         ids=lambda c: "seed{}-T{}-B{}-I{}-H{}-K{}".format(*c))
+                         ids=case_id)
 @pytest.mark.parametrize("net", list(RECURRENT_REFERENCES))
 def test_recurrent_matches_autograd_float64(net: str, case, with_state: bool) -> None:
     kernel = codegen.load(GENERATED / net)
