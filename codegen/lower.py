@@ -90,6 +90,9 @@ class _Lowering:
     def temporary(self, indices: tuple[Idx, ...]) -> Ref:
         """A fresh temporary over ``indices`` (time first, then the batch, then the rest)."""
         name = f"t{self.temporaries}"
+        while name in self.arrays:  # taken by a fused buffer: t1 and t2 make t12
+            self.temporaries += 1
+            name = f"t{self.temporaries}"
         self.temporaries += 1
         indices = (*(i for i in indices if i == self.time), *(i for i in indices if i == BATCH),
                    *(i for i in indices if i not in (self.time, BATCH)))

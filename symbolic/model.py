@@ -330,7 +330,8 @@ class Model:
             raise ModelError(f"{kind} name {name!r} is already used by a {taken[name]}")
 
     def _check_size(self, size: object, what: str) -> None:
-        if not isinstance(size, Symbol) or self.sizes.get(size.name) is not size:
+        # == and not `is`: SymPy may hand back an equal Symbol that is another object
+        if not isinstance(size, Symbol) or self.sizes.get(size.name) != size:
             known = ", ".join(self.sizes) or "none yet"
             raise ModelError(f"{what}: {size!r} is not a size of this model (sizes: {known}); "
                              f"declare it with Model.size()")
@@ -404,7 +405,7 @@ class Model:
                 raise ModelError(f"{where}: the index {node} is used as a value; indices may "
                                  f"only subscript quantities")
             elif isinstance(node, Symbol):
-                if self.sizes.get(node.name) is not node:
+                if self.sizes.get(node.name) != node:
                     raise ModelError(f"{where}: unknown symbol {node}; a value must be a "
                                      f"quantity with its indices, a size or a number")
             elif not isinstance(node, sympy.Add | sympy.Mul | sympy.Pow | sympy.Number

@@ -168,3 +168,20 @@ def test_read_at_t_minus_one_needs_an_initial_state() -> None:
     with pytest.raises(ModelError, match=r"'a' is read at t-1 but has no initial state; "
                                          r"declare one with Model.state"):
         m.validate()
+
+
+def test_an_equal_size_symbol_is_the_size() -> None:
+    """SymPy may return an equal Symbol that is another object (after its cache is cleared)."""
+    import sympy
+    from sympy import tanh
+
+    from symbolic import Model
+
+    other = Model("other").size("H")
+    sympy.core.cache.clear_cache()
+    model = Model("m")
+    H = model.size("H")
+    h = model.index("h", H)
+    a, b = model.intermediate("a", [H]), model.intermediate("b", [H])
+    assert other == H and other is not H
+    model.define(b[h], tanh(a[h]) / other)  # accepted: `other` is the size H
