@@ -1,5 +1,6 @@
-# chainrule: `make generate` regenerates generated/, `make test` runs the checks.
-# Every target sets up .venv first; the stamp files keep a repeated run from
+# chainrule: `make generate` regenerates generated/ and builds the notes' PDFs,
+# `make test` runs the checks. Every target sets up .venv first (and the Debian
+# packages, through .ci/system-packages); the stamp files keep a repeated run from
 # reinstalling until pyproject.toml changes.
 
 PYTHON ?= python3
@@ -12,7 +13,11 @@ TORCH_STAMP := $(VENV)/.torch-installed
 TORCH_VERSION := 2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: venv torch generate check test clean
+.PHONY: system venv torch generate notes check test clean
+
+# make, a C compiler, OpenBLAS, TeX: installed when missing (root or sudo), else named
+system:
+	.ci/system-packages
 
 venv: $(STAMP)
 
@@ -28,14 +33,20 @@ $(TORCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install 'torch==$(TORCH_VERSION)'
 	touch $@
 
-generate: $(STAMP)
+generate: system $(STAMP)
 	$(BIN)/chainrule generate
+	$(MAKE) notes
+
+# the notes as PDFs, English and Chinese, into build/notes/{en,zh}/
+notes: system $(STAMP)
+	$(BIN)/chainrule notes --lang en
+	$(BIN)/chainrule notes --lang zh
 
 check: $(STAMP)
 	$(BIN)/chainrule generate --check
 
 # pytest exits 5 when it collects no tests; that fails here, as it should.
-test: $(STAMP) $(TORCH_STAMP)
+test: system $(STAMP) $(TORCH_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 

@@ -79,6 +79,26 @@ def _build(name: str) -> Model:
     return _builtins()[name]()
 
 
+def _spec(path: Path) -> tuple[Model, str]:
+    """A spec file's Model (a SpecError, which is a ModelError, if it is invalid) and the
+    source its generated files' header line names."""
+    from symbolic.spec import load_spec, source_of
+
+    return load_spec(path), source_of(path)
+
+
+def _model_of(args: argparse.Namespace) -> tuple[Model, str | None]:
+    """The model a command names: a built-in ``NET`` or ``--model FILE``, exactly one."""
+    if (args.net is None) == (args.model is None):
+        raise UsageError(f"{args.command}: give NET (a built-in network) or --model FILE (a "
+                         f"spec), {'not both' if args.net else 'one of them'}; known networks: "
+                         f"{', '.join(_builtins())}")
+    if args.model is not None:
+        return _spec(args.model)
+    (name,) = _select([args.net])
+    return _build(name), None
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     builtins = _builtins()
     width = max((len(name) for name in builtins), default=0)
@@ -91,8 +111,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_derive(args: argparse.Namespace) -> int:
     from symbolic import derive
 
-    (name,) = _select([args.net])
-    text = derive(_build(name)).describe()
+    model, _ = _model_of(args)
+    text = derive(model).describe()
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
 
@@ -137,10 +157,20 @@ def _shorten(diff: str, limit: int = DIFF_LINES_SHOWN) -> str:
 def cmd_generate(args: argparse.Namespace) -> int:
     from codegen import writer
 
-    names = _select(args.nets)
+    if args.model is not None:  # a spec file: its folder alone
+        if args.nets:
+            raise UsageError("give built-in networks or --model FILE, not both")
+        from codegen.artifacts import render
+
+        model, source = _spec(args.model)
+        names = [model.name]
+        files = {f"{model.name}/{rel}": text
+                 for rel, text in render(model, source=source).items()}
+    else:
+        names = _select(args.nets)
+        files = _render_all(names)
     out: Path = args.out
-    files = _render_all(names)
-    folders = _folders_to_scan(out, names, everything=not args.nets)
+    folders = _folders_to_scan(out, names, everything=not args.nets and args.model is None)
     shown = _display(out)
 
     if args.check:
@@ -160,7 +190,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
                 print(_shorten(report))
             counts[kind] = counts.get(kind, 0) + 1
         summary = ", ".join(f"{n} {kind}" for kind, n in counts.items())
-        print(f"{shown}/ is out of date ({summary}); run `{PROG} generate` to update it")
+        again = f" --model {args.model}" if args.model is not None else ""
+        print(f"{shown}/ is out of date ({summary}); run `{PROG} generate{again}` to update it")
         return 1
 
     try:
@@ -178,12 +209,64 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from codegen.check import check_model
+
+    model, source = _model_of(args)
+    report = check_model(model, source=source, seed=args.seed, tolerance=args.tolerance)
+    sys.stdout.write(report.table())
+    return 0 if report.ok else 1
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:
         # argparse names a missing subcommand only by its metavar; name the choices too.
         if "required: COMMAND" in message:
-            message = "no command given; choose from: list, derive, generate"
+            message = "no command given; choose from: list, derive, generate, check"
         return super().error(message)
+
+
+def cmd_notes(args: argparse.Namespace) -> int:
+    """Write the notes' ``.tex`` into ``--out`` and build their PDFs with latexmk."""
+    import time
+
+    from codegen import notes
+    from symbolic import derive
+
+    if args.model is not None:
+        if args.nets:
+            raise UsageError("notes: give built-in networks or --model FILE, not both")
+        models = [_spec(args.model)[0]]
+    else:
+        models = [_build(name) for name in _select(args.nets)]
+    out: Path = args.out if args.out is not None else Path("build") / "notes" / args.lang
+    derivations = [derive(model) for model in models]
+    missing = notes.missing_tex(args.lang)
+    if missing:
+        documents = notes.write_sources(derivations, args.lang, out)
+        for document in documents:
+            print(_display(document.tex))
+        _error(f"TeX is missing, so no PDF was built (the .tex files are written); the notes in "
+               f"{args.lang!r} need the Debian packages {' '.join(missing)}: "
+               f"{notes.install_hint(missing)}")
+        return 1
+    start = time.perf_counter()
+    documents = notes.build(derivations, args.lang, out)
+    seconds = time.perf_counter() - start
+    status = 0
+    for document in documents:
+        if not document.ok:
+            _error(f"{_display(document.tex)} did not compile:\n{document.error}")
+            status = 1
+            continue
+        for warning in document.overfull:
+            print(f"{PROG}: warning: {_display(document.tex)}: {warning}", file=sys.stderr)
+        assert document.pdf is not None
+        print(_display(document.pdf))
+    built = sum(document.ok for document in documents)
+    print(f"built {built} PDF{'s' if built != 1 else ''} in {seconds:.1f} s "
+          f"({notes.ENGINES[args.lang]} through latexmk)", file=sys.stderr)
+    return status
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -206,7 +289,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="print a network's derivation",
         description="Print the derivation of a built-in network's backward pass, step by step.",
     )
-    derive.add_argument("net", metavar="NET", help="a built-in network (see `chainrule list`)")
+    derive.add_argument("net", metavar="NET", nargs="?",
+                        help="a built-in network (see `chainrule list`)")
+    derive.add_argument("--model", type=Path, metavar="FILE",
+                        help="a spec file (TOML) instead of a built-in network")
     derive.set_defaults(func=cmd_derive)
 
     generate = commands.add_parser(
@@ -230,7 +316,48 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write nothing; exit 1 and show what differs if DIR is not up to date",
     )
+    generate.add_argument("--model", type=Path, metavar="FILE",
+                          help="a spec file (TOML): render its network alone, into DIR/<name>/")
     generate.set_defaults(func=cmd_generate)
+
+    notes_parser = commands.add_parser(
+        "notes",
+        help="build the notes as PDFs (needs TeX)",
+        description="Write the LaTeX notes of built-in networks (or of a spec file) into DIR "
+        "and build them with "
+        "latexmk: one PDF per network and, for several, one combined document with a table "
+        "of contents (notes.pdf). English is built with pdflatex, Chinese with xelatex. "
+        "Without TeX the .tex files are still written, the missing Debian packages are named "
+        "and the exit status is 1.",
+    )
+    notes_parser.add_argument(
+        "nets", metavar="NET", nargs="*", help="built-in networks (default: all of them)"
+    )
+    notes_parser.add_argument("--model", type=Path, metavar="FILE",
+                              help="a spec file (TOML) instead of built-in networks")
+    notes_parser.add_argument("--lang", choices=("en", "zh"), default="en",
+                              help="language of the headings and prose (default: en)")
+    notes_parser.add_argument("--out", type=Path, default=None, metavar="DIR",
+                              help="output folder (default: ./build/notes/LANG)")
+    notes_parser.set_defaults(func=cmd_notes)
+
+    check = commands.add_parser(
+        "check",
+        help="check a network's kernels against finite differences",
+        description="Generate a network's kernels into a temporary folder and compare every "
+        "gradient of every backend (NumPy, C) with central finite differences on random small "
+        "sizes, in float64; print the worst relative error per parameter and backend, and "
+        "exit 1 above the tolerance.",
+    )
+    check.add_argument("net", metavar="NET", nargs="?",
+                       help="a built-in network (see `chainrule list`)")
+    check.add_argument("--model", type=Path, metavar="FILE",
+                       help="a spec file (TOML) instead of a built-in network")
+    check.add_argument("--seed", type=int, default=0, help="seed of the random sizes and "
+                       "values (default: 0)")
+    check.add_argument("--tolerance", type=float, default=1e-6, metavar="TOL",
+                       help="largest relative error accepted (default: 1e-6)")
+    check.set_defaults(func=cmd_check)
     return parser
 
 

@@ -28,11 +28,16 @@ import sympy
 from sympy import Expr, Idx, Indexed
 
 from symbolic import Adjoint, Derivation, InRange, Model, Partial, Quantity, Role
+from symbolic.derive import LocalPartial
 
+from .graph_tikz import tikz_graph
 from .latex_printer import NotesLatexPrinter
+from .notes_text import model_text, quantity_name, rule_name, strings
 from .templating import render
 
 TEMPLATE = "latex/notes.tex.j2"
+PREAMBLE = "latex/preamble.tex.j2"
+BOOK = "latex/book.tex.j2"
 
 #: Displayed equations wider than this (in characters that show, estimated) are broken
 #: after a ``+`` or ``-`` at the top level.
@@ -81,14 +86,44 @@ def tex_escape(text: str, *, subscripts: bool = False) -> str:
     return "".join(pieces)
 
 
-def render_tex(derivation: Derivation) -> str:
-    """The complete, standalone LaTeX notes of ``derivation`` (deterministic: no dates)."""
-    return render(TEMPLATE, tex_context(derivation))
+def render_tex(derivation: Derivation, lang: str = "en") -> str:
+    """The complete, standalone LaTeX notes of ``derivation`` (deterministic: no dates).
+
+    ``lang`` is ``"en"`` (for pdflatex) or ``"zh"`` (for xelatex with ctex).
+    """
+    return render(TEMPLATE, tex_context(derivation, lang))
 
 
-def tex_context(derivation: Derivation) -> dict[str, object]:
-    """What ``render_tex`` fills the template with: every expression already printed."""
-    return _Notes(derivation).context()
+def tex_context(derivation: Derivation, lang: str = "en", *,
+                standalone: bool = True) -> dict[str, object]:
+    """What ``render_tex`` fills the template with: every expression already printed.
+
+    With ``standalone=False`` the notes are one part of :func:`render_book`: no
+    preamble, and every label prefixed with the model's name so parts do not clash.
+    """
+    return _Notes(derivation, lang, standalone=standalone).context()
+
+
+def preamble(lang: str = "en") -> str:
+    """The preamble of a notes document in ``lang``: class, fonts, packages."""
+    strings(lang)  # an unknown language is an error here, not a silent English preamble
+    return render(PREAMBLE, {"lang": lang}).rstrip("\n")
+
+
+def render_book(derivations: Iterable[Derivation], lang: str = "en") -> str:
+    """The notes of several derivations as one document: a title, a table of contents and
+    one part per network."""
+    derivations = list(derivations)
+    s = strings(lang)
+    return render(BOOK, {
+        "model_names": ", ".join(d.model.name for d in derivations),
+        "preamble": preamble(lang),
+        "title": s["book_title"],
+        "author": s["author"],
+        "intro": s["book_intro"],
+        "parts": [render(TEMPLATE, tex_context(d, lang, standalone=False)).strip("\n")
+                  for d in derivations],
+    })
 
 
 def _visible_width(tex: str) -> int:
@@ -103,9 +138,14 @@ def _visible_width(tex: str) -> int:
 class _Notes:
     """Everything the template shows for one derivation, printed."""
 
-    def __init__(self, derivation: Derivation) -> None:
+    def __init__(self, derivation: Derivation, lang: str = "en", *,
+                 standalone: bool = True) -> None:
         self.derivation = derivation
         self.model: Model = derivation.model
+        self.lang = lang
+        self.s = strings(lang)
+        self.standalone = standalone
+        self.prefix = "" if standalone else f"{_label_safe(self.model.name)}:"
         self.printer = NotesLatexPrinter(self.model)
         self.loss = sympy.Symbol(self.model.loss_name)
 
@@ -120,11 +160,17 @@ class _Notes:
                          if a.quantity.role is Role.INTERMEDIATE]
         time = model.time_index
         return {
+            "standalone": self.standalone,
+            "preamble": preamble(self.lang) if self.standalone else "",
+            "prefix": self.prefix,
+            "s": self.s,
+            "figure": tikz_graph(model, self.printer),
             "model_name": model.name,
             "model_name_tex": tex_escape(model.name),
             "loss_symbol": self.tex(self.loss),
-            "title": tex_escape(model.title),
-            "description": tex_escape(model.description),
+            "title": tex_escape(model_text(model.title, self.lang)),
+            "description": (f" ({tex_escape(model_text(model.description, self.lang))})"
+                            if model.description else ""),
             "time": (rf"{self.tex(time)} = {self.tex(time.lower)}, \dots, {self.tex(time.upper)}"
                      if time is not None else ""),
             "indices": self.indices(),
@@ -168,7 +214,7 @@ class _Notes:
         adjoint = self.derivation.adjoints.get(quantity.name)
         return {
             "name": tex_escape(quantity.name),
-            "role": tex_escape(quantity.role.value),
+            "role": self.s.get(f"role_{quantity.role.value}", tex_escape(quantity.role.value)),
             "symbol": self.tex(self.element(quantity)),
             "shape": r" \times ".join(shape) if shape else "1",
             "adjoint": self.tex(adjoint.lhs) if adjoint is not None and (
@@ -233,6 +279,11 @@ class _Notes:
         symbol = self.tex(adjoint.lhs)
         named = bool(quantity.adjoint_latex)
         heading = f"${symbol} = {partial}$" if named else f"${partial}$"
+        bookmark = f"dL/d{quantity.name}"
+        what = quantity_name(self.model.name, quantity.name, self.lang)
+        if what:
+            heading += self.s["what"].format(what=tex_escape(what))
+            bookmark += self.s["what"].format(what=what)
         definition = ""
         if named:
             definition = rf"{symbol} := {self.tex(Partial(self.loss, self.element(quantity)))}"
@@ -240,7 +291,7 @@ class _Notes:
             "kind": kind,
             "name": tex_escape(quantity.name),
             "heading": heading,
-            "bookmark": tex_escape(f"dL/d{quantity.name}"),
+            "bookmark": tex_escape(bookmark),
             "label": quantity.name,
             "definition": definition,
             "used_by": [self.reference(a) for a in self.readers(adjoint)] if adjoint.inlined
@@ -250,13 +301,24 @@ class _Notes:
                      if lp.consumer.quantity.name in self.derivation.adjoints
                      and self.derivation.adjoints[lp.consumer.quantity.name].inlined],
             "partials": [self.rows(self.tex(lp.partial), "=", lp.value,
-                                   tex_escape(", ".join(lp.rules), subscripts=True))
+                                   self.rule(", ".join(lp.rules), [self.source(lp)]))
                          for lp in adjoint.local_partials],
             "partials_have_rules": any(lp.rules for lp in adjoint.local_partials),
             "steps": self.steps(adjoint),
             "result": self.rows(symbol, "=", adjoint.expr),
             "boundary": self.boundary_conditions(adjoint),
         }
+
+    def source(self, local: LocalPartial) -> str:
+        """The label of the equation a local partial differentiates."""
+        name = local.consumer.quantity.name
+        return "eq:loss" if name == self.model.loss_name else f"eq:fwd:{name}"
+
+    def rule(self, name: str, labels: Iterable[str] = ()) -> str:
+        """A rule's name as a step's tag, with the equations it reads: ``chain rule (3), (5)``."""
+        text = tex_escape(rule_name(name, self.lang), subscripts=True) if name else ""
+        refs = self.s["list_sep"].join(rf"(\ref{{{self.prefix}{label}}})" for label in labels)
+        return f"{text} {refs}".strip() if refs else text
 
     def reference(self, adjoint: Adjoint) -> dict[str, str]:
         """An adjoint as prose names it: its symbol, or ``\\partial L/\\partial q`` inline."""
@@ -273,8 +335,13 @@ class _Notes:
         """The recorded rewrites as one chain of equalities, each row tagged with its rule."""
         rows: list[dict[str, str]] = []
         previous: Expr | None = None
+        sources = _unique(self.source(lp) for lp in adjoint.local_partials)
+        consumers = _unique(f"eq:adj:{lp.consumer.quantity.name}" for lp in adjoint.local_partials
+                            if lp.consumer.quantity.name in self.derivation.adjoints)
         for step in adjoint.steps:
-            rule = tex_escape(step.rule, subscripts=True)
+            refs = {"local partials": sources,
+                    "substitute the adjoints of the consumers": consumers}.get(step.rule, [])
+            rule = self.rule(step.rule, refs)
             lhs = "" if step.before == previous else self.tex(step.before)
             if lhs and rows:  # a step that does not continue the chain starts a new one
                 rows.append({"left": "", "right": "", "tag": ""})
@@ -300,8 +367,7 @@ class _Notes:
         """Why the terms under ``condition`` vanish outside it: what they would read there."""
         variable, lo, hi = condition.args
         if not isinstance(variable, Idx):
-            return rf"The terms that need ${self.printer.range_condition(condition)}$ vanish " \
-                   rf"elsewhere."
+            return self.s["bc_vanish"].format(cond=self.printer.range_condition(condition))
         span = self.span(adjoint, variable)
         where = self.printer.range_condition(condition, span)
         # the values of ``variable`` the condition excludes, each with its edge next to the range
@@ -311,34 +377,39 @@ class _Notes:
         if sympy.simplify(lo - span[0]) != 0:
             outside.append((span[0], lo - 1, lo - 1))
         v = self.tex(variable)
-        at = " and ".join(
+        at = self.s["and"].join(
             rf"${v} = {self.tex(a)}$" if sympy.simplify(b - a) == 0
             else rf"${self.tex(a)} \le {v} \le {self.tex(b)}$" for a, b, _ in outside)
         reads = _unique(ref for body in bodies for ref in sympy.preorder_traversal(body)
                         if isinstance(ref, Indexed) and any(i.has(variable) for i in ref.indices))
         if not outside:
-            return rf"The terms marked by the contraction hold only for ${where}$."
+            return self.s["bc_only"].format(cond=where)
         # a term vanishes for want of a quantity when that quantity is one of its factors
         missing_in = [[ref for ref in _unique(f.xreplace({variable: edge})
                                               for f in _factors(body) for _, _, edge in outside)
                        if self.exists(ref) is False] for body in bodies]
         missing = _unique(ref for refs in missing_in for ref in refs)
         if not all(missing_in):
-            return (rf"The terms that read {_join(self.tex(r) for r in reads)} hold only for "
-                    rf"${where}$: at {at} the equations they come from do not apply, so they "
-                    rf"vanish.")
+            return self.s["bc_not_apply"].format(reads=self.join(self.tex(r) for r in reads),
+                                                 cond=where, at=at)
         beyond_end = [ref for ref in missing if self.is_adjoint(ref) and any(
             sympy.simplify(index - variable.upper).is_positive for index in ref.indices)]
-        text = (rf"The terms that read {_join(self.tex(r) for r in reads)} hold only for "
-                rf"${where}$: at {at} they would read {_join(self.tex(r) for r in missing)}, "
-                rf"which {'does' if len(missing) == 1 else 'do'} not exist, so they vanish.")
-        if len(beyond_end) == 1:
-            text += (" This is Graves' boundary condition "
-                     + _join(rf"{self.tex(ref)} = 0" for ref in beyond_end) + ".")
-        elif beyond_end:
-            text += (" These are Graves' boundary conditions "
-                     + _join(rf"{self.tex(ref)} = 0" for ref in beyond_end) + ".")
+        text = self.s["bc_missing"].format(
+            reads=self.join(self.tex(r) for r in reads), cond=where, at=at,
+            missing=self.join(self.tex(r) for r in missing),
+            verb=self.s["bc_does"] if len(missing) == 1 else self.s["bc_do"])
+        if beyond_end:
+            conditions = self.join(rf"{self.tex(ref)} = 0" for ref in beyond_end)
+            key = "bc_graves_one" if len(beyond_end) == 1 else "bc_graves_many"
+            text += self.s[key].format(conds=conditions)
         return text
+
+    def join(self, pieces: Iterable[str]) -> str:
+        """``$a$``, ``$a$ and $b$``, ``$a$, $b$ and $c$``: inline math, listed in prose."""
+        items = [f"${piece}$" for piece in pieces]
+        if len(items) == 1:
+            return items[0]
+        return self.s["list_sep"].join(items[:-1]) + self.s["and"] + items[-1]
 
     def exists(self, ref: Indexed) -> bool | None:
         """Whether ``ref``'s time lies in its quantity's steps (``0`` counts for an initial state).
@@ -368,12 +439,6 @@ class _Notes:
         return ref.base.name not in self.model.quantities
 
 
-def _join(pieces: Iterable[str]) -> str:
-    """``$a$``, ``$a$ and $b$``, ``$a$, $b$ and $c$``: inline math, listed in prose."""
-    items = [f"${piece}$" for piece in pieces]
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
 def _factors(expr: Expr) -> list[Indexed]:
     """The quantities ``expr`` is a multiple of: ``w δ^{t+1}`` and ``Σ_h w_{hk} δ^{t+1}_h``."""
     if isinstance(expr, Indexed):
@@ -390,4 +455,10 @@ def _unique(items: Iterable[Expr]) -> list[Expr]:
     return list(dict.fromkeys(items))
 
 
-__all__ = ["LINE_WIDTH", "TEMPLATE", "render_tex", "tex_context", "tex_escape"]
+def _label_safe(name: str) -> str:
+    """``name`` with only the characters a LaTeX label can hold safely."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", name)
+
+
+__all__ = ["BOOK", "LINE_WIDTH", "PREAMBLE", "TEMPLATE", "preamble", "render_book", "render_tex",
+           "tex_context", "tex_escape"]

@@ -1,0 +1,285 @@
+"""Printable notes: the words table, the computation graph, the combined document, the
+``chainrule notes`` command, and, where TeX is installed, the PDFs themselves.
+
+The PDFs are built once per language for every built-in network (pdflatex for
+English, xelatex for Chinese, through latexmk) and read back with ``pdftotext``:
+they must compile without errors and without overfull boxes wider than 1pt,
+carry the key results with their Greek letters as real characters (the MLP's
+``δk = yk − zk``, the LSTM's ``ε_s^t`` recursion), their figures and their
+bookmarks. Without TeX those tests are skipped with the packages to install,
+except under CI (``CI=true``), where they fail: CI installs TeX.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from codegen import cli, notes
+from codegen.graph_tikz import layers, tikz_graph
+from codegen.latex_backend import (
+    BOOK,
+    PREAMBLE,
+    TEMPLATE,
+    preamble,
+    render_book,
+    render_tex,
+    tex_context,
+)
+from codegen.latex_printer import NotesLatexPrinter
+from codegen.notes_text import LANGUAGES, RULES, TEXT, rule_name, strings
+from codegen.templating import template_variables
+from symbolic import Role, derive
+from symbolic.networks import BUILTINS
+
+NETS = list(BUILTINS)
+
+
+@pytest.fixture(scope="module")
+def derivations():
+    return {name: derive(build()) for name, build in BUILTINS.items()}
+
+
+# --- the words ----------------------------------------------------------------------------------
+
+
+def test_every_piece_of_text_is_in_every_language() -> None:
+    for key, column in TEXT.items():
+        assert set(column) == set(LANGUAGES), key
+        fields = {lang: set(re.findall(r"(?<!\{)\{(\w+)\}(?!\})", text))
+                  for lang, text in column.items()}
+        # both fill the same blanks, but for grammar one language has and another lacks
+        assert fields["zh"] <= fields["en"] and fields["en"] - fields["zh"] <= {"verb"}, key
+
+
+def test_rule_names_translate_and_unknown_rules_stay_as_named(derivations) -> None:
+    for derivation in derivations.values():
+        for adjoint in derivation.adjoints.values():
+            for step in adjoint.steps:
+                assert step.rule in RULES, step.rule
+    assert rule_name("chain rule", "zh") == "链式法则"
+    assert rule_name("chain rule", "en") == "chain rule"
+    assert rule_name("a rule of my own", "zh") == "a rule of my own"
+    with pytest.raises(ValueError, match="unknown language"):
+        strings("fr")
+
+
+def test_templates_read_exactly_what_the_backend_fills(derivations) -> None:
+    for lang in LANGUAGES:
+        assert set(tex_context(derivations["lstm"], lang)) == template_variables(TEMPLATE)
+    assert template_variables(PREAMBLE) == {"lang"}
+    assert template_variables(BOOK) == {"model_names", "preamble", "title", "author", "intro",
+                                        "parts"}
+
+
+def test_chinese_notes_have_chinese_headings_and_the_same_mathematics(derivations) -> None:
+    en, zh = render_tex(derivations["lstm"], "en"), render_tex(derivations["lstm"], "zh")
+    for heading in ("前向传播", "反向传播", "参数梯度", "记号", "链式法则"):
+        assert heading in zh
+    assert r"\documentclass[fontset=none,zihao=-4]{ctexart}" in zh
+    assert "Noto Serif CJK SC" in zh and "glyphtounicode" not in zh
+    assert "glyphtounicode" in en and "ctexart" not in en
+    equations = re.compile(r"\\begin\{equation\}.*?\\end\{equation\}", re.S)
+    assert equations.findall(en) == equations.findall(zh)
+
+
+def test_notes_are_the_same_bytes_on_every_run(derivations) -> None:
+    for lang in LANGUAGES:
+        assert render_tex(derivations["rnn"], lang) == render_tex(derive(BUILTINS["rnn"]()), lang)
+        assert render_book(list(derivations.values()), lang) == render_book(
+            list(derivations.values()), lang)
+
+
+def test_the_preamble_makes_greek_searchable() -> None:
+    en = preamble("en")
+    assert r"\pdfgentounicode=1" in en and r"\input{glyphtounicode}" in en
+    assert r"\pdfglyphtounicode{summationdisplay}{2211}" in en
+    assert r"\renewcommand{\epsilon}{\varepsilon}" in en
+
+
+# --- the figure ---------------------------------------------------------------------------------
+
+
+def test_the_figure_has_every_quantity_but_the_parameters(derivations) -> None:
+    for name, derivation in derivations.items():
+        model = derivation.model
+        picture = tikz_graph(model, NotesLatexPrinter(model))
+        assert picture.startswith(r"\begin{tikzpicture}") and r"\end{tikzpicture}" in picture
+        shown = set(layers(model))
+        for q in model.quantities.values():
+            expected = q.role in (Role.INPUT, Role.TARGET, Role.INTERMEDIATE, Role.LOSS)
+            assert (q.name in shown) == expected, (name, q.name)
+        # an arrow for every dependency on a shown quantity, dashed where it is read at t-1
+        arrows = sum(1 for n in [*model.evaluation_order(), model.loss_name]
+                     for q, _ in model.dependencies(n) if q.name in shown)
+        solid = picture.count(r"\draw (")
+        dashed = picture.count(r"\draw[rec] (prev")
+        assert solid + dashed == arrows, name
+
+
+def test_recurrent_figures_show_the_steps_before_and_after(derivations) -> None:
+    assert "rec] (prev" not in tikz_graph(derivations["mlp"].model,
+                                          NotesLatexPrinter(derivations["mlp"].model))
+    model = derivations["lstm"].model
+    picture = tikz_graph(model, NotesLatexPrinter(model))
+    # the peepholes: the input and forget gates read s^{t-1}, the output gate reads s^t
+    assert r"\draw[rec] (prevqs) -- (qax5fi);" in picture
+    assert r"\draw[rec] (prevqs) -- (qax5ff);" in picture
+    assert r"\draw (qs) edge (qax5fo);" in picture
+    assert r"{$s_{c}^{t - 1}$}" in picture and "{$t + 1$}" in picture
+    plain = derivations["lstm_no_peepholes"].model
+    assert "(qs) edge (qax5fo)" not in tikz_graph(plain, NotesLatexPrinter(plain))
+
+
+def test_the_layers_go_from_the_inputs_to_the_loss(derivations) -> None:
+    model = derivations["lstm"].model
+    level = layers(model)
+    assert level["x"] == 0 and level["L"] == max(level.values())
+    assert level["a_i"] < level["g_i"] < level["s"] < level["a_o"] < level["g_o"] < level["h"]
+
+
+# --- the combined document ----------------------------------------------------------------------
+
+
+def test_the_book_has_a_table_of_contents_and_one_part_per_network(derivations) -> None:
+    book = render_book(list(derivations.values()), "en")
+    assert r"\tableofcontents" in book
+    assert book.count(r"\part{") == len(derivations)
+    assert book.count(r"\documentclass") == 1 and book.count(r"\end{document}") == 1
+    labels = re.findall(r"\\label\{([^}]*)\}", book)
+    assert len(labels) == len(set(labels))  # parts do not clash
+    for ref in re.findall(r"\\ref\{([^}]*)\}", book):
+        assert ref in labels, ref
+
+
+def test_user_text_is_escaped(derivations) -> None:
+    from tests.test_latex import recurrent_model
+
+    model = recurrent_model(title="50% & $x_1$ #2")
+    for lang in LANGUAGES:
+        tex = render_tex(derive(model), lang)
+        assert r"\title{50\% \& \$x\_1\$ \#2}" in tex
+        assert r"\texttt{tiny\_rnn}" in tex
+
+
+# --- the command without TeX --------------------------------------------------------------------
+
+
+def test_without_tex_the_command_writes_the_tex_and_names_the_packages(
+        tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(notes, "missing_tex", lambda lang: ["latexmk", "texlive-xetex"])
+    status = cli.main(["notes", "mlp", "--lang", "zh", "--out", str(tmp_path)])
+    captured = capsys.readouterr()
+    assert status == 1
+    assert (tmp_path / "mlp.tex").read_text(encoding="utf-8") == render_tex(
+        derive(BUILTINS["mlp"]()), "zh")
+    assert "apt-get install -y --no-install-recommends latexmk texlive-xetex" in captured.err
+    assert not list(tmp_path.glob("*.pdf"))
+
+
+def test_the_command_refuses_an_unknown_network_or_language(tmp_path: Path, capsys) -> None:
+    assert cli.main(["notes", "nope", "--out", str(tmp_path)]) == 2
+    assert "known networks" in capsys.readouterr().err
+    assert cli.main(["notes", "--lang", "fr", "--out", str(tmp_path)]) == 2
+
+
+def test_missing_tex_names_the_debian_packages(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no latexmk, no kpsewhich, no fc-list
+    assert notes.missing_tex("en") == list(notes.PACKAGES["en"])
+    assert notes.missing_tex("zh") == list(notes.PACKAGES["zh"])
+    assert {"texlive-xetex", "texlive-lang-chinese", "fonts-noto-cjk"} <= set(notes.PACKAGES["zh"])
+
+
+def test_built_in_networks_are_named_in_both_languages(derivations) -> None:
+    en, zh = render_tex(derivations["lstm"], "en"), render_tex(derivations["lstm"], "zh")
+    assert r"\title{Long short-term memory}" in en and "长短期记忆网络" in zh
+    for heading in ("遗忘门", "输出门", "输入门", "输出层", "细胞状态"):
+        assert heading in zh
+    assert "(forget gate)" in en
+    assert "隐层" in render_tex(derivations["rnn"], "zh")
+
+
+def test_overfull_boxes_are_read_from_the_log() -> None:
+    log = ("Overfull \\hbox (0.5pt too wide) in paragraph at lines 1--2\n"
+           "Overfull \\hbox (12.25pt too wide) detected at line 40\n")
+    assert notes.overfull_boxes(log) == ["Overfull \\hbox (12.25pt too wide) detected at line 40"]
+
+
+# --- the PDFs -----------------------------------------------------------------------------------
+
+
+def _need_tex(lang: str) -> None:
+    missing = notes.missing_tex(lang)
+    if shutil.which("pdftotext") is None:
+        missing.append("poppler-utils")
+    if missing:
+        reason = (f"TeX for the {lang!r} notes is missing: {notes.install_hint(missing)}")
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason} (CI installs TeX, so these tests must not be skipped there)")
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="module", params=LANGUAGES)
+def built(request, derivations, tmp_path_factory):
+    lang = request.param
+    _need_tex(lang)
+    out = tmp_path_factory.mktemp(f"notes-{lang}")
+    documents = notes.build(list(derivations.values()), lang, out)
+    return lang, {d.tex.stem: d for d in documents}
+
+
+def _text(pdf: Path) -> str:
+    run = subprocess.run(["pdftotext", "-enc", "UTF-8", str(pdf), "-"], capture_output=True,
+                         text=True, check=True)
+    return run.stdout
+
+
+def test_every_document_compiles_without_overfull_boxes(built) -> None:
+    lang, documents = built
+    assert set(documents) == {*NETS, notes.BOOK_NAME}
+    for name, document in documents.items():
+        assert document.ok, f"{name} ({lang}): {document.error}"
+        assert document.overfull == [], f"{name} ({lang}): {document.overfull}"
+
+
+def test_the_pdfs_carry_the_key_results_as_real_characters(built) -> None:
+    lang, documents = built
+    mlp = _text(documents["mlp"].pdf)
+    assert "δk = yk − zk" in mlp  # softmax and cross-entropy with one-hot targets
+    assert "∂L" in mlp and "∑" in mlp
+    lstm = _text(documents["lstm"].pdf)
+    assert "εts,c = ∂L/∂stc" in lstm  # the heading of ε_s^t, searchable
+    assert "εt+1" in lstm  # the recursion reads ε_s^{t+1}
+    book = _text(documents[notes.BOOK_NAME].pdf)
+    for name in NETS:
+        assert name in book
+    headings = ("前向传播", "反向传播") if lang == "zh" else ("Forward pass", "Backward pass")
+    for text in (mlp, lstm):
+        for heading in headings:
+            assert heading in text
+
+
+def test_the_pdfs_have_their_figures_and_bookmarks(built) -> None:
+    lang, documents = built
+    caption = "图 1" if lang == "zh" else "Figure 1:"
+    for name in NETS:
+        text = _text(documents[name].pdf)
+        assert caption in text, name
+        outline = documents[name].tex.with_suffix(".out").read_text(encoding="utf-8",
+                                                                    errors="replace")
+        assert outline.count(r"\BOOKMARK") > 5, name
+    assert (documents[notes.BOOK_NAME].tex.with_suffix(".toc")).exists()
+
+
+def test_the_command_builds_one_network_without_a_book(tmp_path: Path, capsys) -> None:
+    _need_tex("en")
+    assert cli.main(["notes", "mlp", "--out", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    assert (tmp_path / "mlp.pdf").exists() and not (tmp_path / "notes.tex").exists()
+    assert "mlp.pdf" in captured.out and "built 1 PDF in" in captured.err
+
