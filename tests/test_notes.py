@@ -283,3 +283,11 @@ def test_the_command_builds_one_network_without_a_book(tmp_path: Path, capsys) -
     assert (tmp_path / "mlp.pdf").exists() and not (tmp_path / "notes.tex").exists()
     assert "mlp.pdf" in captured.out and "built 1 PDF in" in captured.err
 
+
+def test_the_command_takes_a_spec_file(tmp_path: Path, capsys) -> None:
+    _need_tex("en")
+    spec = Path(__file__).resolve().parents[1] / "examples" / "gru.toml"
+    assert cli.main(["notes", "--model", str(spec), "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "gru.pdf").exists()
+    assert cli.main(["notes", "mlp", "--model", str(spec), "--out", str(tmp_path)]) == 2
+    assert "not both" in capsys.readouterr().err

@@ -1,0 +1,317 @@
+"""The equation parser of spec files: text in index notation → SymPy objects, safely.
+
+Role in DESIGN.md's picture: the part of "a TOML spec (spec.py)" that reads
+equations. The text is parsed by Python's :mod:`ast` (which only builds a syntax
+tree; it runs nothing) and the tree is walked against a whitelist. Every node
+outside it is a :class:`SpecError` naming what was found and what is allowed:
+
+- numbers (``1``, ``0.5``); the names of the model's quantities, sizes and indices;
+- subscripts ``x[i, t]``, whose indices are index names or ``index ± integer``
+  (``t - 1``); the model decides which of those it accepts;
+- ``+ - * / **`` and unary ``-`` / ``+``;
+- ``sum(expr, i, ...)``, the sum over the whole range of each index;
+- calls of the functions that have derivative rules (``symbolic.functions``:
+  exp, log, tanh, logistic, relu — whatever is registered).
+
+Nothing here calls ``eval``, ``exec``, ``compile`` on a string, ``sympify`` or
+``parse_expr``: SymPy objects are built from the tree by constructors only.
+Names resolve against a :class:`~symbolic.model.Model` under construction, so a
+name that is not declared is an error here, not a fresh symbol.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import warnings
+
+import sympy
+from sympy import Expr, Idx, Indexed
+
+from .functions import functions_with_rules
+from .model import Model, ModelError, Role
+
+__all__ = ["MAX_LENGTH", "SUM", "SpecError", "functions", "parse_equation", "parse_expression"]
+
+#: The name of the summation call: ``sum(W[i, h] * x[i], i)``.
+SUM = "sum"
+#: Longer equation texts are refused before parsing.
+MAX_LENGTH = 20_000
+#: A power of two numbers is evaluated only when its result has at most this many bits.
+MAX_POWER_BITS = 4096
+
+EXAMPLE = "a[h, t] = sum(W[i, h] * x[i, t], i) + b[h]"
+
+
+class SpecError(ModelError):
+    """A spec file (or one equation in it) is malformed; the message says where and why."""
+
+
+def functions() -> dict[str, type]:
+    """The callable functions by name: every function with a registered derivative rule."""
+    return {f.__name__: f for f in functions_with_rules()}
+
+
+def parse_equation(text: str, model: Model) -> tuple[Indexed, Expr]:
+    """``"a[h, t] = ..."`` → ``(a[h, t], rhs)`` with names resolved in ``model``."""
+    tree = _parse(text, "exec")
+    if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Assign):
+        raise SpecError(f"expected one equation `quantity[indices] = expression`, e.g. "
+                        f"`{EXAMPLE}`")
+    statement = tree.body[0]
+    if len(statement.targets) != 1:
+        raise SpecError("expected one `=`: an equation defines one quantity")
+    return _Builder(model).lhs(statement.targets[0]), _Builder(model).build(statement.value)
+
+
+def parse_expression(text: str, model: Model) -> Expr:
+    """An expression such as a loss, ``"-sum(z[k, t] * log(y[k, t]), k, t)"``."""
+    return _Builder(model).build(_parse(text, "eval").body)
+
+
+def _parse(text: object, mode: str) -> ast.AST:
+    if not isinstance(text, str):
+        raise SpecError(f"an equation must be a string, got {type(text).__name__}")
+    if len(text) > MAX_LENGTH:
+        raise SpecError(f"the text is {len(text)} characters long; at most {MAX_LENGTH} "
+                        f"are accepted")
+    # A TOML multi-line string may spread an equation over lines; it is one equation.
+    flat = " ".join(text.split("\n")).strip()
+    if not flat:
+        raise SpecError(f"the text is empty; expected e.g. `{EXAMPLE}`")
+    try:
+        with warnings.catch_warnings():  # e.g. "invalid decimal literal": an error follows
+            warnings.simplefilter("ignore", SyntaxWarning)
+            return ast.parse(flat, mode=mode)
+    except SyntaxError as error:
+        column = f" at column {error.offset}" if error.offset else ""
+        raise SpecError(f"syntax error{column}: {error.msg}; expected index notation such "
+                        f"as `{EXAMPLE}`") from None
+    except (ValueError, RecursionError, MemoryError) as error:
+        raise SpecError(f"cannot parse the text: {type(error).__name__}: {error}") from None
+
+
+class _Builder:
+    """Walks one syntax tree against the whitelist and builds the SymPy expression."""
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+        self.functions = functions()
+
+    # --- the left side ----------------------------------------------------------------------
+
+    def lhs(self, node: ast.AST) -> Indexed:
+        if not isinstance(node, ast.Subscript) or not isinstance(node.value, ast.Name):
+            raise SpecError(f"the left side must be a quantity with its indices, such as "
+                            f"`a[h, t]`, got `{_text(node)}`")
+        base = self.quantity(node.value)
+        indices = [self.index(item, plain=True) for item in _items(node.slice)]
+        return base[tuple(indices)]
+
+    # --- the right side ---------------------------------------------------------------------
+
+    def build(self, node: ast.AST) -> Expr:
+        try:
+            expr = self.expr(node)
+        except RecursionError:
+            raise SpecError("the expression is nested too deeply") from None
+        if expr.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
+            raise SpecError(f"`{_text(node)}` is not finite (a division by zero?)")
+        return expr
+
+    def expr(self, node: ast.AST) -> Expr:
+        if isinstance(node, ast.Constant):
+            return self.number(node)
+        if isinstance(node, ast.Name):
+            return self.name(node)
+        if isinstance(node, ast.Subscript):
+            return self.reference(node)
+        if isinstance(node, ast.UnaryOp):
+            if isinstance(node.op, ast.USub):
+                return -self.expr(node.operand)
+            if isinstance(node.op, ast.UAdd):
+                return self.expr(node.operand)
+            raise SpecError(f"the operator `{_op(node.op)}` is not allowed; expected "
+                            f"+ - * / ** and unary -")
+        if isinstance(node, ast.BinOp):
+            return self.binary(node)
+        if isinstance(node, ast.Call):
+            return self.call(node)
+        raise SpecError(f"{_describe(node)} `{_text(node)}` is not allowed in an equation; "
+                        f"expected numbers, quantities with indices (x[i, t]), + - * / **, "
+                        f"sum(expr, index) and the functions {', '.join(self.functions)}")
+
+    def number(self, node: ast.Constant) -> Expr:
+        value = node.value
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise SpecError(f"the constant `{_text(node)}` is not allowed; expected a real "
+                            f"number such as 1 or 0.5")
+        if isinstance(value, int):
+            return sympy.Integer(value)
+        if not math.isfinite(value):
+            raise SpecError(f"the number `{_text(node)}` is not finite")
+        return sympy.Float(value)
+
+    def name(self, node: ast.Name) -> Expr:
+        name = node.id
+        model = self.model
+        if name in model.sizes:
+            return model.sizes[name]
+        if name in model.indices:
+            raise SpecError(f"the index `{name}` is used as a value; indices only subscript "
+                            f"quantities, as in x[{name}]")
+        if name in model.quantities:
+            raise SpecError(f"the quantity `{name}` needs its indices: "
+                            f"{self.example_reference(name)}")
+        if name in self.functions or name == SUM:
+            raise SpecError(f"`{name}` is a function; call it, as in {name}(...)")
+        raise SpecError(self.unknown(name))
+
+    def quantity(self, node: ast.Name) -> sympy.IndexedBase:
+        quantity = self.model.quantities.get(node.id)
+        if quantity is None or quantity.role is Role.LOSS:
+            if node.id in self.model.sizes or node.id in self.model.indices:
+                kind = "size" if node.id in self.model.sizes else "index"
+                raise SpecError(f"`{node.id}` is a {kind}, not a quantity; it cannot be "
+                                f"subscripted")
+            raise SpecError(self.unknown(node.id))
+        return quantity.base
+
+    def reference(self, node: ast.Subscript) -> Expr:
+        if not isinstance(node.value, ast.Name):
+            raise SpecError(f"`{_text(node)}`: only a quantity's name can be subscripted, "
+                            f"as in x[i, t]")
+        base = self.quantity(node.value)
+        return base[tuple(self.index(item) for item in _items(node.slice))]
+
+    def index(self, node: ast.AST, *, plain: bool = False) -> Expr:
+        """An index name, or ``index ± integer`` (``t - 1``) unless ``plain``."""
+        if isinstance(node, ast.Name):
+            return self.index_name(node)
+        if (not plain and isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Sub)
+                and isinstance(node.left, ast.Name) and isinstance(node.right, ast.Constant)
+                and type(node.right.value) is int and abs(node.right.value) < 1_000_000):
+            index = self.index_name(node.left)
+            shift = node.right.value
+            return index + shift if isinstance(node.op, ast.Add) else index - shift
+        expected = ("an index name" if plain
+                    else "an index name or an index minus a whole number, such as t - 1")
+        raise SpecError(f"the index `{_text(node)}` is not allowed here; expected {expected}")
+
+    def index_name(self, node: ast.Name) -> Idx:
+        index = self.model.indices.get(node.id)
+        if index is None:
+            known = ", ".join(self.model.indices) or "none"
+            raise SpecError(f"`{node.id}` is not an index of this spec (indices: {known})")
+        return index
+
+    def binary(self, node: ast.BinOp) -> Expr:
+        if not isinstance(node.op, ast.Add | ast.Sub | ast.Mult | ast.Div | ast.Pow):
+            raise SpecError(f"the operator `{_op(node.op)}` in `{_text(node)}` is not allowed; "
+                            f"expected + - * / **")
+        left, right = self.expr(node.left), self.expr(node.right)
+        if isinstance(node.op, ast.Add):
+            return left + right
+        if isinstance(node.op, ast.Sub):
+            return left - right
+        if isinstance(node.op, ast.Mult):
+            return left * right
+        if isinstance(node.op, ast.Div):
+            if right.is_zero:
+                raise SpecError(f"`{_text(node)}` divides by zero")
+            return left / right
+        if left.is_Number and right.is_Number:
+            self.check_power(node, left, right)
+        return left**right
+
+    @staticmethod
+    def check_power(node: ast.BinOp, base: Expr, exponent: Expr) -> None:
+        """Refuse a power of numbers whose value SymPy would compute with too many digits."""
+        if base.is_zero and exponent.is_negative:
+            raise SpecError(f"`{_text(node)}` divides by zero")
+        if not (base.is_Rational and exponent.is_Integer):
+            return  # a float power has fixed precision; a fractional one stays symbolic
+        bits = max(abs(base.p).bit_length(), abs(base.q).bit_length(), 1) * abs(exponent.p)
+        if bits > MAX_POWER_BITS:
+            raise SpecError(f"`{_text(node)}` is too large a number; a power of numbers may "
+                            f"have at most {MAX_POWER_BITS} bits")
+
+    def call(self, node: ast.Call) -> Expr:
+        if not isinstance(node.func, ast.Name):
+            raise SpecError(f"`{_text(node.func)}` cannot be called; expected sum(expr, "
+                            f"index) or one of the functions {', '.join(self.functions)}")
+        name = node.func.id
+        if node.keywords or any(isinstance(arg, ast.Starred) for arg in node.args):
+            raise SpecError(f"`{_text(node)}`: {name}() takes plain arguments, no keywords "
+                            f"and no *")
+        if name == SUM:
+            return self.sum(node)
+        function = self.functions.get(name)
+        if function is None:
+            raise SpecError(f"unknown function `{name}`; expected sum(expr, index) or a "
+                            f"function with a derivative rule: {', '.join(self.functions)}")
+        if len(node.args) != 1:
+            raise SpecError(f"`{_text(node)}`: {name} takes one argument, got {len(node.args)}")
+        return function(self.expr(node.args[0]))
+
+    def sum(self, node: ast.Call) -> Expr:
+        if len(node.args) < 2:
+            raise SpecError(f"`{_text(node)}`: expected sum(expr, index, ...), the sum of expr "
+                            f"over one or more indices")
+        indices = []
+        for arg in node.args[1:]:
+            if not isinstance(arg, ast.Name):
+                raise SpecError(f"`{_text(node)}`: sum runs over index names (the whole range "
+                                f"of each), got `{_text(arg)}`")
+            indices.append(self.index_name(arg))
+        if len(set(indices)) != len(indices):
+            raise SpecError(f"`{_text(node)}`: an index appears twice in the sum")
+        return sympy.Sum(self.expr(node.args[0]), *indices)
+
+    # --- messages ----------------------------------------------------------------------------
+
+    def unknown(self, name: str) -> str:
+        model = self.model
+        quantities = [q for q, v in model.quantities.items() if v.role is not Role.LOSS]
+        return (f"`{name}` is never defined: it is not a quantity, size or index of this spec "
+                f"(quantities: {', '.join(quantities) or 'none'}; sizes: "
+                f"{', '.join(model.sizes) or 'none'}; indices: "
+                f"{', '.join(model.indices) or 'none'})")
+
+    def example_reference(self, name: str) -> str:
+        quantity = self.model.quantities[name]
+        try:
+            indices = [i.name for i in self.model.canonical_indices(quantity)]
+        except ModelError:
+            indices = [s.name for s in quantity.sizes] + (["t"] if quantity.time else [])
+        return f"{name}[{', '.join(indices)}]"
+
+
+def _items(node: ast.AST) -> list[ast.AST]:
+    return list(node.elts) if isinstance(node, ast.Tuple) else [node]
+
+
+def _text(node: ast.AST) -> str:
+    try:
+        return ast.unparse(node)
+    except Exception:  # unparse of a strange tree: name the node instead
+        return type(node).__name__
+
+
+def _op(op: ast.AST) -> str:
+    symbols = {ast.Mod: "%", ast.FloorDiv: "//", ast.MatMult: "@", ast.BitAnd: "&",
+               ast.BitOr: "|", ast.BitXor: "^", ast.LShift: "<<", ast.RShift: ">>",
+               ast.Not: "not", ast.Invert: "~"}
+    return symbols.get(type(op), type(op).__name__)
+
+
+def _describe(node: ast.AST) -> str:
+    kinds = {ast.Attribute: "attribute access", ast.Lambda: "a lambda",
+             ast.ListComp: "a comprehension", ast.SetComp: "a comprehension",
+             ast.DictComp: "a comprehension", ast.GeneratorExp: "a generator expression",
+             ast.Compare: "a comparison", ast.BoolOp: "a boolean operator",
+             ast.IfExp: "a conditional expression", ast.NamedExpr: "an assignment expression",
+             ast.Await: "await", ast.Yield: "yield", ast.YieldFrom: "yield",
+             ast.Starred: "unpacking", ast.JoinedStr: "an f-string", ast.List: "a list",
+             ast.Tuple: "a tuple", ast.Dict: "a dict", ast.Set: "a set", ast.Slice: "a slice"}
+    return kinds.get(type(node), type(node).__name__)
