@@ -42,10 +42,12 @@ def _builtins() -> Mapping[str, Callable[[], Model]]:
     return BUILTINS
 
 
-def _model_error() -> type[Exception]:
+def _model_error() -> tuple[type[Exception], ...]:
+    """What a model the engine or the kernels cannot take raises (reported, exit 2)."""
+    from codegen.lower import LoweringError
     from symbolic import ModelError
 
-    return ModelError
+    return (ModelError, LoweringError)
 
 
 def _error(message: str) -> None:

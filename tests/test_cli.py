@@ -281,3 +281,26 @@ def test_real_builtins_are_listed(capsys) -> None:
     code, stdout, _ = run(capsys, "list")
     assert code == 0
     assert [line.split()[0] for line in stdout.splitlines()] == list(BUILTINS)
+
+
+def test_a_model_the_kernels_cannot_take_is_an_error_not_a_traceback(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    spec = tmp_path / "twoin.toml"
+    spec.write_text("\n".join([
+        'name = "twoin"', 'sizes = ["I", "K"]',
+        "[indices]", 'i = "I"', 'k = "K"', 'k_ = "K"',
+        "[quantities]",
+        'x = { role = "input", shape = ["I"] }', 'w = { role = "input", shape = ["I"] }',
+        'z = { role = "target", shape = ["K"] }', 'W = { role = "parameter", shape = ["I", "K"] }',
+        'a = { role = "intermediate", shape = ["K"] }',
+        'y = { role = "intermediate", shape = ["K"] }',
+        "[equations]",
+        'forward = ["a[k] = sum(W[i, k] * x[i] * w[i], i)", '
+        '"y[k] = exp(a[k]) / sum(exp(a[k_]), k_)"]',
+        'loss = "-sum(z[k] * log(y[k]), k)"']))
+    out = tmp_path / "out"
+    code = main(["generate", "--model", str(spec), "--out", str(out)])
+    assert code == 2
+    assert "the kernels take one input vector per example, found ['x', 'w']" in (
+        capsys.readouterr().err)
+    assert not out.exists()
