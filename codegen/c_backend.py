@@ -42,6 +42,7 @@ from .plan import (
     Statement,
     ref_indices,
     ref_name,
+    walk,
 )
 
 PRECISIONS = {"f64": "double", "f32": "float"}
@@ -127,7 +128,7 @@ class _Kernel:
 
     def indices(self) -> list[Idx]:
         found: dict[Idx, None] = {}
-        for statement in _walk(self.plan.all_statements()):
+        for statement in walk(self.plan.all_statements()):
             for expr in _expressions(statement):
                 for index in sorted((s for s in expr.free_symbols if isinstance(s, Idx)),
                                     key=str):
@@ -178,9 +179,9 @@ class _Kernel:
             "name": plan.name, "title": plan.title, "source": plan.source,
             "size_names": self.size_names,
             "loss": plan.loss,
-            "uses_logistic": any(e.has(logistic) for s in _walk(plan.all_statements())
+            "uses_logistic": any(e.has(logistic) for s in walk(plan.all_statements())
                                  for e in _expressions(s)),
-            "uses_tanh": any(e.has(sympy.tanh) for s in _walk(plan.all_statements())
+            "uses_tanh": any(e.has(sympy.tanh) for s in walk(plan.all_statements())
                              for e in _expressions(s)),
             "params": self.params,
             "states": self.states,
@@ -204,15 +205,6 @@ def _row_major(pointer: str, array: Array) -> Layout:
 
 def _shape_text(axes: tuple[object, ...]) -> str:
     return "(" + ", ".join(str(a) for a in axes) + ")"
-
-
-def _walk(statements: list[Statement] | tuple[Statement, ...]) -> list[Statement]:
-    flat: list[Statement] = []
-    for statement in statements:
-        flat.append(statement)
-        if isinstance(statement, Loop | Guarded):
-            flat += _walk(statement.body)
-    return flat
 
 
 def _expressions(statement: Statement) -> list[Expr]:
