@@ -279,11 +279,12 @@ class _Notes:
         symbol = self.tex(adjoint.lhs)
         named = bool(quantity.adjoint_latex)
         heading = f"${symbol} = {partial}$" if named else f"${partial}$"
-        bookmark = f"dL/d{quantity.name}"
+        # \unichar{"2202} is ∂ in the PDF's bookmarks (hyperref's PDF strings, any engine)
+        bookmark = rf'\unichar{{"2202}}L/\unichar{{"2202}}{tex_escape(quantity.name)}'
         what = quantity_name(self.model.name, quantity.name, self.lang)
         if what:
             heading += self.s["what"].format(what=tex_escape(what))
-            bookmark += self.s["what"].format(what=what)
+            bookmark += tex_escape(self.s["what"].format(what=what))
         definition = ""
         if named:
             definition = rf"{symbol} := {self.tex(Partial(self.loss, self.element(quantity)))}"
@@ -291,7 +292,7 @@ class _Notes:
             "kind": kind,
             "name": tex_escape(quantity.name),
             "heading": heading,
-            "bookmark": tex_escape(bookmark),
+            "bookmark": bookmark,
             "label": quantity.name,
             "definition": definition,
             "used_by": [self.reference(a) for a in self.readers(adjoint)] if adjoint.inlined

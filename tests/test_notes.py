@@ -264,15 +264,24 @@ def test_the_pdfs_carry_the_key_results_as_real_characters(built) -> None:
             assert heading in text
 
 
+def _bookmark_title(line: str) -> str:
+    """A bookmark's title from hyperref's .out file: octal-escaped UTF-16 after a BOM."""
+    raw = re.search(r"\\BOOKMARK \[\d+\]\[[^]]*\]\{[^}]*\}\{(.*)\}\{[^}]*\}", line)
+    assert raw is not None, line
+    text = re.sub(r"\\(\d{3})", lambda m: chr(int(m.group(1), 8)), raw.group(1))
+    return text.encode("latin-1").decode("utf-16-be").lstrip("\ufeff")
+
+
 def test_the_pdfs_have_their_figures_and_bookmarks(built) -> None:
     lang, documents = built
     caption = "图 1" if lang == "zh" else "Figure 1:"
     for name in NETS:
         text = _text(documents[name].pdf)
         assert caption in text, name
-        outline = documents[name].tex.with_suffix(".out").read_text(encoding="utf-8",
-                                                                    errors="replace")
+        outline = documents[name].tex.with_suffix(".out").read_text(encoding="latin-1")
         assert outline.count(r"\BOOKMARK") > 5, name
+        titles = [_bookmark_title(line) for line in outline.splitlines() if "BOOKMARK" in line]
+        assert any(title.startswith("3.1 ∂L/∂") for title in titles), titles
     assert (documents[notes.BOOK_NAME].tex.with_suffix(".toc")).exists()
 
 
