@@ -40,6 +40,7 @@ from .plan import (
     Softmax,
     Split,
     Statement,
+    matrix_product,
     ref_indices,
     ref_name,
     walk,
@@ -392,39 +393,38 @@ class _Emitter:
         if any(v is None for v in views):
             return None
         (a_ptr, a_axes), (b_ptr, b_axes), (c_ptr, c_axes) = views  # type: ignore[misc]
-        shared = [i for i, _, _ in a_axes if i in {j for j, _, _ in b_axes}]
-        if set(shared) != set(summed) or len(shared) != len(summed):
+        names = [[axis[0] for axis in axes] for axes in (a_axes, b_axes, c_axes)]
+        product = matrix_product(*names)
+        if product is None or set(product[1]) != set(summed):
             return None
-        for (p_ptr, p_axes), (q_ptr, q_axes) in (((a_ptr, a_axes), (b_ptr, b_axes)),
-                                                 ((b_ptr, b_axes), (a_ptr, a_axes))):
-            p_free = [a for a in p_axes if a[0] not in shared]
-            q_free = [a for a in q_axes if a[0] not in shared]
-            if [a[0] for a in c_axes] != [a[0] for a in p_free + q_free] or not p_free \
-                    or not q_free:
-                continue
-            p_shared = [a for a in p_axes if a[0] in shared]
-            q_shared = [a for a in q_axes if a[0] in shared]
-            if [a[0] for a in p_shared] != [a[0] for a in q_shared]:
-                continue
-            p_layout = _matrix(p_free, p_shared, p_axes)
-            q_layout = _matrix(q_shared, q_free, q_axes)
-            c_layout = _matrix(p_free, q_free, c_axes)
-            if None in (p_layout, q_layout, c_layout):
-                continue
-            (p_trans, lda), (q_trans, ldb), (c_trans, ldc) = p_layout, q_layout, c_layout  # type: ignore[misc]
-            if c_trans:
-                continue
-            m = self.size(p_free)
-            n = self.size(q_free)
-            k = self.size(p_shared)
-            alpha = self.printer.doprint(statement.coefficient)
-            routine = "cblas_sgemm" if self.ctype == "float" else "cblas_dgemm"
-            transpose = {False: "CblasNoTrans", True: "CblasTrans"}
-            call = (f"{routine}(CblasRowMajor, {transpose[p_trans]}, {transpose[q_trans]}, "
-                    f"{m}, {n}, {k}, {alpha}, {p_ptr}, {self.bound(lda)}, {q_ptr}, "
-                    f"{self.bound(ldb)}, 0, {c_ptr}, {self.bound(ldc)});")
-            return call, f"(double)({m}) * ({n}) * ({k})"
-        return None
+        swapped, shared = product
+        (p_ptr, p_axes), (q_ptr, q_axes) = ((b_ptr, b_axes), (a_ptr, a_axes)) if swapped \
+            else ((a_ptr, a_axes), (b_ptr, b_axes))
+        p_free = [a for a in p_axes if a[0] not in shared]
+        q_free = [a for a in q_axes if a[0] not in shared]
+        if not p_free or not q_free:  # a matrix times a vector: the loops do it
+            return None
+        p_shared = [a for a in p_axes if a[0] in shared]
+        q_shared = [a for a in q_axes if a[0] in shared]
+        # the summed axes must lie in the same order in both matrices to flatten into one
+        if [a[0] for a in p_shared] != [a[0] for a in q_shared]:
+            return None
+        p_layout = _matrix(p_free, p_shared, p_axes)
+        q_layout = _matrix(q_shared, q_free, q_axes)
+        c_layout = _matrix(p_free, q_free, c_axes)
+        if p_layout is None or q_layout is None or c_layout is None or c_layout[0]:
+            return None
+        (p_trans, lda), (q_trans, ldb), (_, ldc) = p_layout, q_layout, c_layout
+        m = self.size(p_free)
+        n = self.size(q_free)
+        k = self.size(p_shared)
+        alpha = self.printer.doprint(statement.coefficient)
+        routine = "cblas_sgemm" if self.ctype == "float" else "cblas_dgemm"
+        transpose = {False: "CblasNoTrans", True: "CblasTrans"}
+        call = (f"{routine}(CblasRowMajor, {transpose[p_trans]}, {transpose[q_trans]}, "
+                f"{m}, {n}, {k}, {alpha}, {p_ptr}, {self.bound(lda)}, {q_ptr}, "
+                f"{self.bound(ldb)}, 0, {c_ptr}, {self.bound(ldc)});")
+        return call, f"(double)({m}) * ({n}) * ({k})"
 
     def size(self, axes: list[tuple[Idx, Expr, Expr]]) -> str:
         return self.bound(sympy.Mul(*(extent for _, extent, _ in axes)))

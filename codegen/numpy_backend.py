@@ -34,6 +34,7 @@ from .plan import (
     Softmax,
     Split,
     Statement,
+    matrix_product,
     read,
     ref_name,
     walk,
@@ -226,42 +227,32 @@ def _matmul(operands: list[View], out: tuple[Expr, ...]) -> str | None:
     then B's rest (A may have leading axes: steps and examples)."""
     if len(operands) != 2:
         return None
-    for (a, a_axes), (b, b_axes) in (operands, operands[::-1]):
-        shared = set(a_axes) & set(b_axes)
-        if len(b_axes) != 2 or len(shared) != 1 or len(a_axes) < 1:
-            continue
-        (inner,) = shared
-        if inner in out:
-            continue
-        a_rest = [x for x in a_axes if x != inner]
-        b_rest = [x for x in b_axes if x != inner]
-        if tuple(a_rest + b_rest) != out:
-            continue
-        if a_axes[-1] == inner:
-            left = a
-        elif len(a_axes) == 2:
-            left = f"{a}.T"
-        else:
-            continue
-        right = b if b_axes[0] == inner else f"{b}.T"
-        return f"{left} @ {right}"
-    return None
+    product = matrix_product(operands[0][1], operands[1][1], out)
+    if product is None or len(product[1]) != 1:
+        return None
+    swapped, (inner,) = product
+    (a, a_axes), (b, b_axes) = operands[::-1] if swapped else operands
+    if len(b_axes) != 2:
+        return None
+    if a_axes[-1] == inner:
+        left = a
+    elif len(a_axes) == 2:
+        left = f"{a}.T"
+    else:
+        return None
+    right = b if b_axes[0] == inner else f"{b}.T"
+    return f"{left} @ {right}"
 
 
 def _tensordot(operands: list[View], out: tuple[Expr, ...]) -> str | None:
-    """``numpy.tensordot`` when no axis is shared by both operands and the output."""
+    """``numpy.tensordot`` for any other product of two matrices (several axes summed)."""
     if len(operands) != 2:
         return None
-    (_, a_axes), (_, b_axes) = operands
-    shared = [x for x in a_axes if x in b_axes]
-    if not shared or any(x in out for x in shared) or len(set(a_axes)) != len(a_axes) \
-            or len(set(b_axes)) != len(b_axes):
+    product = matrix_product(operands[0][1], operands[1][1], out)
+    if product is None:
         return None
-    for (p, p_axes), (q, q_axes) in ((operands[0], operands[1]), (operands[1], operands[0])):
-        rest = [x for x in p_axes if x not in shared] + [x for x in q_axes if x not in shared]
-        if tuple(rest) != out:
-            continue
-        left = [p_axes.index(x) for x in shared]
-        right = [q_axes.index(x) for x in shared]
-        return f"numpy.tensordot({p}, {q}, axes=({left}, {right}))"
-    return None
+    swapped, shared = product
+    (p, p_axes), (q, q_axes) = operands[::-1] if swapped else operands
+    left = [p_axes.index(x) for x in shared]
+    right = [q_axes.index(x) for x in shared]
+    return f"numpy.tensordot({p}, {q}, axes=({left}, {right}))"

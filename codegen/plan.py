@@ -22,6 +22,7 @@ Backends print statements; they never look at the Derivation.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sympy import Expr, Idx, Indexed, Symbol
@@ -267,3 +268,26 @@ def read(statement: Statement) -> list[Ref]:
     if isinstance(statement, Softmax):
         return [statement.logits]
     return []
+
+
+def matrix_product(left: Sequence[Expr], right: Sequence[Expr], out: Sequence[Expr]
+                   ) -> tuple[bool, list[Expr]] | None:
+    """Whether ``out = Σ left·right`` (operands and output given by their axes) is a
+    product of two matrices, and how: ``(swapped, shared)``.
+
+    It is one when the operands share at least one axis, every shared axis is summed
+    (none is in the output), no operand repeats an axis, and the output is the first
+    operand's other axes followed by the second's, with the operands in the given order
+    (``swapped`` False) or the other way round (True). ``shared`` lists the summed axes
+    in the order of the first operand of that product. How the matrices lie in memory
+    (transposes, strides) is each backend's question.
+    """
+    shared = [axis for axis in left if axis in right]
+    if not shared or any(axis in out for axis in shared) or len(set(left)) != len(left) \
+            or len(set(right)) != len(right):
+        return None
+    for swapped, (first, second) in ((False, (left, right)), (True, (right, left))):
+        rest = [a for a in first if a not in shared] + [a for a in second if a not in shared]
+        if tuple(rest) == tuple(out):
+            return swapped, [a for a in first if a in shared]
+    return None
