@@ -174,7 +174,7 @@ class Fuser:
         return expr.func(*(self.fuse_sums(a) for a in expr.args))
 
     def _sum_signature(self, term: Expr) -> tuple[tuple, Indexed, Indexed, Idx] | None:
-        coefficient, inner = _split_constant(term)
+        coefficient, inner = split_coefficient(term)
         if not isinstance(inner, sympy.Sum) or len(inner.limits) != 1:
             return None
         index = inner.limits[0][0]
@@ -210,7 +210,7 @@ class Fuser:
         joined = self.concatenated_parameters([pairs[o] for o in order], p_axis)
         total = self.arrays[buffer].axes[o_axis]
         fused = Idx(f"{index.name}#cat", (0, total - 1))
-        coefficient, _ = _split_constant(members[0][0])
+        coefficient, _ = split_coefficient(members[0][0])
         return coefficient * sympy.Sum(
             IndexedBase(joined)[_replace(parameter.indices, index, fused)]
             * IndexedBase(buffer)[_replace(other.indices, index, fused)],
@@ -310,12 +310,17 @@ class Fuser:
         return [Contract(out, operands, first.statement.coefficient, comment), Split(buffer)]
 
 
-def _split_constant(expr: Expr) -> tuple[Expr, Expr]:
+def split_coefficient(expr: Expr) -> tuple[Expr, Expr]:
+    """``(c, rest)`` with ``c`` free of every free index (numbers, sizes)."""
     if isinstance(expr, sympy.Mul):
-        constant = [f for f in expr.args if not f.has(Idx)]
-        rest = [f for f in expr.args if f.has(Idx)]
+        constant = [f for f in expr.args if not _free_indices(f)]
+        rest = [f for f in expr.args if _free_indices(f)]
         return sympy.Mul(*constant), sympy.Mul(*rest)
     return sympy.S.One, expr
+
+
+def _free_indices(expr: Expr) -> set[Idx]:
+    return {s for s in expr.free_symbols if isinstance(s, Idx)}
 
 
 def _pattern(ref: Indexed, index: Idx) -> tuple[Expr, ...]:

@@ -26,7 +26,7 @@ from symbolic.contraction import reduce_ranges
 from symbolic.expressions import InRange
 from symbolic.model import Equation, Model, Quantity
 
-from .fuse import Fuser
+from .fuse import Fuser, split_coefficient
 from .plan import (
     BATCH,
     BATCH_SIZE,
@@ -314,7 +314,7 @@ class _Lowering:
         if BATCH not in ref_indices(out) and _has_batch(value):
             value = _merge_sums(sympy.Sum(value, (BATCH, 0, BATCH_SIZE - 1)))
         if isinstance(value, sympy.Mul | sympy.Sum) or isinstance(value, Indexed):
-            coefficient, inner = _split_coefficient(value)
+            coefficient, inner = split_coefficient(value)
             if isinstance(inner, sympy.Sum):
                 statements += self.contraction(inner, coefficient, out, "")
                 return
@@ -344,7 +344,7 @@ class _Lowering:
                      statements: list[Statement]) -> Expr:
         """Replace each sum in ``expr`` by a temporary filled by a contraction."""
         if isinstance(expr, sympy.Sum):
-            coefficient, inner = _split_coefficient(_merge_sums(expr))
+            coefficient, inner = split_coefficient(_merge_sums(expr))
             free = _ordered(_indices(inner), context)
             temporary = self.temporary(free)
             statements += self.contraction(inner, sympy.S.One, temporary, "")
@@ -358,7 +358,7 @@ class _Lowering:
         statements: list[Statement] = []
         summed = tuple(v for v, _, _ in total.limits)
         body = self.extract_sums(total.function, (*ref_indices(out), *summed), statements)
-        body_coefficient, body = _split_coefficient(body)
+        body_coefficient, body = split_coefficient(body)
         factors = sympy.Mul.make_args(body)
         refs = [f for f in factors if isinstance(f, Indexed)]
         others = [f for f in factors if not isinstance(f, Indexed)]
@@ -390,20 +390,11 @@ def _ordered(indices: set[Idx], context: tuple[Idx, ...]) -> tuple[Idx, ...]:
     return (*first, *rest)
 
 
-def _split_coefficient(expr: Expr) -> tuple[Expr, Expr]:
-    """``(c, rest)`` with ``c`` free of every index (numbers, sizes)."""
-    if isinstance(expr, sympy.Mul):
-        constant = [f for f in expr.args if not _indices(f)]
-        rest = [f for f in expr.args if _indices(f)]
-        return sympy.Mul(*constant), sympy.Mul(*rest)
-    return sympy.S.One, expr
-
-
 def _merge_sums(expr: Expr) -> Expr:
     """``Σ_a c·Σ_b f`` → ``c·Σ_{a,b} f``, so one contraction does both."""
     if not isinstance(expr, sympy.Sum):
         return expr
-    coefficient, inner = _split_coefficient(_merge_sums(expr.function))
+    coefficient, inner = split_coefficient(_merge_sums(expr.function))
     if isinstance(inner, sympy.Sum):
         return coefficient * sympy.Sum(inner.function, *inner.limits, *expr.limits)
     return coefficient * sympy.Sum(inner, *expr.limits) if coefficient != 1 else expr
