@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from .loader import load_module
+from .loader import kernel_source, load_module
 
 __all__ = [
     "STATUS",
@@ -430,13 +430,7 @@ def load_c(directory: str | Path, *, blas: bool | None = None) -> CKernel:
     found. See ``compile_kernel`` for the compiler, flags and cache.
     """
     directory = Path(directory)
-    if not directory.is_dir():
-        raise ValueError(f"{directory} is not a directory of generated kernels")
-    sources = sorted(directory.glob("*.c"))
-    if len(sources) != 1:
-        raise ValueError(f"{directory} must hold exactly one generated .c kernel, found "
-                         f"{[s.name for s in sources] or 'none'}")
-    source = sources[0]
+    source = kernel_source(directory, ".c")
     python = source.with_suffix(".py")
     if not python.is_file():
         raise ValueError(f"{directory} holds {source.name} but not {python.name}: the C kernel "

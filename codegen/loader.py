@@ -37,13 +37,18 @@ def load(directory: str | Path, backend: str = "numpy", *,
         from .c_loader import load_c
 
         return load_c(directory, blas=blas)
+    return load_module(kernel_source(directory, ".py"))
+
+
+def kernel_source(directory: Path, suffix: str) -> Path:
+    """The one generated kernel file ending in ``suffix`` in ``directory``."""
     if not directory.is_dir():
         raise ValueError(f"{directory} is not a directory of generated kernels")
-    sources = sorted(directory.glob("*.py"))
+    sources = sorted(directory.glob(f"*{suffix}"))
     if len(sources) != 1:
-        raise ValueError(f"{directory} must hold exactly one generated .py kernel, found "
+        raise ValueError(f"{directory} must hold exactly one generated {suffix} kernel, found "
                          f"{[s.name for s in sources] or 'none'}")
-    return load_module(sources[0])
+    return sources[0]
 
 
 def load_module(source: Path) -> ModuleType:
