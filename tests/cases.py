@@ -35,3 +35,11 @@ def random_inputs(kernel: Any, seed: int, T: int, B: int, I: int, H: int, K: int
     state = {name: rng.normal(size=(B, H)).astype(dtype) for name in kernel.STATE} \
         if with_state and recurrent else None
     return params, x, labels, state
+
+
+def relative_error(ours: Any, theirs: Any) -> float:
+    """Normwise relative difference ``max|ours - theirs| / max|theirs|``, in float64 (a
+    float32 floor of 1e-300 would round to 0)."""
+    ours = np.asarray(ours, dtype=np.float64)
+    theirs = np.asarray(theirs, dtype=np.float64)
+    return float(np.abs(ours - theirs).max() / max(float(np.abs(theirs).max()), 1e-300))

@@ -20,7 +20,7 @@ import pytest
 
 import codegen
 from codegen import c_loader
-from tests.cases import case_id, random_inputs
+from tests.cases import case_id, random_inputs, relative_error
 from tests.gradcheck import finite_difference_errors
 
 GENERATED = Path(__file__).resolve().parents[1] / "generated"
@@ -50,12 +50,6 @@ def inputs(kernel, seed, T, B, I, H, K, dtype=np.float64, with_state=True):
                          scale=0.3)
 
 
-def relative(ours: np.ndarray, theirs: np.ndarray) -> float:
-    """Normwise relative difference, in float64 (a float32 floor of 1e-300 would be 0)."""
-    ours, theirs = ours.astype(np.float64), theirs.astype(np.float64)
-    return float(np.abs(ours - theirs).max() / max(float(np.abs(theirs).max()), 1e-300))
-
-
 @pytest.mark.parametrize("dtype, tolerance", [(np.float64, 1e-12), (np.float32, 1e-4)],
                          ids=["float64", "float32"])
 @pytest.mark.parametrize("case", CASES, ids=case_id)
@@ -71,7 +65,7 @@ def test_c_matches_numpy(pair, case, dtype, tolerance) -> None:
         assert set(grads) == set(ref_grads)
         for name, grad in grads.items():
             assert grad.dtype == dtype and grad.shape == ref_grads[name].shape
-            assert relative(grad, ref_grads[name]) < tolerance, name
+            assert relative_error(grad, ref_grads[name]) < tolerance, name
         y = c_kernel.predict(params, x, state)
         np.testing.assert_allclose(y, numpy_kernel.predict(params, x, state),
                                    rtol=tolerance, atol=tolerance)
@@ -305,4 +299,4 @@ def test_large_products_match_numpy(net: str, blas: bool) -> None:
         ref_loss, ref_grads = numpy_kernel.loss_and_grad(params, x, labels, state)
         assert loss == pytest.approx(ref_loss, rel=tolerance)
         for name, grad in grads.items():
-            assert relative(grad, ref_grads[name]) < tolerance, name
+            assert relative_error(grad, ref_grads[name]) < tolerance, name

@@ -19,6 +19,7 @@ from codegen.artifacts import render
 from codegen.writer import write_atomically
 from symbolic.spec import load_spec, source_of
 from tests import torch_reference
+from tests.cases import relative_error
 from tests.gradcheck import finite_difference_errors
 
 SPEC = Path(__file__).resolve().parents[1] / "examples" / "gru.toml"
@@ -156,10 +157,6 @@ def torch_gru(params: dict[str, np.ndarray], x: np.ndarray, labels: np.ndarray,
     # b_r and b_z reach r and z through both biases alike
     np.testing.assert_allclose(bhh[:2 * H], bih[:2 * H], rtol=1e-5, atol=1e-6)
     return loss.item(), grads, torch.softmax(logits, dim=-1).detach().numpy()
-
-
-def relative_error(ours: np.ndarray, theirs: np.ndarray) -> float:
-    return float(np.abs(ours - theirs).max() / max(np.abs(theirs).max(), 1e-30))
 
 
 @pytest.mark.skipif(torch_reference.torch is None, reason=torch_reference.SKIP_REASON)

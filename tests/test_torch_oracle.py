@@ -11,15 +11,11 @@ import pytest
 import codegen
 from symbolic.networks import mlp, rnn
 from tests import torch_reference
-from tests.cases import case_id, random_inputs
+from tests.cases import case_id, random_inputs, relative_error
 
 pytestmark = pytest.mark.skipif(torch_reference.torch is None, reason=torch_reference.SKIP_REASON)
 
 GENERATED = Path(__file__).resolve().parents[1] / "generated"
-
-
-def relative_error(ours: np.ndarray, theirs: np.ndarray) -> float:
-    return float(np.abs(ours - theirs).max() / max(np.abs(theirs).max(), 1e-300))
 
 
 @pytest.mark.parametrize("seed", range(6))

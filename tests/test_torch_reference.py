@@ -12,16 +12,12 @@ import numpy as np
 import pytest
 
 from tests import torch_reference as ref
+from tests.cases import relative_error
 
 pytestmark = pytest.mark.skipif(ref.torch is None, reason=ref.SKIP_REASON)
 
 # (T, B, I, H, K): the smallest sizes every axis allows, then random ones below
 SMALLEST = (1, 1, 1, 1, 2)
-
-
-def relative_error(ours: np.ndarray | float, theirs: np.ndarray | float) -> float:
-    ours, theirs = np.asarray(ours), np.asarray(theirs)
-    return float(np.abs(ours - theirs).max() / max(np.abs(theirs).max(), 1e-300))
 
 
 def random_sizes(seed: int) -> tuple[int, int, int, int, int]:
