@@ -19,13 +19,18 @@
 #endif
 #endif
 
-/* σ(x) = (1 + tanh(x/2))/2: no overflow for any x */
+/* tanh in float through expf, which compilers vectorize (glibc before 2.35 has no vector
+ * tanhf): ±(1 - 2/(e^{2|v|} + 1)). |v| is clamped to 10, where tanh rounds to ±1 in
+ * float (1 - tanh(10) = 4e-9, under half the spacing of floats below 1): under
+ * -ffast-math the vector expf need not overflow to infinity, nor the division be exact,
+ * so an unclamped argument gave NaN, and a negative one ±1 off by an ulp. */
+static float chainrule_tanh_f32(float v) {
+    const float a = fminf(fabsf(v), 10.0F);
+    return copysignf(1.0F - 2.0F / (expf(2.0F * a) + 1.0F), v);
+}
+/* σ(x) = (1 + tanh(x/2))/2, as in the NumPy kernels: no overflow for any x */
 static double chainrule_logistic_f64(double v) { return 0.5 * (1.0 + tanh(0.5 * v)); }
-/* in float through expf, which compilers vectorize (glibc has no vector tanhf); exp
- * overflowing to infinity still gives the right limit, 0 */
-static float chainrule_logistic_f32(float v) { return 1.0F / (1.0F + expf(-v)); }
-/* tanh in float through expf, for the same reason: 1 - 2/(e^{2v} + 1) */
-static float chainrule_tanh_f32(float v) { return 1.0F - 2.0F / (expf(2.0F * v) + 1.0F); }
+static float chainrule_logistic_f32(float v) { return 0.5F * (1.0F + chainrule_tanh_f32(0.5F * v)); }
 static int lstm_no_peepholes_check_sizes(const long *sizes) {
     int i;
     for (i = 0; i < 5; ++i) {
