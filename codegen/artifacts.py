@@ -4,7 +4,11 @@
                                    │                  └──render_c()────> <net>.c, <net>.h
                                    └──render_tex()─────────────────────> <net>.tex
 
-``render`` returns ``{file name: text}``; writing is ``writer.py``'s job.
+``render`` returns ``{file name: text}``; writing is ``writer.py``'s job. The kernel
+files (``.py``, ``.c``, ``.h``) are sealed as one set (``loader.seal``): each header
+carries a hash of the whole set, so ``codegen.load`` refuses a ``.py`` of one run
+beside the ``.c`` of another. The notes (``.tex``) are not in the set: no kernel reads
+them, and the folder is replaced as a whole anyway (``writer.write_atomically``).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from symbolic import Model, derive
 
 from .c_backend import render_c
 from .latex_backend import render_tex
+from .loader import seal
 from .lower import lower
 from .numpy_backend import render_numpy
 
@@ -21,5 +26,5 @@ def render(model: Model, *, source: str | None = None) -> dict[str, str]:
     """The generated files of ``model``, by name within its folder (``mlp.py``, ...)."""
     derivation = derive(model)
     plan = lower(derivation, source=source)
-    return {f"{model.name}.py": render_numpy(plan), **render_c(plan),
-            f"{model.name}.tex": render_tex(derivation)}
+    return seal({f"{model.name}.py": render_numpy(plan), **render_c(plan),
+                 f"{model.name}.tex": render_tex(derivation)})

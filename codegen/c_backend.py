@@ -21,9 +21,11 @@ import sympy
 from sympy import Expr, Idx, Indexed, Symbol
 
 from symbolic.functions import logistic
+from symbolic.names import Names, c_functions
 
-from . import templating
+from . import escape, templating
 from .c_printer import KernelCPrinter, Layout, c_identifier
+from .loader import SEAL_PLACEHOLDER
 from .plan import (
     Allocate,
     Array,
@@ -76,19 +78,19 @@ class _Kernel:
         self.scalars: list[str] = []
         self.gradient_copies: list[tuple[str, str]] = []  # (array, destination pointer)
         self.assign_storage()
-        taken = set(self.size_names) | set(plan.arrays) | {"sizes", "params", "grads", "state",
-                                                            "state_grads", "workspace", "loss",
-                                                            "y_out", "labels", "status"}
-        taken.add("t")
-        self.taken = taken
+        # loop variables are named after their indices, free of every array, size and
+        # reserved name (what the C code uses itself); the time index is named first
+        self.names = Names([*self.size_names, *plan.arrays, *c_functions(plan.name)])
         self.variables: dict[Expr, Symbol] = {}
-        for index in self.indices():
-            name = "t" if index == plan.time else c_identifier(index.name, taken)
-            self.variables[index] = Symbol(name, integer=True)
+        indices = self.indices()
+        if plan.time is not None:
+            indices = [plan.time, *(i for i in indices if i != plan.time)]
+        for index in indices:
+            self.variables[index] = Symbol(c_identifier(index.name, self.names), integer=True)
 
     def fresh_index(self, extent: Expr) -> Idx:
         """A new loop index ``0..extent-1`` with a C name of its own (copies, concatenations)."""
-        name = c_identifier(f"n{len(self.variables)}", self.taken)
+        name = c_identifier(f"n{len(self.variables)}", self.names)
         index = Idx(name, (0, extent - 1))
         self.variables[index] = Symbol(name, integer=True)
         return index
@@ -143,7 +145,8 @@ class _Kernel:
     def header_context(self) -> dict[str, object]:
         plan = self.plan
         return {
-            "name": plan.name, "title": plan.title, "source": plan.source,
+            "name": plan.name, "title": escape.c_comment(plan.title),
+            "source": escape.c_comment(plan.source), "kernel_set": SEAL_PLACEHOLDER,
             "guard": f"CHAINRULE_{plan.name.upper()}_H",
             "size_names": self.size_names,
             "recurrent": plan.time is not None,
@@ -177,7 +180,8 @@ class _Kernel:
         target = plan.arrays[plan.target]
         labels_count = sympy.Mul(*target.axes[:-1])
         return {
-            "name": plan.name, "title": plan.title, "source": plan.source,
+            "name": plan.name, "title": escape.c_comment(plan.title),
+            "source": escape.c_comment(plan.source), "kernel_set": SEAL_PLACEHOLDER,
             "size_names": self.size_names,
             "loss": plan.loss,
             "uses_logistic": any(e.has(logistic) for s in walk(plan.all_statements())
@@ -273,11 +277,11 @@ class _Emitter:
             time = self.plan.time
             assert time is not None
             self.fixed.add(time)
-            lo, hi = self.bound(time.lower), self.bound(time.upper)
+            lo, hi, t = self.bound(time.lower), self.bound(time.upper), self.var(time)
             if statement.step > 0:
-                head = f"for (long t = {lo}; t <= {hi}; ++t) {{"
+                head = f"for (long {t} = {lo}; {t} <= {hi}; ++{t}) {{"
             else:
-                head = f"for (long t = {hi}; t >= {lo}; --t) {{"
+                head = f"for (long {t} = {hi}; {t} >= {lo}; --{t}) {{"
             body = self.lines(statement.body, indent + _INDENT)
             self.fixed.discard(time)
             return [indent + head, *body, indent + "}"]
@@ -286,9 +290,9 @@ class _Emitter:
             assert time is not None
             conditions = []
             if sympy.simplify(statement.lo - time.lower) != 0:
-                conditions.append(f"t >= {self.bound(statement.lo)}")
+                conditions.append(f"{self.var(time)} >= {self.bound(statement.lo)}")
             if sympy.simplify(statement.hi - time.upper) != 0:
-                conditions.append(f"t <= {self.bound(statement.hi)}")
+                conditions.append(f"{self.var(time)} <= {self.bound(statement.hi)}")
             body = self.lines(statement.body, indent + _INDENT)
             return [f"{indent}if ({' && '.join(conditions) or '1'}) {{", *body,
                     f"{indent}}} else {{", *self.fill(statement.out, "0", indent + _INDENT),
@@ -548,7 +552,7 @@ def _flat(block: list[tuple[Idx, Expr, Expr]]) -> bool:
 
 
 def _comment(text: str) -> str:
-    return text.replace("*/", "* /")
+    return escape.c_comment(text)
 
 
 __all__ = ["PRECISIONS", "render_c"]

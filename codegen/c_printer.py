@@ -4,7 +4,8 @@ Role in DESIGN.md's picture: a printer of the plan → text stage for the C
 backend. An array reference ``h[t - 1, b#, c]`` prints as one element of a flat
 row-major array, ``h[B*H*(t - 1) + H*b + c]``, through the array's
 :class:`Layout` (a view of a fused buffer prints through the buffer's strides).
-Index names become C identifiers (``b#`` → ``b``, ``c'`` → ``c1``). The
+Index names become C identifiers (``b#`` → ``b``, ``c'`` → ``c1``), each one
+free in the kernel's :class:`~symbolic.names.Names`. The
 precision is SymPy's own type alias, so ``tanh`` prints as ``tanhf`` and
 ``0.5`` as ``0.5F`` in the float functions. Functions of our own print as the
 kernel's helpers (``chainrule_logistic_f32``), ``fmax`` and a comparison.
@@ -20,6 +21,8 @@ from sympy import Expr, Idx, Indexed, Symbol
 from sympy.codegen.ast import float32, float64, real
 from sympy.printing.c import C99CodePrinter
 
+from symbolic.names import Names, numbered
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -31,22 +34,14 @@ class Layout:
     first_time: int | None  # the step in row 0 when the first axis is time, else None
 
 
-C_KEYWORDS = frozenset("""auto break case char const continue default do double else enum extern
-float for goto if inline int long register restrict return short signed sizeof static struct
-switch typedef union unsigned void volatile while""".split())
-
-
-def c_identifier(name: str, taken: set[str]) -> str:
-    """A valid C identifier for an index name, unused in ``taken`` (which it joins)."""
+def c_identifier(name: str, names: Names) -> str:
+    """A C identifier for an index name, free in ``names`` (which takes it): not a user's
+    array or size, not another loop variable, nothing reserved (``symbolic/names.py``)."""
     base = re.sub(r"[^0-9A-Za-z_]", "", name.replace("'", "1").replace("#", "_")).strip("_")
     base = base or "n"
     if base[0].isdigit():
         base = "n" + base
-    candidate, n = base, 2
-    while candidate in taken or candidate in C_KEYWORDS:
-        candidate, n = f"{base}_{n}", n + 1
-    taken.add(candidate)
-    return candidate
+    return names.fresh(numbered(base))
 
 
 class KernelCPrinter(C99CodePrinter):

@@ -28,6 +28,8 @@ from collections.abc import Iterator
 import sympy
 from sympy import Expr, Idx, Indexed, IndexedBase
 
+from symbolic.names import Names, numbered
+
 from .plan import (
     Array,
     Concat,
@@ -55,10 +57,12 @@ class _Member:
 
 
 class Fuser:
-    """Creates concatenations and buffers in ``arrays`` (the plan's table, shared)."""
+    """Creates concatenations and buffers in ``arrays`` (the plan's table, shared), named
+    through ``names`` (the lowering's allocator, shared)."""
 
-    def __init__(self, arrays: dict[str, Array]) -> None:
+    def __init__(self, arrays: dict[str, Array], names: Names) -> None:
         self.arrays = arrays
+        self.names = names
         self.concats: list[Concat] = []
         self.new_concats: list[Concat] = []
         self.new_buffers: list[str] = []
@@ -140,10 +144,7 @@ class Fuser:
         prefix = os.path.commonprefix(parts)  # noqa: RUF071 (character-wise is meant)
         suffixes = [p[len(prefix):] for p in parts]
         name = prefix + "".join(suffixes) if prefix and all(suffixes) else "_".join(parts)
-        candidate, n = name, 2
-        while candidate in self.arrays:
-            candidate, n = f"{name}_{n}", n + 1
-        return candidate
+        return self.names.fresh(numbered(name))
 
     def _joined_axes(self, parts: list[str], axis: int) -> tuple[Expr, ...]:
         axes = list(self.arrays[parts[0]].axes)

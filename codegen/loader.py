@@ -1,16 +1,40 @@
-"""Loading generated kernels: ``codegen.load(dir, backend=...)``.
+"""Loading generated kernels: ``codegen.load(dir, backend=...)``, and the seal that ties a
+kernel folder's files together.
 
 Role in DESIGN.md's picture: the way tests, benchmarks and users call what
 ``generated/<net>/`` holds. The NumPy backend is a plain module; the C backend
 (``codegen.c_loader``) compiles ``<net>.c`` and wraps it. Every backend returns an
 object with the same kernel contract (SIZES, PARAMS, STATE, init_params,
 loss_and_grad, predict).
+
+The seal. ``<net>.py``, ``<net>.c`` and ``<net>.h`` are one set: the C object takes
+its contract and its input checks from the NumPy module, so an ``.py`` of one model
+beside the ``.c`` of another would check one model's inputs and run another's
+code. Each backend renders a placeholder line (:data:`SEAL_PLACEHOLDER`) in its
+file's header; :func:`seal` (called by ``codegen.artifacts.render``) replaces it,
+in every file of the set, with ::
+
+    Kernel set 5e1fa07b3c2d9e8f (3 files), this file 77aa0b1c2d3e4f50: checked by codegen.load.
+
+where "this file" is a hash of the file with both hashes zeroed and the set hash is
+a hash of the files' hashes. :func:`read_kernel` reads a folder's kernel files in one
+consistent snapshot and :func:`check_seals` refuses files that were modified, or
+that carry different sets, or that mix sealed and unsealed files. A folder whose
+kernel files carry no seal at all (hand-written kernels, older chainrule output) is
+loaded as it is, and so is a file rendered by one backend alone (its header keeps the
+placeholder): a ``.py`` from ``render_numpy`` loads by itself, but not beside sealed files.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import importlib.machinery
 import importlib.util
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -18,7 +42,267 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .c_loader import CKernel
 
+__all__ = [
+    "BACKENDS",
+    "KERNEL_SUFFIXES",
+    "SEAL_PLACEHOLDER",
+    "KernelFiles",
+    "check_seals",
+    "load",
+    "module_from_source",
+    "read_checked",
+    "read_kernel",
+    "seal",
+]
+
 BACKENDS = ("numpy", "c")
+
+#: the files of one kernel set, ``<net>`` followed by each
+KERNEL_SUFFIXES = (".py", ".c", ".h")
+
+#: the header line a backend renders where the seal goes (after the comment's prefix)
+SEAL_PLACEHOLDER = "Kernel set: unsealed"
+
+_DIGITS = 16
+_ZERO = "0" * _DIGITS
+# Only at the start of a line (after " * " in a C comment): user text in a header is
+# escaped onto the line it starts on, so it can never begin a line and forge a seal.
+_PREFIX = r"^(?P<prefix>(?: \* )?)"
+_SEAL = re.compile((_PREFIX + rf"Kernel set (?P<set>[0-9a-f]{{{_DIGITS}}}) "
+                    r"\((?P<count>[1-9][0-9]*) files?\), "
+                    rf"this file (?P<file>[0-9a-f]{{{_DIGITS}}}): checked by codegen\.load\.$"
+                    ).encode(), re.MULTILINE)
+_PLACEHOLDER = re.compile(_PREFIX + re.escape(SEAL_PLACEHOLDER) + "$", re.MULTILINE)
+
+# A regenerate swaps a folder while a reader may be in it: reading again sees the
+# folder that is there now (see read_kernel).
+_READ_ATTEMPTS = 10
+
+
+def _seal_line(prefix: str, set_hash: str, count: int, file_hash: str) -> str:
+    files = "file" if count == 1 else "files"
+    return (f"{prefix}Kernel set {set_hash} ({count} {files}), this file {file_hash}: "
+            f"checked by codegen.load.")
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:_DIGITS]
+
+
+def _set_hash(file_hashes: Iterable[str]) -> str:
+    return _digest("\n".join(sorted(file_hashes)).encode())
+
+
+def seal(files: Mapping[str, str]) -> dict[str, str]:
+    """``files`` (name → text) with the placeholder line of each file that has one sealed.
+
+    Every file holding :data:`SEAL_PLACEHOLDER` (once, at the start of a line or
+    after `` * ``) is a member of the set; the others are returned unchanged.
+    """
+    members: dict[str, tuple[re.Match[str], str]] = {}
+    for name, text in files.items():
+        found = list(_PLACEHOLDER.finditer(text))
+        if len(found) > 1:
+            raise ValueError(f"{name} holds the seal placeholder {len(found)} times, not once")
+        if found:
+            members[name] = (found[0], text)
+    count = len(members)
+    canonical = {name: text[:match.start()] + _seal_line(match["prefix"], _ZERO, count, _ZERO)
+                 + text[match.end():] for name, (match, text) in members.items()}
+    hashes = {name: _digest(text.encode("utf-8")) for name, text in canonical.items()}
+    set_hash = _set_hash(hashes.values())
+    sealed = dict(files)
+    for name, (match, text) in members.items():
+        sealed[name] = (text[:match.start()]
+                        + _seal_line(match["prefix"], set_hash, count, hashes[name])
+                        + text[match.end():])
+    return sealed
+
+
+@dataclass(frozen=True)
+class _Seal:
+    set_hash: str
+    count: int
+    file_hash: str
+    actual: str  # the hash of the file as it is
+
+
+def _read_seal(name: str, data: bytes) -> _Seal | None:
+    """The seal of one file, or None if it has none (ValueError if it holds several)."""
+    found = list(_SEAL.finditer(data))
+    if not found:
+        return None
+    if len(found) > 1:
+        raise ValueError(f"{name} holds {len(found)} seal lines, not one")
+    match = found[0]
+    count = int(match["count"])
+    zeroed = _seal_line(match["prefix"].decode(), _ZERO, count, _ZERO).encode()
+    canonical = data[:match.start()] + zeroed + data[match.end():]
+    return _Seal(match["set"].decode(), count, match["file"].decode(), _digest(canonical))
+
+
+def check_seals(directory: Path, files: Mapping[str, bytes], needed: Iterable[str]) -> None:
+    """Refuse ``files`` (name → bytes, the kernel files found in ``directory``) unless they
+    belong together. When none is sealed there is nothing to check. Otherwise every one
+    must be sealed and unmodified, all seals must name one set, every name in ``needed``
+    (the files the caller uses) must be there, and when the whole set is there its hash
+    must be right. Raises ``ValueError`` naming the files and what is wrong.
+    """
+    needed = list(needed)
+    seals = {name: _read_seal(name, data) for name, data in files.items()}
+    sealed = {name: s for name, s in seals.items() if s is not None}
+    if not sealed:
+        return  # hand-written or older files: no claim to check
+    where = f"in {directory}"
+    fix = "regenerate the folder with `chainrule generate` instead of mixing or editing its files"
+    modified = sorted(name for name, s in sealed.items() if s.actual != s.file_hash)
+    if modified:
+        raise ValueError(f"{', '.join(modified)} {where} {'was' if len(modified) == 1 else 'were'}"
+                         f" modified after generation (the seal in its header no longer matches"
+                         f" its content); {fix}")
+    unsealed = sorted(name for name, s in seals.items() if s is None)
+    if unsealed:
+        raise ValueError(f"the kernel files {where} do not belong together: "
+                         f"{', '.join(sorted(sealed))} "
+                         f"{'carries' if len(sealed) == 1 else 'carry'} a chainrule seal but "
+                         f"{', '.join(unsealed)} {'does' if len(unsealed) == 1 else 'do'} not; "
+                         f"{fix}")
+    sets = {s.set_hash for s in sealed.values()}
+    if len(sets) > 1:
+        groups = "; ".join(f"{', '.join(sorted(n for n, s in sealed.items() if s.set_hash == h))}"
+                           f" from set {h}" for h in sorted(sets))
+        raise ValueError(f"the kernel files {where} do not belong together ({groups}): they "
+                         f"were generated from different models or runs; {fix}")
+    first = next(iter(sealed.values()))
+    missing = [name for name in needed if name not in files]
+    if missing:
+        raise ValueError(f"{directory} lacks {', '.join(missing)}, part of the kernel set of "
+                         f"{', '.join(sorted(sealed))}; {fix}")
+    if len(sealed) == first.count:
+        if _set_hash(s.file_hash for s in sealed.values()) != first.set_hash:
+            raise ValueError(f"the kernel files {where} ({', '.join(sorted(sealed))}) do not "
+                             f"make up the set their seals name; {fix}")
+    elif len(sealed) > first.count:
+        raise ValueError(f"{directory} holds {len(sealed)} files of a kernel set of "
+                         f"{first.count}: {', '.join(sorted(sealed))}; {fix}")
+
+
+@dataclass(frozen=True)
+class KernelFiles:
+    """One consistent read of a kernel folder: ``<stem>.py``, ``.c``, ``.h`` as far as present."""
+
+    directory: Path
+    stem: str
+    data: dict[str, bytes]
+
+    def path(self, suffix: str) -> Path:
+        return self.directory / f"{self.stem}{suffix}"
+
+    def get(self, suffix: str) -> bytes | None:
+        return self.data.get(f"{self.stem}{suffix}")
+
+
+def _not_a_kernel_folder(directory: Path) -> ValueError:
+    return ValueError(f"{directory} is not a directory of generated kernels")
+
+
+class _Moved(Exception):
+    """The folder was swapped for another while it was read: what was read may be partial."""
+
+
+def _read_once(directory: Path, suffix: str) -> KernelFiles:
+    try:
+        folder = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except (FileNotFoundError, NotADirectoryError):
+        raise _not_a_kernel_folder(directory) from None
+    try:
+        opened = os.fstat(folder)
+
+        def moved() -> bool:
+            try:
+                now = os.stat(directory)
+            except OSError:
+                return True
+            return (now.st_dev, now.st_ino) != (opened.st_dev, opened.st_ino)
+
+        try:
+            files = _read_files(directory, folder, suffix)
+        except (ValueError, OSError):
+            if moved():
+                raise _Moved() from None
+            raise
+        # a regenerate swaps the new folder in and then removes the old one file by file:
+        # if ours is the old one, what we read may already lack some of its files
+        if moved():
+            raise _Moved()
+        return files
+    finally:
+        os.close(folder)
+
+
+def _read_files(directory: Path, folder: int, suffix: str) -> KernelFiles:
+    names = set(os.listdir(folder))
+    sources = sorted(name for name in names if name.endswith(suffix))
+    if len(sources) != 1:
+        raise ValueError(f"{directory} must hold exactly one generated {suffix} kernel, "
+                         f"found {sources or 'none'}")
+    stem = sources[0][:-len(suffix)]
+    data: dict[str, bytes] = {}
+    for kernel_suffix in KERNEL_SUFFIXES:
+        name = f"{stem}{kernel_suffix}"
+        if name not in names:
+            continue
+        # relative to the folder opened once: every file comes from the same folder
+        descriptor = os.open(name, os.O_RDONLY, dir_fd=folder)
+        with os.fdopen(descriptor, "rb") as handle:
+            data[name] = handle.read()
+    return KernelFiles(directory, stem, data)
+
+
+def read_kernel(directory: str | Path, suffix: str) -> KernelFiles:
+    """The one kernel file ending in ``suffix`` in ``directory``, with its siblings.
+
+    Every file is read from the same folder, opened once; when a concurrent
+    ``chainrule generate`` swapped another folder in meanwhile, the read starts
+    again on the folder now there.
+    """
+    directory = Path(directory)
+    for _ in range(_READ_ATTEMPTS):
+        try:
+            return _read_once(directory, suffix)
+        except _Moved:
+            continue
+        except IsADirectoryError:
+            raise ValueError(f"{directory}: a kernel file is a directory") from None
+    raise OSError(errno.EAGAIN, f"{directory} was replaced {_READ_ATTEMPTS} times while it "
+                  f"was read; is a `chainrule generate` into it looping?")
+
+
+def module_from_source(path: Path, source: bytes) -> ModuleType:
+    """Run the generated NumPy module ``source`` (read from ``path``) as a fresh module.
+
+    The module's name is unique to its content, so two kernels of the same name
+    (an old and a new one, or two folders) never share a module.
+    """
+    digest = hashlib.sha256(source).hexdigest()[:12]
+    name = f"chainrule_kernel_{path.stem}_{digest}"
+    spec = importlib.machinery.ModuleSpec(name, None, origin=str(path))
+    spec.has_location = True
+    module = importlib.util.module_from_spec(spec)
+    module.__file__ = str(path)
+    # compiled from the bytes that were checked, not from the path read again
+    code = compile(source, str(path), "exec", dont_inherit=True)
+    exec(code, module.__dict__)
+    return module
+
+
+def read_checked(directory: str | Path, suffix: str) -> KernelFiles:
+    """:func:`read_kernel`, then :func:`check_seals` over what it read (everything it uses:
+    the ``.py`` and, for ``suffix=".c"``, the ``.c`` and ``.h``)."""
+    files = read_kernel(directory, suffix)
+    needed = [f"{files.stem}{s}" for s in (KERNEL_SUFFIXES if suffix == ".c" else (".py",))]
+    check_seals(files.directory, files.data, needed)
+    return files
 
 
 def load(directory: str | Path, backend: str = "numpy", *,
@@ -26,7 +310,8 @@ def load(directory: str | Path, backend: str = "numpy", *,
     """The kernel in ``directory`` (e.g. ``generated/mlp``) for ``backend``.
 
     ``blas`` applies to ``backend="c"`` only: True requires CBLAS, False never uses
-    it, None (the default) uses it when the compiler finds it.
+    it, None (the default) uses it when the compiler finds it. Files whose seals
+    say they do not belong together are refused with a ``ValueError``.
     """
     directory = Path(directory)
     if backend not in BACKENDS:
@@ -37,26 +322,7 @@ def load(directory: str | Path, backend: str = "numpy", *,
         from .c_loader import load_c
 
         return load_c(directory, blas=blas)
-    return load_module(kernel_source(directory, ".py"))
-
-
-def kernel_source(directory: Path, suffix: str) -> Path:
-    """The one generated kernel file ending in ``suffix`` in ``directory``."""
-    if not directory.is_dir():
-        raise ValueError(f"{directory} is not a directory of generated kernels")
-    sources = sorted(directory.glob(f"*{suffix}"))
-    if len(sources) != 1:
-        raise ValueError(f"{directory} must hold exactly one generated {suffix} kernel, found "
-                         f"{[s.name for s in sources] or 'none'}")
-    return sources[0]
-
-
-def load_module(source: Path) -> ModuleType:
-    """Import the generated NumPy module ``source`` under a name unique to its content."""
-    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
-    spec = importlib.util.spec_from_file_location(f"chainrule_kernel_{source.stem}_{digest}",
-                                                  source)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    files = read_checked(directory, ".py")
+    python = files.get(".py")
+    assert python is not None
+    return module_from_source(files.path(".py"), python)

@@ -11,7 +11,9 @@ adjoint becomes a :class:`~codegen.plan.Guarded` temporary. Parameter gradients
 and the loss sum over the batch (and time) in one contraction each. Models over
 time are then split around one loop per phase (``schedule.py``), and
 contractions that share an operand are fused (``fuse.py``). It knows no network
-by name.
+by name. The names it makes up (temporaries ``t<N>``, fused buffers) come from one
+:class:`~symbolic.names.Names` allocator that holds every user name, every
+adjoint and the reserved list, so that none captures another.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from symbolic import Derivation, Role
 from symbolic.contraction import reduce_ranges
 from symbolic.expressions import InRange
 from symbolic.model import Equation, Model, Quantity
+from symbolic.names import Names, c_functions
 
 from .fuse import Fuser, split_coefficient
 from .plan import (
@@ -67,7 +70,9 @@ class _Lowering:
         self.source = source
         self.time: Idx | None = self.model.time_index
         self.arrays: dict[str, Array] = {}
-        self.fuser = Fuser(self.arrays)
+        self.names = Names([*self.model.user_names(), *c_functions(self.model.name),
+                            *(a.name for a in derivation.adjoints.values())])
+        self.fuser = Fuser(self.arrays, self.names)
         self.temporaries = 0
         self.softmax_logits: dict[str, tuple[Indexed, Idx]] = {}
         self.log_softmax: dict[str, Indexed] = {}
@@ -90,9 +95,10 @@ class _Lowering:
     def temporary(self, indices: tuple[Idx, ...]) -> Ref:
         """A fresh temporary over ``indices`` (time first, then the batch, then the rest)."""
         name = f"t{self.temporaries}"
-        while name in self.arrays:  # taken by a fused buffer: t1 and t2 make t12
+        while not self.names.is_free(name):  # a user's name, or a fused buffer (t1, t2: t12)
             self.temporaries += 1
             name = f"t{self.temporaries}"
+        self.names.take(name)
         self.temporaries += 1
         indices = (*(i for i in indices if i == self.time), *(i for i in indices if i == BATCH),
                    *(i for i in indices if i not in (self.time, BATCH)))

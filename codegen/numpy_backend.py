@@ -17,7 +17,8 @@ import string
 import sympy
 from sympy import Expr
 
-from . import templating
+from . import escape, templating
+from .loader import SEAL_PLACEHOLDER
 from .numpy_printer import KernelNumPyPrinter, Rows
 from .plan import (
     Allocate,
@@ -50,10 +51,12 @@ def render_numpy(plan: Plan) -> str:
     later = [*plan.loss_statements, *plan.backward, *plan.gradient_statements]
     context = {
         "name": plan.name,
-        "title": plan.title,
-        "source": plan.source,
+        "title": escape.python_docstring(plan.title),
+        "source": escape.python_docstring(plan.source),
+        "kernel_set": SEAL_PLACEHOLDER,
         "sizes": _tuple(plan.sizes),
         "size_names": [str(s) for s in plan.sizes] + ([str(plan.time.upper)] if plan.time else []),
+        "input": plan.input,  # the statements read it by its name; the argument is x
         "input_axes": _tuple(plan.arrays[plan.input].axes),
         "output": plan.output,
         "params": {name: _tuple(axes) for name, axes in plan.parameters.items()},

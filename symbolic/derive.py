@@ -31,6 +31,7 @@ from .expressions import Partial
 from .foldback import fold_back
 from .identities import IDENTITIES
 from .model import Equation, Model, Quantity, Role
+from .names import adjoint_name
 from .partials import local_partial
 
 
@@ -148,7 +149,8 @@ class _Deriver:
         return {self.model.time_index: span} if span is not None else {}
 
     def adjoint_base(self, quantity: Quantity) -> IndexedBase:
-        return IndexedBase(f"d_{quantity.name}")
+        # the Model refuses user names that equal d_<q>, so this name is free
+        return IndexedBase(adjoint_name(quantity.name))
 
     def is_inlined(self, quantity: Quantity) -> bool:
         """Inline ∂L/∂q when exactly one other adjoint reads it and nobody named it."""

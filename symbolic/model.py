@@ -5,9 +5,13 @@ writes down about one example of a network (the batch is implicit) and is the
 only input of ``derive()``. The built-in networks and TOML specs both build
 Models through this public API.
 
-Every equation is checked when it is added, and the whole model when
-:meth:`Model.validate` runs (``derive()`` calls it); each problem raises
-:class:`ModelError` naming the equation and what was expected.
+Every name is checked once, when it is declared, against the rule and the
+reserved list of ``names.py`` (so that it is a safe identifier in every generated
+file), against the names already declared, and against the adjoints the
+generated code will name after the quantities (``d_<q>``). Every equation is
+checked when it is added, and the whole model when :meth:`Model.validate` runs
+(``derive()`` calls it); each problem raises :class:`ModelError` naming the name
+or the equation and what was expected.
 
 Conventions: unit indices run ``0..N-1`` for a size ``N``; the one optional time
 index runs ``1..T``; an equation may read a quantity at ``t-1``, and the value of
@@ -25,6 +29,7 @@ import sympy
 from sympy import Expr, Idx, Indexed, IndexedBase, Symbol
 
 from .functions import MissingDerivativeRule, rule_for
+from .names import ADJOINT_PREFIX, adjoint_name, c_functions, refusal
 
 
 class ModelError(ValueError):
@@ -75,6 +80,14 @@ class Equation:
         return f"{sympy.sstr(self.lhs)} = {sympy.sstr(self.rhs)}"
 
 
+#: The roles whose quantities get an adjoint (or gradient) array ``d_<name>``.
+_WITH_ADJOINT = (Role.INTERMEDIATE, Role.PARAMETER, Role.STATE)
+
+
+def _a(kind: str) -> str:
+    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+
+
 def _size_of(index: Idx) -> Expr:
     """The size an index runs over: ``hi - lo + 1`` (``N`` for ``0..N-1``, ``T`` for ``1..T``)."""
     return sympy.simplify(index.upper - index.lower + 1)
@@ -84,9 +97,13 @@ class Model:
     """A network written in index notation, per example. See the module docstring."""
 
     def __init__(self, name: str, *, description: str = "", title: str | None = None) -> None:
-        if not name.isidentifier():
-            raise ModelError(f"model name {name!r} must be an identifier (letters, digits, _)")
+        why = refusal(name, input=True)  # x is reserved as an argument, not as a file name
+        if why is not None:
+            raise ModelError(f"model name {name!r} {why}")
         self.name = name
+        self._c_functions = frozenset(c_functions(name))
+        #: every name declared (sizes, indices, quantities, the loss) → its kind
+        self._kinds: dict[str, str] = {}
         self.description = description
         self.title = title or name
         self.sizes: dict[str, Symbol] = {}
@@ -105,6 +122,7 @@ class Model:
         self._check_new_name(name, "size")
         symbol = Symbol(name, integer=True, positive=True)
         self.sizes[name] = symbol
+        self._kinds[name] = "size"
         return symbol
 
     def index(self, name: str, size: Symbol, *, latex: str | None = None) -> Idx:
@@ -113,6 +131,7 @@ class Model:
         self._check_size(size, f"index {name!r}")
         index = Idx(name, (0, size - 1))
         self.indices[name] = index
+        self._kinds[name] = "index"
         self.index_latex[name] = latex or name
         return index
 
@@ -125,6 +144,7 @@ class Model:
         self._check_new_name(name, "index")
         index = Idx(name, (1, T))
         self.indices[name] = index
+        self._kinds[name] = "index"
         self.index_latex[name] = name
         self.time_index = index
         return index
@@ -188,16 +208,21 @@ class Model:
         where = f"loss {name} = {sympy.sstr(rhs)}"
         if self.loss_equation is not None:
             raise ModelError(f"{where}: the loss is defined twice (first: {self.loss_equation})")
-        self._check_new_name(name, "quantity")
+        self._check_new_name(name, "loss")
         self._check_rhs(rhs, set(), where, defining=None, scalar=True)
         base = IndexedBase(name)
         quantity = Quantity(name, Role.LOSS, (), False, latex, base)
         self.quantities[name] = quantity
+        self._kinds[name] = "loss"
         symbol = Symbol(name)
         self.loss_equation = Equation(quantity, symbol, rhs)
         return symbol
 
     # --- queries ----------------------------------------------------------------------------
+
+    def user_names(self) -> frozenset[str]:
+        """Every name declared: sizes, indices, quantities and the loss."""
+        return frozenset(self._kinds)
 
     def quantity(self, name_or_base: str | IndexedBase) -> Quantity:
         if isinstance(name_or_base, IndexedBase):
@@ -308,7 +333,7 @@ class Model:
 
     def _declare(self, name: str, role: Role, sizes: Sequence[Symbol], time: bool,
                  latex: str | None, **extra: object) -> IndexedBase:
-        self._check_new_name(name, "quantity")
+        self._check_new_name(name, role.value, role=role)
         sizes = tuple(sizes)
         for size in sizes:
             self._check_size(size, f"{role.value} {name!r}")
@@ -318,16 +343,34 @@ class Model:
         base = IndexedBase(name)
         quantity = Quantity(name, role, sizes, time, latex or name, base, **extra)  # type: ignore[arg-type]
         self.quantities[name] = quantity
+        self._kinds[name] = role.value
         self._by_base[base] = quantity
         return base
 
-    def _check_new_name(self, name: str, kind: str) -> None:
-        if not isinstance(name, str) or not name.isidentifier():
-            raise ModelError(f"{kind} name {name!r} must be an identifier (letters, digits, _)")
-        taken = {**{n: "size" for n in self.sizes}, **{n: "index" for n in self.indices},
-                 **{n: "quantity" for n in self.quantities}}
-        if name in taken:
-            raise ModelError(f"{kind} name {name!r} is already used by a {taken[name]}")
+    def _check_new_name(self, name: str, kind: str, *, role: Role | None = None) -> None:
+        """Refuse a name that is no safe identifier, is taken, or is a generated adjoint's."""
+        why = refusal(name, input=role is Role.INPUT, size=kind == "size")
+        if why is None and name in self._c_functions:
+            why = (f"is reserved: {name!r} is a function of the generated C of model "
+                   f"{self.name!r}")
+        if why is not None:
+            raise ModelError(f"{kind} name {name!r} {why}")
+        if name in self._kinds:
+            raise ModelError(f"{kind} name {name!r} is already used by {_a(self._kinds[name])}")
+        owner = self.quantities.get(name[len(ADJOINT_PREFIX):]) \
+            if name.startswith(ADJOINT_PREFIX) else None
+        if owner is not None and owner.role in _WITH_ADJOINT:
+            what = "adjoint" if owner.role is Role.INTERMEDIATE else "gradient"
+            raise ModelError(f"{kind} name {name!r} is reserved: the generated code stores "
+                             f"∂L/∂{owner.name}, the {what} of the {owner.role.value} "
+                             f"{owner.name!r}, as {name!r}")
+        adjoint = adjoint_name(name)
+        if role in _WITH_ADJOINT and (adjoint in self._kinds or adjoint in self._c_functions):
+            what = _a(self._kinds[adjoint]) if adjoint in self._kinds else \
+                f"a function of the generated C of model {self.name!r}"
+            raise ModelError(f"{kind} name {name!r} cannot be used: the generated code would "
+                             f"store ∂L/∂{name} as {adjoint!r}, which is already the name of "
+                             f"{what}; rename one of them")
 
     def _check_size(self, size: object, what: str) -> None:
         # == and not `is`: SymPy may hand back an equal Symbol that is another object

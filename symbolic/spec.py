@@ -38,7 +38,6 @@ The format (``examples/rnn.toml`` is the RNN of ``symbolic/networks/rnn.py``)::
 
 from __future__ import annotations
 
-import keyword
 import re
 import tomllib
 from collections.abc import Callable, Mapping
@@ -48,6 +47,7 @@ from typing import Any
 import sympy
 from sympy import Expr, Idx, Indexed
 
+from .latex_text import LatexTextError, check_latex
 from .model import Model, ModelError
 from .spec_parser import SUM, SpecError, functions, parse_equation, parse_expression
 
@@ -114,7 +114,7 @@ class _Reader:
             description=self.string(table, "description", "description", optional=True) or ""))
         self.model = model
         for size in self.strings(table, "sizes", "sizes"):
-            self.model_call(lambda size=size: model.size(size), f"size {size!r}")
+            self.model_call(lambda size=size: model.size(size), "sizes")
         if "time" in table:
             self.time(table["time"])
         self.indices(table.get("indices", {}))
@@ -144,7 +144,7 @@ class _Reader:
             if isinstance(entry, dict):
                 self.keys(entry, where, ("size", "latex"), ("size",))
                 size = self.string(entry, "size", f"{where}.size")
-                latex = self.string(entry, "latex", f"{where}.latex", optional=True)
+                latex = self.latex(entry, "latex", f"{where}.latex", optional=True)
             else:
                 self.expect(entry, str, where,
                             'a size name such as "H", or a table { size = "H", latex = "h" }')
@@ -169,9 +169,9 @@ class _Reader:
                       ("of",) if role == "state" else ("shape",))
             kwargs: dict[str, Any] = {}
             if "latex" in entry:
-                kwargs["latex"] = self.string(entry, "latex", f"{where}.latex")
+                kwargs["latex"] = self.latex(entry, "latex", f"{where}.latex")
             if "adjoint" in entry:
-                kwargs["adjoint"] = self.string(entry, "adjoint", f"{where}.adjoint")
+                kwargs["adjoint"] = self.latex(entry, "adjoint", f"{where}.adjoint")
             for flag in ("time", "one_hot"):
                 if flag in entry:
                     kwargs[flag] = self.boolean(entry, flag, f"{where}.{flag}")
@@ -272,9 +272,14 @@ class _Reader:
         return symbol
 
     def reserved(self, name: str, where: str) -> None:
-        if keyword.iskeyword(name) or name in functions() or name == SUM:
-            raise self.fail(f"{where}: {name!r} is reserved (a Python keyword or a function "
-                            f"name in equations); choose another name")
+        """A function of the equations' language cannot name an index or a quantity.
+
+        Every other rule for names (identifiers, Python and C keywords, what the
+        generated code uses itself) is the Model's, whose error names the field.
+        """
+        if name in functions() or name == SUM:
+            raise self.fail(f"{where}: {name!r} is reserved (a function name in equations); "
+                            f"choose another name")
 
     def keys(self, table: Mapping[str, Any], where: str, allowed: tuple[str, ...],
              required: tuple[str, ...]) -> None:
@@ -299,6 +304,17 @@ class _Reader:
             raise self.fail(f"{where}: the key is missing")
         self.expect(table[key], str, where, "a string")
         return table[key]
+
+    def latex(self, table: Mapping[str, Any], key: str, where: str, *,
+              optional: bool = False) -> str | None:
+        """A ``latex`` or ``adjoint`` field: a string holding only a math symbol's TeX."""
+        text = self.string(table, key, where, optional=optional)
+        if text is None:
+            return None
+        try:
+            return check_latex(text, where)
+        except LatexTextError as error:
+            raise self.fail(str(error)) from None
 
     def strings(self, table: Mapping[str, Any], key: str, where: str) -> list[str]:
         value = table.get(key, [])

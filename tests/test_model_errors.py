@@ -128,7 +128,7 @@ def test_names_must_be_identifiers_and_unique() -> None:
     m.size("H")
     with pytest.raises(ModelError, match="size name 'H' is already used by a size"):
         m.size("H")
-    with pytest.raises(ModelError, match=r"quantity name 'a b' must be an identifier"):
+    with pytest.raises(ModelError, match=r"input name 'a b' must be an identifier"):
         m.input("a b", [])
 
 

@@ -78,7 +78,9 @@ def test_example_regenerates_the_builtin(name: str) -> None:
     for file, text in builtin.items():
         lines, spec_lines = text.splitlines(keepends=True), ours[file].splitlines(keepends=True)
         assert len(lines) == len(spec_lines), file
-        differ = [(a, b) for a, b in zip(lines, spec_lines, strict=True) if a != b]
+        # the seal line hashes the whole kernel set, source line included: it differs too
+        differ = [(a, b) for a, b in zip(lines, spec_lines, strict=True)
+                  if a != b and "Kernel set " not in a]
         if file.endswith(".tex"):
             assert differ == [], file  # the notes name the model, not its source
         else:
