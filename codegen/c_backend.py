@@ -193,11 +193,48 @@ class _Kernel:
             "gradient_pointers": [(plan.gradients[p], i) for i, p in enumerate(self.params)
                                   if not plan.arrays[plan.gradients[p]].view],
             "regions": [(r.name, size_printer.doprint(r.size)) for r in self.regions],
+            **_workspace_context(self.regions),
             "scalars": self.scalars,
             "labels_count": size_printer.doprint(labels_count),
             "classes": str(target.axes[-1]),
             "precisions": bodies,
         }
+
+
+def _workspace_context(regions: list[_Region]) -> dict[str, object]:
+    """``<net>_workspace_bytes``'s regions, counted with the overflow-checked helpers."""
+    counts = [(region.name, _checked_count(region.size)) for region in regions]
+    return {"region_counts": counts,
+            "uses_size_add": bool(counts),  # the mul helper only ever comes with the add
+            "uses_size_mul": any(_SIZE_MUL in count for _, count in counts)}
+
+
+_SIZE_MUL, _SIZE_ADD = "chainrule_size_mul", "chainrule_size_add"
+
+
+def _checked_count(size: Expr) -> str:
+    """A region's element count (sizes, positive integers, + * and whole powers) in C, each
+    product and sum through the saturating ``chainrule_size_mul`` / ``_add`` of the template,
+    so that an overflow shows as SIZE_MAX instead of wrapping around."""
+    if isinstance(size, sympy.Integer) and 0 < size < 2**31:
+        return str(size)
+    if isinstance(size, Symbol):
+        return str(size)
+    if isinstance(size, sympy.Pow) and isinstance(size.exp, sympy.Integer) and size.exp > 0:
+        return _fold(_SIZE_MUL, [_checked_count(size.base)] * int(size.exp))
+    if isinstance(size, sympy.Mul):
+        return _fold(_SIZE_MUL, [_checked_count(arg) for arg in size.args])
+    if isinstance(size, sympy.Add):
+        return _fold(_SIZE_ADD, [_checked_count(arg) for arg in size.args])
+    raise ValueError(f"the workspace region size {size} is not a sum of products of sizes and "
+                     f"positive integers; its overflow check cannot be printed")
+
+
+def _fold(helper: str, operands: list[str]) -> str:
+    text = operands[0]
+    for operand in operands[1:]:
+        text = f"{helper}({text}, {operand})"
+    return text
 
 
 def _row_major(pointer: str, array: Array) -> Layout:

@@ -73,7 +73,7 @@ CBLAS_LIBS = ("-lopenblas",)
 
 STATUS = {
     0: "success",
-    1: "a size < 1",
+    1: "a size < 1, or sizes whose workspace does not fit in memory",
     2: "a label outside 0..K-1",
 }
 
@@ -601,7 +601,7 @@ class CKernel:
     def scratch(self, sizes: Mapping[str, int]) -> np.ndarray:
         """This thread's workspace, reused while it is large enough: a fresh one per call
         would be faulted in page by page every time (measured: 4% of an LSTM call)."""
-        needed = max(1, -(-self.workspace_bytes(sizes) // 8))
+        needed = self._workspace_words(sizes)
         cached = getattr(self._scratch, "array", None)
         if cached is None or cached.size < needed:
             cached = self._scratch.array = np.empty(needed, np.float64)
@@ -609,7 +609,17 @@ class CKernel:
 
     def workspace(self, sizes: Mapping[str, int]) -> np.ndarray:
         """A fresh workspace for ``sizes``: float64 (8-byte aligned), at least one element."""
-        return np.empty(max(1, -(-self.workspace_bytes(sizes) // 8)), np.float64)
+        return np.empty(self._workspace_words(sizes), np.float64)
+
+    def _workspace_words(self, sizes: Mapping[str, int]) -> int:
+        """The workspace in 8-byte words; ValueError where the C says the sizes are invalid
+        (0 bytes: a size below 1, or a workspace whose size overflows)."""
+        size_bytes = self.workspace_bytes(sizes)
+        if size_bytes == 0:
+            given = ", ".join(f"{n} = {int(sizes[n])}" for n in self.SIZES_ORDER)
+            raise ValueError(f"{self.name}: sizes {given} need a workspace larger than this "
+                             f"machine can address (or a size is below 1)")
+        return -(-size_bytes // 8)
 
     @staticmethod
     def pointers(arrays: Sequence[np.ndarray], dtype: np.dtype,

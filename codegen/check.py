@@ -12,11 +12,17 @@ of them are within the tolerance.
 The error of one gradient ``g`` against its difference quotient ``d`` is
 ``max|d - g| / max(max|g|, max|d|, 1e-3·max(|L|, 1))``: normwise, so round-off
 near zero does not dominate, with a floor for a gradient that is exactly zero.
+
+A NaN or infinite loss or gradient fails the check, named per backend in
+``Report.not_finite``: NaN compares false with everything, so without this a
+``max`` over errors would silently drop it and a NaN kernel would pass.
 """
 
 from __future__ import annotations
 
+import math
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +36,7 @@ from .artifacts import render
 from .writer import write_atomically
 
 __all__ = ["BACKENDS", "GENERATE", "TOLERANCE", "Report", "check_model",
-           "finite_difference_errors"]
+           "finite_difference_errors", "not_finite"]
 
 BACKENDS = ("numpy", "c")
 TOLERANCE = 1e-6
@@ -51,15 +57,18 @@ class Report:
     errors: dict[str, dict[str, float]] = field(default_factory=dict)  # backend → name → error
     skipped: dict[str, str] = field(default_factory=dict)  # backend → why
     failed: dict[str, str] = field(default_factory=dict)  # backend → the error its kernel raised
+    # backend → what was NaN or infinite: "the loss (nan)", "the gradient of W (inf)"
+    not_finite: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def worst(self) -> float:
-        return max((e for errors in self.errors.values() for e in errors.values()), default=0.0)
+        return _worst(e for errors in self.errors.values() for e in errors.values())
 
     @property
     def ok(self) -> bool:
         checked = [e for errors in self.errors.values() for e in errors.values()]
-        return bool(checked) and not self.failed and all(e <= self.tolerance for e in checked)
+        return (bool(checked) and not self.failed and not self.not_finite
+                and all(e <= self.tolerance for e in checked))
 
     def table(self) -> str:
         """The report as text: the cases, one row per quantity, a column per backend."""
@@ -78,7 +87,7 @@ class Report:
             cells = []
             for backend in backends:
                 errors = self.errors[backend]
-                value = max(errors.values(), default=0.0) if name == "worst" else errors.get(name)
+                value = _worst(errors.values()) if name == "worst" else errors.get(name)
                 cells.append(f"{value:>9.1e}" if value is not None else f"{'-':>9}")
             lines.append("  ".join([f"{name:<{width}}", *cells]))
         for backend, why in self.skipped.items():
@@ -86,10 +95,16 @@ class Report:
         for backend, error in self.failed.items():
             what = "generating the kernels" if backend == GENERATE else "the kernel"
             lines.append(f"{backend}: FAILED, {what} raised {error}")
-        if not self.errors and not self.failed:
+        for backend, what in self.not_finite.items():
+            lines.append(f"{backend}: FAILED, not finite: {', '.join(what)}")
+        if not self.errors and not self.failed and not self.not_finite:
             lines.append("FAILED: no backend could be checked")
         elif GENERATE in self.failed:
             lines.append("FAILED: the kernels could not be generated")
+        elif self.not_finite:
+            lines.append(f"FAILED: NaN or infinite loss or gradients from the "
+                         f"{' and the '.join(self.not_finite)} kernel"
+                         f"{'s' if len(self.not_finite) > 1 else ''}")
         elif self.failed and all(e <= self.tolerance for errors in self.errors.values()
                                  for e in errors.values()):
             lines.append(f"FAILED: could not run the {' and the '.join(self.failed)} "
@@ -139,15 +154,50 @@ def check_model(model: Model, *, source: str | None = None, seed: int = 0, cases
                 if backend in report.failed:
                     continue
                 try:
-                    errors = finite_difference_errors(kernel, **_copy(inputs))
+                    # overflow is reported below as what it makes, not as NumPy's warnings
+                    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                        loss, grads = kernel.loss_and_grad(**_copy(inputs))
+                        bad = not_finite(loss, grads)
+                        if bad:
+                            found = report.not_finite.setdefault(backend, [])
+                            found += [what for what in bad if what not in found]
+                            continue
+                        errors = finite_difference_errors(kernel, **_copy(inputs))
                 except Exception as error:
                     report.failed[backend] = _error_text(error)
                     report.errors.pop(backend, None)
                     continue
                 worst = report.errors.setdefault(backend, {})
                 for name, error in errors.items():
-                    worst[name] = max(worst.get(name, 0.0), error)
+                    worst[name] = _worse(worst.get(name, 0.0), error)
     return report
+
+
+def not_finite(loss: Any, grads: dict[str, Any]) -> list[str]:
+    """What of a kernel's loss and gradients is NaN or infinite, e.g. ``the loss (nan)``."""
+    found = []
+    for what, value in [("the loss", loss),
+                        *((f"the gradient of {name}", grad) for name, grad in grads.items())]:
+        array = np.asarray(value, dtype=np.float64)
+        if not np.isfinite(array).all():
+            kinds = [kind for kind, test in (("nan", np.isnan), ("inf", np.isinf))
+                     if test(array).any()]
+            found.append(f"{what} ({', '.join(kinds)})")
+    return found
+
+
+def _worse(a: float, b: float) -> float:
+    """The larger error, NaN counting as the worst (``max(0.0, nan)`` is 0.0)."""
+    if math.isnan(a) or math.isnan(b):
+        return math.nan
+    return max(a, b)
+
+
+def _worst(errors: Iterable[float]) -> float:
+    worst = 0.0
+    for error in errors:
+        worst = _worse(worst, error)
+    return worst
 
 
 def _error_text(error: Exception) -> str:

@@ -10,6 +10,17 @@ for English and xelatex (ctex, Noto CJK fonts) for Chinese, several at once.
 TeX is a real dependency: :func:`missing_tex` says which Debian packages are
 missing for a language (by the programs and TeX files they provide), and
 :func:`build` writes the ``.tex`` files even then, building nothing.
+
+TeX runs sandboxed, because a model's ``latex`` texts are TeX (checked against a
+whitelist by ``symbolic.latex_text``; this is the second wall): latexmk reads
+no rc file (``-norc``: a ``latexmkrc`` in the output folder is Perl code), the
+engine gets ``-no-shell-escape`` and kpathsea's ``shell_escape=f`` (no
+``\\write18``), and ``openin_any=p`` / ``openout_any=p`` ("paranoid") so that
+``\\input``, ``\\openin`` and ``\\openout`` open no dot file, nothing in a parent
+folder and no absolute path: TeX reads its own installed files and what lies in
+the build folder (its working directory), and writes only there.
+``TEXMFOUTPUT``, under which paranoid mode would allow absolute paths, is
+removed from TeX's environment.
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ from symbolic import Derivation
 
 from .latex_backend import render_book, render_tex
 from .notes_text import LANGUAGES
+from .writer import write_atomically
 
 #: The engine latexmk runs per language.
 ENGINES = {"en": "pdflatex", "zh": "xelatex"}
@@ -34,6 +46,9 @@ ENGINES = {"en": "pdflatex", "zh": "xelatex"}
 BOOK_NAME = "notes"
 #: Seconds one latexmk run may take.
 TIMEOUT = 300
+#: kpathsea's settings for every TeX run (see the module): no shell, files of the build
+#: folder and of the TeX installation only.
+SANDBOX = {"openin_any": "p", "openout_any": "p", "shell_escape": "f"}
 
 #: What each Debian package provides that the notes need: programs, TeX files, fonts.
 _PROVIDES: dict[str, dict[str, tuple[str, ...]]] = {
@@ -111,25 +126,24 @@ def write_sources(derivations: Sequence[Derivation], lang: str, out: Path,
     texts = {f"{d.model.name}.tex": render_tex(d, lang) for d in derivations}
     if book and len(derivations) > 1:
         texts[f"{BOOK_NAME}.tex"] = render_book(derivations, lang)
-    documents = []
-    for name, text in texts.items():
-        path = out / name
-        if not path.exists() or path.read_text(encoding="utf-8") != text:
-            path.write_text(text, encoding="utf-8")
-        documents.append(Document(path))
-    return documents
+    # only what changed is rewritten (latexmk rebuilds by content), all of it at once
+    changed = {name: text for name, text in texts.items()
+               if not (out / name).is_file()
+               or (out / name).read_text(encoding="utf-8") != text}
+    if changed:
+        write_atomically(out, changed)
+    return [Document(out / name) for name in texts]
 
 
 def compile_document(document: Document, lang: str) -> Document:
     """Build ``document``'s PDF with latexmk; record errors and overfull boxes from the log."""
     engine = ENGINES[lang]
     tex = document.tex
-    command = ["latexmk", f"-{'pdf' if engine == 'pdflatex' else 'xelatex'}",
-               "-interaction=nonstopmode", "-halt-on-error", "-file-line-error", "-silent",
-               tex.name]
-    env = {**os.environ, "SOURCE_DATE_EPOCH": "0", "FORCE_SOURCE_DATE": "1"}
+    command = ["latexmk", "-norc", f"-{'pdf' if engine == 'pdflatex' else 'xelatex'}",
+               "-no-shell-escape", "-interaction=nonstopmode", "-halt-on-error",
+               "-file-line-error", "-silent", tex.name]
     run = subprocess.run(command, cwd=tex.parent, capture_output=True, text=True,
-                         timeout=TIMEOUT, check=False, env=env)
+                         timeout=TIMEOUT, check=False, env=tex_environment())
     log = tex.with_suffix(".log")
     log_text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
     document.overfull = overfull_boxes(log_text)
@@ -140,6 +154,13 @@ def compile_document(document: Document, lang: str) -> Document:
         errors = [line for line in log_text.splitlines() if line.startswith(("!", "./"))]
         document.error = "\n".join(errors[:10]) or (run.stdout + run.stderr)[-2000:]
     return document
+
+
+def tex_environment() -> dict[str, str]:
+    """The environment of a TeX run: this process's, sandboxed (see the module), reproducible."""
+    env = {name: value for name, value in os.environ.items()
+           if name not in ("TEXMFOUTPUT", *SANDBOX)}
+    return {**env, **SANDBOX, "SOURCE_DATE_EPOCH": "0", "FORCE_SOURCE_DATE": "1"}
 
 
 def overfull_boxes(log_text: str, tolerance_pt: float = 1.0) -> list[str]:
@@ -158,5 +179,6 @@ def build(derivations: Sequence[Derivation], lang: str, out: Path,
         return list(pool.map(lambda d: compile_document(d, lang), documents))
 
 
-__all__ = ["BOOK_NAME", "ENGINES", "PACKAGES", "Document", "build", "compile_document",
-           "install_hint", "missing_tex", "overfull_boxes", "write_sources"]
+__all__ = ["BOOK_NAME", "ENGINES", "PACKAGES", "SANDBOX", "Document", "build",
+           "compile_document", "install_hint", "missing_tex", "overfull_boxes", "tex_environment",
+           "write_sources"]

@@ -29,6 +29,7 @@ import sympy
 from sympy import Expr, Idx, Indexed, IndexedBase, Symbol
 
 from .functions import MissingDerivativeRule, rule_for
+from .latex_text import LatexTextError, check_latex
 from .names import ADJOINT_PREFIX, adjoint_name, c_functions, refusal
 
 
@@ -88,6 +89,16 @@ def _a(kind: str) -> str:
     return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
 
 
+def _checked_latex(text: object, what: str) -> str | None:
+    """``text`` if it is None or a safe math symbol's TeX (``latex_text.py``); else ModelError."""
+    if text is None:
+        return None
+    try:
+        return check_latex(text, what)
+    except LatexTextError as error:
+        raise ModelError(str(error)) from None
+
+
 def _size_of(index: Idx) -> Expr:
     """The size an index runs over: ``hi - lo + 1`` (``N`` for ``0..N-1``, ``T`` for ``1..T``)."""
     return sympy.simplify(index.upper - index.lower + 1)
@@ -132,7 +143,7 @@ class Model:
         index = Idx(name, (0, size - 1))
         self.indices[name] = index
         self._kinds[name] = "index"
-        self.index_latex[name] = latex or name
+        self.index_latex[name] = _checked_latex(latex, f"index {name!r}: latex") or name
         return index
 
     def time(self, name: str = "t", size: str = "T") -> Idx:
@@ -211,6 +222,7 @@ class Model:
         self._check_new_name(name, "loss")
         self._check_rhs(rhs, set(), where, defining=None, scalar=True)
         base = IndexedBase(name)
+        latex = _checked_latex(latex, f"loss {name!r}: latex") or name
         quantity = Quantity(name, Role.LOSS, (), False, latex, base)
         self.quantities[name] = quantity
         self._kinds[name] = "loss"
@@ -340,6 +352,10 @@ class Model:
         if time and self.time_index is None:
             raise ModelError(f"{role.value} {name!r} is indexed by time, but the model has no "
                              f"time index; declare one with Model.time()")
+        latex = _checked_latex(latex, f"{role.value} {name!r}: latex")
+        if extra.get("adjoint_latex") is not None:
+            extra["adjoint_latex"] = _checked_latex(extra["adjoint_latex"],
+                                                    f"{role.value} {name!r}: adjoint")
         base = IndexedBase(name)
         quantity = Quantity(name, role, sizes, time, latex or name, base, **extra)  # type: ignore[arg-type]
         self.quantities[name] = quantity

@@ -34,6 +34,17 @@ The format (``examples/rnn.toml`` is the RNN of ``symbolic/networks/rnn.py``)::
         "h[j, t] = tanh(a_h[j, t])",
     ]
     loss = "-sum(z[k, t] * log(y[k, t]), k, t)"
+
+Limits, so that a hostile file cannot make loading take unbounded time or memory
+(each is a :class:`SpecError` naming it): at most :data:`MAX_BYTES` bytes of
+file, :data:`MAX_SIZES` sizes, :data:`MAX_INDICES` indices,
+:data:`MAX_QUANTITIES` quantities, :data:`MAX_EQUATIONS` forward equations and
+:data:`MAX_SPEC_NODES` expression nodes in all the equations and the loss
+together; each equation within the parser's own limits (``spec_parser``:
+``MAX_LENGTH``, ``MAX_NODES``, ``MAX_NESTING``, ``MAX_NONLINEAR_DEPTH``). The
+largest example, ``examples/lstm.toml``, is 4 kB with 32 quantities, 12
+equations and 344 nodes. ``latex`` and ``adjoint`` texts are the TeX of a math
+symbol only (:func:`symbolic.latex_text.check_latex`).
 """
 
 from __future__ import annotations
@@ -49,9 +60,25 @@ from sympy import Expr, Idx, Indexed
 
 from .latex_text import LatexTextError, check_latex
 from .model import Model, ModelError
-from .spec_parser import SUM, SpecError, functions, parse_equation, parse_expression
+from .spec_parser import (
+    SUM,
+    NodeBudget,
+    SpecError,
+    functions,
+    parse_equation,
+    parse_expression,
+)
 
-__all__ = ["ROLES", "SpecError", "load_spec", "loads_spec", "source_of"]
+__all__ = ["MAX_BYTES", "MAX_EQUATIONS", "MAX_INDICES", "MAX_QUANTITIES", "MAX_SIZES",
+           "MAX_SPEC_NODES", "ROLES", "SpecError", "load_spec", "loads_spec", "source_of"]
+
+#: The limits of the module's docstring.
+MAX_BYTES = 256 * 1024
+MAX_SIZES = 32
+MAX_INDICES = 64
+MAX_QUANTITIES = 256
+MAX_EQUATIONS = 128
+MAX_SPEC_NODES = 4000
 
 #: role in a spec (the name of the Model method that declares it) → the keys it may have
 ROLES: dict[str, tuple[str, ...]] = {
@@ -69,9 +96,13 @@ def load_spec(path: str | Path) -> Model:
     """The validated Model a spec file describes; a :class:`SpecError` naming the file if not."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        with path.open("rb") as file:  # never more than the limit, even from /dev/zero
+            data = file.read(MAX_BYTES + 1)
     except OSError as error:
         raise SpecError(f"{path}: cannot read the spec file: {error.strerror or error}") from None
+    if len(data) > MAX_BYTES:
+        raise SpecError(f"{path}: the spec file is larger than {MAX_BYTES} bytes; at most "
+                        f"{MAX_BYTES} are accepted")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -82,6 +113,9 @@ def load_spec(path: str | Path) -> Model:
 
 def loads_spec(text: str, *, filename: str = "<spec>") -> Model:
     """The Model of spec ``text``; ``filename`` starts every error message."""
+    if isinstance(text, str) and len(text) > MAX_BYTES:
+        raise SpecError(f"{filename}: the spec is longer than {MAX_BYTES} characters; at most "
+                        f"{MAX_BYTES} are accepted")
     try:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -101,6 +135,7 @@ class _Reader:
         self.filename = filename
         self.table = table
         self.model: Model | None = None
+        self.budget = NodeBudget(MAX_SPEC_NODES, "the spec's equations and loss")
 
     def fail(self, message: str) -> SpecError:
         return SpecError(f"{self.filename}: {message}")
@@ -113,6 +148,7 @@ class _Reader:
             name, title=self.string(table, "title", "title", optional=True),
             description=self.string(table, "description", "description", optional=True) or ""))
         self.model = model
+        self.at_most(table.get("sizes", []), MAX_SIZES, "sizes", "sizes")
         for size in self.strings(table, "sizes", "sizes"):
             self.model_call(lambda size=size: model.size(size), "sizes")
         if "time" in table:
@@ -136,6 +172,7 @@ class _Reader:
 
     def indices(self, value: object) -> None:
         self.expect(value, dict, "[indices]", 'a table of indices such as i = "I"')
+        self.at_most(value, MAX_INDICES, "[indices]", "indices")
         model = self.model
         for name, entry in value.items():
             where = f"indices.{name}"
@@ -155,6 +192,7 @@ class _Reader:
     def quantities(self, value: object) -> None:
         self.expect(value, dict, "[quantities]",
                     'a table of quantities such as x = { role = "input", shape = ["I"] }')
+        self.at_most(value, MAX_QUANTITIES, "[quantities]", "quantities")
         model = self.model
         for name, entry in value.items():
             where = f"quantities.{name}"
@@ -201,11 +239,13 @@ class _Reader:
                             'loss = "-sum(z[k, t] * log(y[k, t]), k, t)"; every index summed')
         forward = value.get("forward", [])
         self.expect(forward, list, "equations.forward", "an array of equation strings")
+        self.at_most(forward, MAX_EQUATIONS, "equations.forward", "equations")
         for number, text in enumerate(forward, start=1):
             where = f"equation {number} of [equations].forward"
             self.expect(text, str, where, 'a string such as "a[h] = tanh(b[h])"')
             where = f"equation {number} `{' '.join(text.split())}`"
-            lhs, rhs = self.parse(lambda t=text: parse_equation(t, self.model), where)
+            lhs, rhs = self.parse(
+                lambda t=text: parse_equation(t, self.model, budget=self.budget), where)
             self.shapes(lhs, rhs, where)
             self.define(lambda lhs=lhs, rhs=rhs: self.model.define(lhs, rhs), where,
                         f"equation {sympy.sstr(lhs)} = {sympy.sstr(rhs)}: ")
@@ -213,7 +253,7 @@ class _Reader:
         self.expect(text, str, "equations.loss",
                     'a string such as "-sum(z[k] * log(y[k]), k)"')
         where = f"the loss `{' '.join(text.split())}`"
-        rhs = self.parse(lambda: parse_expression(text, self.model), where)
+        rhs = self.parse(lambda: parse_expression(text, self.model, budget=self.budget), where)
         self.define(lambda: self.model.loss(rhs), where, f"loss L = {sympy.sstr(rhs)}: ")
 
     # --- the checks behind every section ------------------------------------------------------
@@ -280,6 +320,11 @@ class _Reader:
         if name in functions() or name == SUM:
             raise self.fail(f"{where}: {name!r} is reserved (a function name in equations); "
                             f"choose another name")
+
+    def at_most(self, items: object, limit: int, where: str, what: str) -> None:
+        """A section may hold at most ``limit`` entries (the module's limits)."""
+        if isinstance(items, list | dict) and len(items) > limit:
+            raise self.fail(f"{where} has {len(items)} {what}; at most {limit} are accepted")
 
     def keys(self, table: Mapping[str, Any], where: str, allowed: tuple[str, ...],
              required: tuple[str, ...]) -> None:

@@ -17,12 +17,39 @@ Nothing here calls ``eval``, ``exec``, ``compile`` on a string, ``sympify`` or
 ``parse_expr``: SymPy objects are built from the tree by constructors only.
 Names resolve against a :class:`~symbolic.model.Model` under construction, so a
 name that is not declared is an error here, not a fresh symbol.
+
+Every number the parser builds, literal or folded by SymPy (``1e300 * 1e300``,
+``2 ** 2000``, ``exp(1000)``), must be a finite double: SymPy folds in
+arbitrary precision, the kernels compute in float64, and a constant that
+overflows there would make every loss and gradient NaN or infinite.
+
+Limits. SymPy evaluates while it builds: each function call, power and
+division asks SymPy's assumption system about its argument (is it real? zero?),
+which for an argument that itself holds such operations costs time exponential
+in how deeply they nest (``tanh`` nested 8 deep took seconds, 12 deep minutes),
+and derivation, lowering and printing ask again. Before any SymPy object is
+built, one linear pass over the syntax tree checks:
+
+- :data:`MAX_LENGTH` characters of text per equation;
+- :data:`MAX_NODES` expression nodes (numbers, names, operators, calls,
+  subscripts) per equation, both sides together;
+- :data:`MAX_NESTING` levels of syntactic nesting (a chain ``a + b - c + ...`` or
+  ``a * b / c * ...`` is one level);
+- :data:`MAX_NONLINEAR_DEPTH` functions, powers and divisions nested inside one
+  another: ``log(exp(a[k]) / sum(exp(a[k_]), k_))`` has three (log, the
+  division, exp). Deeper expressions are written as several equations, with
+  named intermediates, as the notes would name them anyway.
+
+Within these limits an equation parses in well under a second. A
+:class:`NodeBudget` lets a whole spec (``symbolic.spec``) bound the nodes of all
+its equations together.
 """
 
 from __future__ import annotations
 
 import ast
 import math
+import sys
 import warnings
 
 import sympy
@@ -31,7 +58,8 @@ from sympy import Expr, Idx, Indexed
 from .functions import functions_with_rules
 from .model import Model, ModelError, Role
 
-__all__ = ["MAX_LENGTH", "SUM", "SpecError", "functions", "parse_equation", "parse_expression"]
+__all__ = ["MAX_LENGTH", "MAX_NESTING", "MAX_NODES", "MAX_NONLINEAR_DEPTH", "SUM", "NodeBudget",
+           "SpecError", "functions", "parse_equation", "parse_expression"]
 
 #: The name of the summation call: ``sum(W[i, h] * x[i], i)``.
 SUM = "sum"
@@ -39,6 +67,14 @@ SUM = "sum"
 MAX_LENGTH = 20_000
 #: A power of two numbers is evaluated only when its result has at most this many bits.
 MAX_POWER_BITS = 4096
+#: Expression nodes (numbers, names, operators, calls, subscripts) in one equation.
+MAX_NODES = 500
+#: Levels of syntactic nesting in one equation (parentheses, operators, calls).
+MAX_NESTING = 32
+#: Functions, powers and divisions nested inside one another in one equation.
+MAX_NONLINEAR_DEPTH = 6
+#: The largest finite double.
+FLOAT64_MAX = sys.float_info.max
 
 EXAMPLE = "a[h, t] = sum(W[i, h] * x[i, t], i) + b[h]"
 
@@ -47,13 +83,33 @@ class SpecError(ModelError):
     """A spec file (or one equation in it) is malformed; the message says where and why."""
 
 
+class NodeBudget:
+    """The expression nodes a whole spec may still spend on its equations (see the module)."""
+
+    def __init__(self, nodes: int, what: str) -> None:
+        self.limit = nodes
+        self.left = nodes
+        self.what = what  # how the message names the limit, e.g. "the spec's equations"
+
+    def spend(self, nodes: int) -> None:
+        self.left -= nodes
+        if self.left < 0:
+            raise SpecError(f"{self.what} have more than {self.limit} expression nodes in all "
+                            f"(numbers, names, operators, calls and subscripts); at most "
+                            f"{self.limit} are accepted")
+
+
 def functions() -> dict[str, type]:
     """The callable functions by name: every function with a registered derivative rule."""
     return {f.__name__: f for f in functions_with_rules()}
 
 
-def parse_equation(text: str, model: Model) -> tuple[Indexed, Expr]:
-    """``"a[h, t] = ..."`` → ``(a[h, t], rhs)`` with names resolved in ``model``."""
+def parse_equation(text: str, model: Model, *,
+                   budget: NodeBudget | None = None) -> tuple[Indexed, Expr]:
+    """``"a[h, t] = ..."`` → ``(a[h, t], rhs)`` with names resolved in ``model``.
+
+    The equation's nodes are spent from ``budget`` when one is given.
+    """
     tree = _parse(text, "exec")
     if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Assign):
         raise SpecError(f"expected one equation `quantity[indices] = expression`, e.g. "
@@ -61,12 +117,83 @@ def parse_equation(text: str, model: Model) -> tuple[Indexed, Expr]:
     statement = tree.body[0]
     if len(statement.targets) != 1:
         raise SpecError("expected one `=`: an equation defines one quantity")
+    _check_limits(statement, budget)
     return _Builder(model).lhs(statement.targets[0]), _Builder(model).build(statement.value)
 
 
-def parse_expression(text: str, model: Model) -> Expr:
+def parse_expression(text: str, model: Model, *, budget: NodeBudget | None = None) -> Expr:
     """An expression such as a loss, ``"-sum(z[k, t] * log(y[k, t]), k, t)"``."""
-    return _Builder(model).build(_parse(text, "eval").body)
+    tree = _parse(text, "eval")
+    _check_limits(tree.body, budget)
+    return _Builder(model).build(tree.body)
+
+
+def _check_limits(root: ast.AST, budget: NodeBudget | None) -> None:
+    """The limits of the module's docstring, in one pass over the tree (no recursion)."""
+    nodes = 0
+    # (node, syntactic nesting, functions/powers/divisions it lies inside)
+    stack: list[tuple[ast.AST, int, int]] = [(root, 1, 0)]
+    while stack:
+        node, nesting, inside = stack.pop()
+        if not isinstance(node, ast.expr):
+            stack.extend((child, nesting, inside) for child in ast.iter_child_nodes(node))
+            continue
+        nodes += 1
+        if nodes > MAX_NODES:
+            raise SpecError(f"the equation has more than {MAX_NODES} expression nodes "
+                            f"(numbers, names, operators, calls and subscripts); at most "
+                            f"{MAX_NODES} are accepted: split it into several equations")
+        if nesting > MAX_NESTING:
+            raise SpecError(f"the equation nests more than {MAX_NESTING} levels deep; at most "
+                            f"{MAX_NESTING} are accepted: split it into several equations")
+        deeper = _nonlinear_children(node)
+        level = inside + (1 if deeper else 0)
+        if level > MAX_NONLINEAR_DEPTH:
+            raise SpecError(
+                f"`{_short(node)}` lies inside {inside} functions, powers or divisions; at most "
+                f"{MAX_NONLINEAR_DEPTH} may nest inside one another (SymPy's cost grows "
+                f"exponentially with the depth): define the inner part as an intermediate "
+                f"quantity of its own equation")
+        for child in ast.iter_child_nodes(node):
+            continues = (isinstance(node, ast.BinOp) and child is node.left
+                         and isinstance(child, ast.BinOp) and _same_family(child.op, node.op))
+            stack.append((child, nesting + (0 if continues else 1),
+                          inside + (1 if child in deeper else 0)))
+    if budget is not None:
+        budget.spend(nodes)
+
+
+def _nonlinear_children(node: ast.expr) -> list[ast.AST]:
+    """The operands that ``node`` puts inside a function, a power or a division, if any.
+
+    A function's argument, a power's base and exponent, a division's denominator;
+    none when they are plain numbers or size names (``x / 2``, ``H ** 2``), which
+    cost SymPy nothing to ask about. ``sum`` is not a function here.
+    """
+    if isinstance(node, ast.Call):
+        if isinstance(node.func, ast.Name) and node.func.id == SUM:
+            return []
+        return list(node.args)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+        operands = [node.left, node.right]
+    elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+        operands = [node.right]
+    else:
+        return []
+    return [] if all(map(_plain_constant, operands)) else operands
+
+
+def _same_family(inner: ast.operator, outer: ast.operator) -> bool:
+    """Whether ``(a inner b) outer c`` continues one chain: + and -, or * and /."""
+    sums, products = (ast.Add, ast.Sub), (ast.Mult, ast.Div)
+    return ((isinstance(inner, sums) and isinstance(outer, sums))
+            or (isinstance(inner, products) and isinstance(outer, products)))
+
+
+def _plain_constant(node: ast.AST) -> bool:
+    while isinstance(node, ast.UnaryOp):
+        node = node.operand
+    return isinstance(node, ast.Constant | ast.Name)
 
 
 def _parse(text: object, mode: str) -> ast.AST:
@@ -97,6 +224,7 @@ class _Builder:
     def __init__(self, model: Model) -> None:
         self.model = model
         self.functions = functions()
+        self.constant: set[int] = set()  # ids of the nodes made of numbers only
 
     # --- the left side ----------------------------------------------------------------------
 
@@ -111,15 +239,35 @@ class _Builder:
     # --- the right side ---------------------------------------------------------------------
 
     def build(self, node: ast.AST) -> Expr:
+        self.constant = _constant_nodes(node)
         try:
             expr = self.expr(node)
         except RecursionError:
             raise SpecError("the expression is nested too deeply") from None
         if expr.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
-            raise SpecError(f"`{_text(node)}` is not finite (a division by zero?)")
+            raise SpecError(f"`{_short(node)}` is not finite (a division by zero?)")
+        # the numbers SymPy folded into coefficients deep inside (b * 1e300 * 1e300)
+        for number in sorted(expr.atoms(sympy.Number), key=abs, reverse=True):
+            _check_double(number, node)
         return expr
 
     def expr(self, node: ast.AST) -> Expr:
+        result = self.node(node)
+        self.check_numbers(result, node)
+        return result
+
+    def check_numbers(self, result: Expr, node: ast.AST) -> None:
+        """The numbers SymPy has just folded into ``result`` (``node``'s) must be doubles."""
+        if result.is_Number or id(node) in self.constant:
+            # a number or a constant (exp(1000)) SymPy folded here: a double must hold it
+            _check_double(result, node)
+        elif isinstance(result, sympy.Mul | sympy.Add):
+            for arg in result.args:
+                coefficient = arg if arg.is_Number else arg.as_coeff_Mul()[0]
+                if coefficient is not sympy.S.One:
+                    _check_double(coefficient, node)
+
+    def node(self, node: ast.AST) -> Expr:
         if isinstance(node, ast.Constant):
             return self.number(node)
         if isinstance(node, ast.Name):
@@ -207,9 +355,21 @@ class _Builder:
 
     def binary(self, node: ast.BinOp) -> Expr:
         if not isinstance(node.op, ast.Add | ast.Sub | ast.Mult | ast.Div | ast.Pow):
-            raise SpecError(f"the operator `{_op(node.op)}` in `{_text(node)}` is not allowed; "
+            raise SpecError(f"the operator `{_op(node.op)}` in `{_short(node)}` is not allowed; "
                             f"expected + - * / **")
-        left, right = self.expr(node.left), self.expr(node.right)
+        # a + b - c + ... is a chain down the left operands: built in a loop, not by recursion
+        chain = [node]
+        while (isinstance(chain[-1].left, ast.BinOp)
+               and _same_family(chain[-1].left.op, chain[-1].op)):
+            chain.append(chain[-1].left)
+        result = self.expr(chain[-1].left)
+        for link in reversed(chain):
+            result = self.combine(link, result, self.expr(link.right))
+            if link is not node:
+                self.check_numbers(result, link)
+        return result
+
+    def combine(self, node: ast.BinOp, left: Expr, right: Expr) -> Expr:
         if isinstance(node.op, ast.Add):
             return left + right
         if isinstance(node.op, ast.Sub):
@@ -217,8 +377,8 @@ class _Builder:
         if isinstance(node.op, ast.Mult):
             return left * right
         if isinstance(node.op, ast.Div):
-            if right.is_zero:
-                raise SpecError(f"`{_text(node)}` divides by zero")
+            if right.is_Number and right.is_zero:
+                raise SpecError(f"`{_short(node)}` divides by zero")
             return left / right
         if left.is_Number and right.is_Number:
             self.check_power(node, left, right)
@@ -285,6 +445,72 @@ class _Builder:
         except ModelError:
             indices = [s.name for s in quantity.sizes] + (["t"] if quantity.time else [])
         return f"{name}[{', '.join(indices)}]"
+
+
+def _constant_nodes(root: ast.AST) -> set[int]:
+    """The ids of the nodes under ``root`` without names or subscripts: numbers only."""
+    order: list[ast.AST] = []
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        order.append(node)
+        stack.extend(ast.iter_child_nodes(node))
+    variable: set[int] = set()
+    for node in reversed(order):  # children before their parents
+        operands = node.args if isinstance(node, ast.Call) else ast.iter_child_nodes(node)
+        if isinstance(node, ast.Name | ast.Subscript) or any(
+                id(child) in variable for child in operands):
+            variable.add(id(node))
+    return {id(node) for node in order if id(node) not in variable}
+
+
+def _check_double(value: Expr, node: ast.AST) -> None:
+    """A constant of the equation (``node``'s part) must be a finite float64."""
+    try:
+        double = _double(value)
+    except (OverflowError, ZeroDivisionError, ValueError):
+        double = math.nan
+    if double is None or math.isfinite(double):
+        return
+    shown = sympy.Float(value, 5) if value.is_Number else sympy.sstr(value)
+    raise SpecError(f"`{_short(node)}` makes the number {shown}, which is not a finite double "
+                    f"(float64 holds at most ±{FLOAT64_MAX:.4g}); the kernels would compute "
+                    f"NaN or infinity")
+
+
+def _double(value: Expr) -> float | None:
+    """``value`` computed in float64 (inf when it overflows), or None when it is not a constant
+    made of numbers, + * ** and the functions; never SymPy's evalf, whose cost is unbounded
+    (``exp(exp(exp(10)))``)."""
+    if value.is_Integer:
+        return float(int(value))  # OverflowError beyond the double range
+    if value.is_Rational:
+        return int(value.p) / int(value.q)
+    if value.is_Float:
+        return float(value)
+    if value is sympy.E:
+        return math.e
+    args = [_double(arg) for arg in value.args]
+    if any(arg is None for arg in args):
+        return None
+    if isinstance(value, sympy.Add):
+        return math.fsum(args)
+    if isinstance(value, sympy.Mul):
+        return math.prod(args)
+    if isinstance(value, sympy.Pow):
+        return math.pow(args[0], args[1])
+    one = {"exp": math.exp, "log": math.log, "tanh": math.tanh,
+           "logistic": lambda v: 0.5 * (1.0 + math.tanh(0.5 * v)),
+           "relu": lambda v: max(v, 0.0), "step": lambda v: float(v > 0)}
+    function = one.get(type(value).__name__)
+    if function is None or len(args) != 1:
+        return None
+    return function(args[0])
+
+
+def _short(node: ast.AST, width: int = 80) -> str:
+    text = _text(node)
+    return text if len(text) <= width else text[:width - 3] + "..."
 
 
 def _items(node: ast.AST) -> list[ast.AST]:
