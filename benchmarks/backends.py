@@ -66,7 +66,7 @@ if str(ROOT) not in sys.path:
 # the colleague's LSTM benchmark: torch closures and table helpers, shared not copied
 lstm_bench = importlib.import_module("benchmarks.lstm_vs_torch")
 reference = importlib.import_module("tests.torch_reference")
-codegen = importlib.import_module("codegen")
+codegen = importlib.import_module("chainrule.codegen")
 
 GENERATED = ROOT / "generated"
 NETS = ("mlp", "lstm", "lstm_no_peepholes")

@@ -63,8 +63,7 @@ def load_reference() -> ModuleType:
 
 def load_kernels(reference: ModuleType) -> dict[str, Any]:
     """Our generated kernels, or exit saying how to make them."""
-    import codegen
-
+    from chainrule import codegen
     missing = [f"generated/{net}/{net}.py" for net in NETS
                if not (GENERATED / net / f"{net}.py").is_file()]
     if missing:

@@ -23,7 +23,7 @@ def load(directory: str | Path, backend: str = "numpy", *, blas: bool | None = N
 
     ``backend`` is ``"numpy"`` or ``"c"``; ``blas`` (C only) asks for or refuses CBLAS.
     """
-    from .loader import load as _load
+    from chainrule.codegen.loader import load as _load
 
     return _load(directory, backend, blas=blas)
 

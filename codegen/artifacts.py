@@ -13,13 +13,12 @@ them, and the folder is replaced as a whole anyway (``writer.write_atomically``)
 
 from __future__ import annotations
 
-from symbolic import Model, derive
-
-from .c_backend import render_c
-from .latex_backend import render_tex
-from .loader import seal
-from .lower import lower
-from .numpy_backend import render_numpy
+from chainrule.codegen.backends.c.backend import render_c
+from chainrule.codegen.backends.latex.backend import render_tex
+from chainrule.codegen.backends.numpy.backend import render_numpy
+from chainrule.codegen.loader import seal
+from chainrule.codegen.plan.lower import lower
+from chainrule.symbolic import Model, derive
 
 
 def render(model: Model, *, source: str | None = None) -> dict[str, str]:

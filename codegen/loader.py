@@ -40,7 +40,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .c_loader import CKernel
+    from chainrule.codegen.backends.c.loader import CKernel
 
 __all__ = [
     "BACKENDS",
@@ -319,7 +319,7 @@ def load(directory: str | Path, backend: str = "numpy", *,
     if blas is not None and backend != "c":
         raise ValueError(f"blas= applies only to backend='c', not backend={backend!r}")
     if backend == "c":
-        from .c_loader import load_c
+        from chainrule.codegen.backends.c.loader import load_c
 
         return load_c(directory, blas=blas)
     files = read_checked(directory, ".py")

@@ -4,23 +4,31 @@ Role in DESIGN.md's picture: the last stage, plan → text. Templates hold layou
 only; expressions arrive already printed. The environment is strict
 (``StrictUndefined``), so a variable a template expects but its filler does not
 give is an error, not an empty string.
+
+Each backend keeps its templates in its own package,
+``codegen/backends/<name>/templates/`` (SymForce's layout); a template is named
+``<name>/<file>``, e.g. ``"numpy/kernel.py.j2"``. The folders are found, not
+listed: a new backend's templates need no line here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import cache
+from pathlib import Path
 
 import jinja2
 import jinja2.meta
 
-TEMPLATES = "codegen"
+BACKENDS = Path(__file__).resolve().parent / "backends"
 
 
 @cache
 def environment() -> jinja2.Environment:
+    folders = {backend.name: jinja2.FileSystemLoader(backend / "templates")
+               for backend in sorted(BACKENDS.iterdir()) if (backend / "templates").is_dir()}
     return jinja2.Environment(
-        loader=jinja2.PackageLoader(TEMPLATES, "templates"),
+        loader=jinja2.PrefixLoader(folders),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

@@ -4,6 +4,6 @@ It is the one ``chainrule check`` runs (``codegen/check.py``), so the tests and 
 command hold the kernels to the same formula and the same tolerance.
 """
 
-from codegen.check import finite_difference_errors
+from chainrule.codegen.app.check import finite_difference_errors
 
 __all__ = ["finite_difference_errors"]

@@ -23,13 +23,13 @@ import time
 from pathlib import Path
 
 import pytest
+from chainrule.codegen import writer
+from chainrule.codegen.artifacts import render
+from chainrule.codegen.loader import check_seals
+from chainrule.codegen.writer import staging_folders, write_atomically
+from chainrule.symbolic.spec import load_spec, source_of
 
-import codegen
-from codegen import writer
-from codegen.artifacts import render
-from codegen.loader import check_seals
-from codegen.writer import staging_folders, write_atomically
-from symbolic.spec import load_spec, source_of
+from chainrule import codegen
 from tests.test_spec import TINY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +42,7 @@ def slow_fsync(fd):
     time.sleep(0.01)
     real_fsync(fd)
 os.fsync = slow_fsync
-from codegen import writer
+from chainrule.codegen import writer
 real_write = writer.write_atomically
 def announced(*args, **kwargs):
     print("writing", flush=True)
@@ -50,14 +50,14 @@ def announced(*args, **kwargs):
     print("written", flush=True)
     return written
 writer.write_atomically = announced
-from codegen.cli import main
+from chainrule.codegen.app.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 
 # the two file sets of a JSON file written alternately, for ever
 WRITE_FOREVER = """\
 import json, os, sys, time
-from codegen.writer import write_atomically
+from chainrule.codegen.writer import write_atomically
 real_fsync = os.fsync
 def slow_fsync(fd):
     time.sleep(0.002)

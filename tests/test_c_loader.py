@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from chainrule.codegen.backends.c import loader as c_loader
+from chainrule.codegen.backends.c.loader import CKernel, CompilerError, compile_kernel
 
-import codegen
-from codegen import c_loader
-from codegen.c_loader import CKernel, CompilerError, compile_kernel
+from chainrule import codegen
 
 ROOT = Path(__file__).resolve().parents[1]
 

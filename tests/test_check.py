@@ -7,11 +7,10 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
-from codegen import check
-from codegen.cli import main
-from symbolic import Role
-from symbolic.networks import BUILTINS
+from chainrule.codegen.app import check
+from chainrule.codegen.app.cli import main
+from chainrule.symbolic import Role
+from chainrule.symbolic.networks import BUILTINS
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -58,7 +57,7 @@ def test_check_fails_above_the_tolerance(capsys) -> None:
 
 
 def test_check_without_a_compiler_skips_c(capsys, monkeypatch) -> None:
-    from codegen import c_loader
+    from chainrule.codegen.backends.c import loader as c_loader
 
     def find_compiler():
         raise c_loader.CompilerError("no C compiler was found: looked for 'cc'")

@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-from codegen.cli import main
+from chainrule.codegen.app.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,9 +51,9 @@ def _module(monkeypatch: pytest.MonkeyPatch, name: str, *attrs: str) -> types.Mo
 @pytest.fixture
 def engine(monkeypatch: pytest.MonkeyPatch) -> types.SimpleNamespace:
     """Fake built-ins "toy" and "toy2" (two files each) and "broken" (rejected by the engine)."""
-    symbolic = _module(monkeypatch, "symbolic", "derive", "ModelError")
-    networks = _module(monkeypatch, "symbolic.networks", "BUILTINS")
-    artifacts = _module(monkeypatch, "codegen.artifacts", "render")
+    symbolic = _module(monkeypatch, "chainrule.symbolic", "derive", "ModelError")
+    networks = _module(monkeypatch, "chainrule.symbolic.networks", "BUILTINS")
+    artifacts = _module(monkeypatch, "chainrule.codegen.artifacts", "render")
     model_error = getattr(symbolic, "ModelError", None)
     if model_error is None:
         model_error = type("ModelError", (ValueError,), {})
@@ -260,7 +259,7 @@ def test_a_failed_write_changes_nothing(engine, capsys, out: Path) -> None:
 def test_help_is_fast_because_it_imports_no_engine() -> None:
     script = (
         "import sys\n"
-        "from codegen.cli import main\n"
+        "from chainrule.codegen.app.cli import main\n"
         "assert main(['--help']) == 0\n"
         "heavy = sorted(m for m in ('sympy', 'symbolic', 'jinja2') if m in sys.modules)\n"
         "assert not heavy, heavy\n"
@@ -275,7 +274,7 @@ def test_help_is_fast_because_it_imports_no_engine() -> None:
 
 def test_real_builtins_are_listed(capsys) -> None:
     try:
-        from symbolic.networks import BUILTINS
+        from chainrule.symbolic.networks import BUILTINS
     except ImportError as exc:
         pytest.skip(f"the engine's built-in networks are not importable yet: {exc}")
     code, stdout, _ = run(capsys, "list")

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 import sympy
+from chainrule.symbolic import Partial, derive, logistic, step
+from chainrule.symbolic.networks import mlp
 from sympy import Idx, IndexedBase, KroneckerDelta, Sum
-
-from symbolic import Partial, derive, logistic, step
-from symbolic.networks import mlp
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import pytest
 import sympy
+from chainrule.symbolic import InRange, derive
+from chainrule.symbolic.networks import lstm, rnn
 from sympy import Idx, IndexedBase, Sum
-
-from symbolic import InRange, derive
-from symbolic.networks import lstm, rnn
 
 
 def q(model, name):

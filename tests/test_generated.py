@@ -13,13 +13,12 @@ import fnmatch
 from pathlib import Path
 
 import pytest
-
-from codegen.writer import IGNORED, diff_against
+from chainrule.codegen.writer import IGNORED, diff_against
 
 GENERATED = Path(__file__).resolve().parents[1] / "generated"
 
 try:
-    from symbolic.networks import BUILTINS
+    from chainrule.symbolic.networks import BUILTINS
 
     NETWORKS = [pytest.param(name, id=name) for name in BUILTINS]
     IMPORT_ERROR: Exception | None = None
@@ -43,7 +42,7 @@ def test_generated_has_no_drift(name: str | None) -> None:
     """render(BUILTINS[name]()) equals generated/<name>/ byte for byte, with no stray files."""
     if IMPORT_ERROR is not None:
         pytest.fail(f"cannot import symbolic.networks.BUILTINS: {IMPORT_ERROR!r}")
-    from codegen.artifacts import render
+    from chainrule.codegen.artifacts import render
 
     files = {f"{name}/{rel}": text for rel, text in render(BUILTINS[name]()).items()}
     assert files, f"render() produced no files for {name}"

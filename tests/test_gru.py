@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from chainrule.codegen.artifacts import render
+from chainrule.codegen.writer import write_atomically
+from chainrule.symbolic.spec import load_spec, source_of
 
-import codegen
-from codegen.artifacts import render
-from codegen.writer import write_atomically
-from symbolic.spec import load_spec, source_of
+from chainrule import codegen
 from tests import torch_reference
 from tests.cases import relative_error
 from tests.gradcheck import finite_difference_errors
@@ -49,7 +49,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def c_or_skip(folder: Path):
     """The C kernel; the test is skipped (with the reason) where there is no C compiler."""
-    from codegen.c_loader import CompilerError, find_compiler
+    from chainrule.codegen.backends.c.loader import CompilerError, find_compiler
 
     try:
         find_compiler()

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import codegen
+from chainrule import codegen
 
 GENERATED = Path(__file__).resolve().parents[1] / "generated"
 NETWORKS = ["mlp", "rnn", "lstm", "lstm_no_peepholes"]

@@ -18,10 +18,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from chainrule.codegen.backends.c import loader as c_loader
+from chainrule.codegen.backends.c.loader import CacheError, CompilerError, compile_kernel
 
-import codegen
-from codegen import c_loader
-from codegen.c_loader import CacheError, CompilerError, compile_kernel
+from chainrule import codegen
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD_C = '#include "good.h"\nint good_answer(void) { return ANSWER; }\n'
@@ -32,7 +32,7 @@ OTHER_UID = 54321
 # compile (through the cache) and call the library in a fresh process
 CHILD = """\
 import ctypes, sys
-from codegen.c_loader import compile_kernel
+from chainrule.codegen.backends.c.loader import compile_kernel
 library = compile_kernel(sys.argv[1], blas=False)
 print(library)
 print(ctypes.CDLL(str(library)).good_answer())

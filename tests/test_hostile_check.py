@@ -14,10 +14,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-from codegen import check
-from codegen.cli import main
-from symbolic.networks import BUILTINS
+from chainrule.codegen.app import check
+from chainrule.codegen.app.cli import main
+from chainrule.symbolic.networks import BUILTINS
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import codegen
+from chainrule import codegen
 from tests.cases import random_inputs
 
 GENERATED = Path(__file__).resolve().parents[1] / "generated"

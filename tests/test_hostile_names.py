@@ -27,18 +27,18 @@ import tokenize
 from pathlib import Path
 
 import pytest
+from chainrule.codegen.app.check import check_model
+from chainrule.codegen.app.cli import main
+from chainrule.codegen.backends.c.backend import render_c
+from chainrule.codegen.backends.numpy.backend import render_numpy
+from chainrule.codegen.plan.lower import lower
+from chainrule.codegen.plan.types import Kind, Plan
+from chainrule.symbolic import Model, ModelError, derive
+from chainrule.symbolic.names import INTERNAL, RESERVED, Names, c_functions, refusal
+from chainrule.symbolic.networks import BUILTINS
+from chainrule.symbolic.spec import SpecError, loads_spec
 from sympy import Sum, exp, log, tanh
 
-from codegen.c_backend import render_c
-from codegen.check import check_model
-from codegen.cli import main
-from codegen.lower import lower
-from codegen.numpy_backend import render_numpy
-from codegen.plan import Kind, Plan
-from symbolic import Model, ModelError, derive
-from symbolic.names import INTERNAL, RESERVED, Names, c_functions, refusal
-from symbolic.networks import BUILTINS
-from symbolic.spec import SpecError, loads_spec
 from tests.test_spec import TINY
 
 ROOT = Path(__file__).resolve().parents[1]

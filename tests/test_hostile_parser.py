@@ -15,17 +15,17 @@ import time
 from pathlib import Path
 
 import pytest
-
-from codegen.artifacts import render
-from codegen.cli import main
-from symbolic import derive, spec, spec_parser
-from symbolic.spec import SpecError, load_spec, loads_spec
-from symbolic.spec_parser import (
+from chainrule.codegen.app.cli import main
+from chainrule.codegen.artifacts import render
+from chainrule.symbolic import derive, spec, spec_parser
+from chainrule.symbolic.spec import SpecError, load_spec, loads_spec
+from chainrule.symbolic.spec_parser import (
     MAX_NESTING,
     MAX_NODES,
     MAX_NONLINEAR_DEPTH,
     parse_expression,
 )
+
 from tests.test_spec import TINY
 
 LINEAR = "sum(W[i, h] * x[i], i)"

@@ -14,13 +14,14 @@ from pathlib import Path
 
 import pytest
 import sympy
+from chainrule.codegen.app import cli
+from chainrule.codegen.backends.latex import build as notes
+from chainrule.codegen.backends.latex.build import Document, compile_document
+from chainrule.symbolic import Model, ModelError, derive
+from chainrule.symbolic.latex_text import MATH_COMMANDS, MAX_LENGTH, LatexTextError, check_latex
+from chainrule.symbolic.networks import BUILTINS
+from chainrule.symbolic.spec import SpecError, load_spec, loads_spec
 
-from codegen import cli, notes
-from codegen.notes import Document, compile_document
-from symbolic import Model, ModelError, derive
-from symbolic.latex_text import MATH_COMMANDS, MAX_LENGTH, LatexTextError, check_latex
-from symbolic.networks import BUILTINS
-from symbolic.spec import SpecError, load_spec, loads_spec
 from tests.test_spec import TINY
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

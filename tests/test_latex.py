@@ -17,13 +17,23 @@ from pathlib import Path
 
 import pytest
 import sympy
+from chainrule.codegen.backends.latex.backend import (
+    TEMPLATE,
+    _Notes,
+    render_tex,
+    tex_context,
+    tex_escape,
+)
+from chainrule.codegen.backends.latex.printer import (
+    NotesLatexPrinter,
+    Scripted,
+    split_scripts,
+    with_primes,
+)
+from chainrule.codegen.templating import template_variables
+from chainrule.symbolic import InRange, Model, Partial, derive, logistic, relu, step
+from chainrule.symbolic.networks import mlp
 from sympy import Idx, KroneckerDelta, Sum, exp, log, tanh
-
-from codegen.latex_backend import TEMPLATE, _Notes, render_tex, tex_context, tex_escape
-from codegen.latex_printer import NotesLatexPrinter, Scripted, split_scripts, with_primes
-from codegen.templating import template_variables
-from symbolic import InRange, Model, Partial, derive, logistic, relu, step
-from symbolic.networks import mlp
 
 TEX_PACKAGES = ("texlive-latex-base texlive-latex-recommended texlive-latex-extra "
                 "texlive-pictures texlive-fonts-recommended lmodern")

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 import sympy
+from chainrule.symbolic import Model, ModelError, derive
 from sympy import Sum, exp, log, tanh
-
-from symbolic import Model, ModelError, derive
 
 
 def small() -> tuple[Model, dict]:
@@ -173,9 +172,8 @@ def test_read_at_t_minus_one_needs_an_initial_state() -> None:
 def test_an_equal_size_symbol_is_the_size() -> None:
     """SymPy may return an equal Symbol that is another object (after its cache is cleared)."""
     import sympy
+    from chainrule.symbolic import Model
     from sympy import tanh
-
-    from symbolic import Model
 
     other = Model("other").size("H")
     sympy.core.cache.clear_cache()

@@ -19,10 +19,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-from codegen import cli, notes
-from codegen.graph_tikz import layers, tikz_graph
-from codegen.latex_backend import (
+from chainrule.codegen.app import cli
+from chainrule.codegen.backends.latex import build as notes
+from chainrule.codegen.backends.latex.backend import (
     BOOK,
     PREAMBLE,
     TEMPLATE,
@@ -31,11 +30,12 @@ from codegen.latex_backend import (
     render_tex,
     tex_context,
 )
-from codegen.latex_printer import NotesLatexPrinter
-from codegen.notes_text import LANGUAGES, RULES, TEXT, rule_name, strings
-from codegen.templating import template_variables
-from symbolic import Role, derive
-from symbolic.networks import BUILTINS
+from chainrule.codegen.backends.latex.figure import layers, tikz_graph
+from chainrule.codegen.backends.latex.printer import NotesLatexPrinter
+from chainrule.codegen.backends.latex.words import LANGUAGES, RULES, TEXT, rule_name, strings
+from chainrule.codegen.templating import template_variables
+from chainrule.symbolic import Role, derive
+from chainrule.symbolic.networks import BUILTINS
 
 NETS = list(BUILTINS)
 

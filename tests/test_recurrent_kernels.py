@@ -12,12 +12,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from chainrule.codegen.plan.lower import lower
+from chainrule.codegen.plan.types import (
+    Concat,
+    Contract,
+    Guarded,
+    Loop,
+    Plan,
+    Split,
+    ref_name,
+    walk,
+)
+from chainrule.symbolic import derive
+from chainrule.symbolic.networks import BUILTINS, rnn
 
-import codegen
-from codegen.lower import lower
-from codegen.plan import Concat, Contract, Guarded, Loop, Plan, Split, ref_name, walk
-from symbolic import derive
-from symbolic.networks import BUILTINS, rnn
+from chainrule import codegen
 from tests.cases import EDGE_CASES, case_id, random_inputs
 from tests.gradcheck import finite_difference_errors
 

@@ -11,12 +11,11 @@ import ast
 from pathlib import Path
 
 import pytest
-
-from codegen.artifacts import render
-from codegen.cli import main
-from symbolic import Model, Role, derive
-from symbolic.networks import BUILTINS
-from symbolic.spec import SpecError, load_spec, loads_spec, source_of
+from chainrule.codegen.app.cli import main
+from chainrule.codegen.artifacts import render
+from chainrule.symbolic import Model, Role, derive
+from chainrule.symbolic.networks import BUILTINS
+from chainrule.symbolic.spec import SpecError, load_spec, loads_spec, source_of
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"

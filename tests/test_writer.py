@@ -1,4 +1,4 @@
-"""codegen.writer: atomic writes of generated artifacts and the drift comparison."""
+"""chainrule.codegen.writer: atomic writes of generated artifacts and the drift comparison."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ import stat
 from pathlib import Path
 
 import pytest
-
-from codegen import writer
-from codegen.writer import diff_against, stray_files, write_atomically
+from chainrule.codegen import writer
+from chainrule.codegen.writer import diff_against, stray_files, write_atomically
 
 FILES = {
     "toy/toy.py": "def f(x):\n    return x\n",

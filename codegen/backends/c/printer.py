@@ -17,11 +17,10 @@ import re
 from dataclasses import dataclass
 
 import sympy
+from chainrule.symbolic.names import Names, numbered
 from sympy import Expr, Idx, Indexed, Symbol
 from sympy.codegen.ast import float32, float64, real
 from sympy.printing.c import C99CodePrinter
-
-from symbolic.names import Names, numbered
 
 
 @dataclass(frozen=True)

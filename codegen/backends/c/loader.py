@@ -41,9 +41,8 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
-
-from .escape import c_string
-from .loader import module_from_source, read_checked
+from chainrule.codegen.escape import c_string
+from chainrule.codegen.loader import module_from_source, read_checked
 
 try:
     import fcntl

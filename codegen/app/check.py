@@ -28,12 +28,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from symbolic import Model, Role
-
-from . import load
-from .artifacts import render
-from .writer import write_atomically
+from chainrule.codegen import load
+from chainrule.codegen.artifacts import render
+from chainrule.codegen.writer import write_atomically
+from chainrule.symbolic import Model, Role
 
 __all__ = ["BACKENDS", "GENERATE", "TOLERANCE", "Report", "check_model",
            "finite_difference_errors", "not_finite"]
@@ -207,7 +205,7 @@ def _error_text(error: Exception) -> str:
 
 def _no_compiler() -> str | None:
     """Why C kernels cannot be built here (no C compiler), or None."""
-    from .c_loader import CompilerError, find_compiler
+    from chainrule.codegen.backends.c.loader import CompilerError, find_compiler
 
     try:
         find_compiler()

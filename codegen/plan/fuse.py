@@ -26,11 +26,7 @@ import os
 from collections.abc import Iterator
 
 import sympy
-from sympy import Expr, Idx, Indexed, IndexedBase
-
-from symbolic.names import Names, numbered
-
-from .plan import (
+from chainrule.codegen.plan.types import (
     Array,
     Concat,
     Contract,
@@ -42,6 +38,8 @@ from .plan import (
     ref_name,
     written,
 )
+from chainrule.symbolic.names import Names, numbered
+from sympy import Expr, Idx, Indexed, IndexedBase
 
 #: Stands for the fused axis in the signatures that group fusable terms.
 _PLACEHOLDER = Idx("u#")

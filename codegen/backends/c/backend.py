@@ -18,15 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sympy
-from sympy import Expr, Idx, Indexed, Symbol
-
-from symbolic.functions import logistic
-from symbolic.names import Names, c_functions
-
-from . import escape, templating
-from .c_printer import KernelCPrinter, Layout, c_identifier
-from .loader import SEAL_PLACEHOLDER
-from .plan import (
+from chainrule.codegen import escape, templating
+from chainrule.codegen.backends.c.printer import KernelCPrinter, Layout, c_identifier
+from chainrule.codegen.loader import SEAL_PLACEHOLDER
+from chainrule.codegen.plan.types import (
     Allocate,
     Array,
     Assign,
@@ -47,6 +42,9 @@ from .plan import (
     ref_name,
     walk,
 )
+from chainrule.symbolic.functions import logistic
+from chainrule.symbolic.names import Names, c_functions
+from sympy import Expr, Idx, Indexed, Symbol
 
 PRECISIONS = {"f64": "double", "f32": "float"}
 _INDENT = "    "

@@ -15,12 +15,10 @@ from __future__ import annotations
 import string
 
 import sympy
-from sympy import Expr
-
-from . import escape, templating
-from .loader import SEAL_PLACEHOLDER
-from .numpy_printer import KernelNumPyPrinter, Rows
-from .plan import (
+from chainrule.codegen import escape, templating
+from chainrule.codegen.backends.numpy.printer import KernelNumPyPrinter, Rows
+from chainrule.codegen.loader import SEAL_PLACEHOLDER
+from chainrule.codegen.plan.types import (
     Allocate,
     Array,
     Assign,
@@ -41,6 +39,7 @@ from .plan import (
     walk,
     written,
 )
+from sympy import Expr
 
 _INDENT = "    "
 

@@ -17,10 +17,8 @@ comes out of its equations this way; nothing here knows any network.
 from __future__ import annotations
 
 import sympy
-
-from symbolic import Model, Quantity, Role
-
-from .latex_printer import NotesLatexPrinter
+from chainrule.codegen.backends.latex.printer import NotesLatexPrinter
+from chainrule.symbolic import Model, Quantity, Role
 
 #: Distance between layers and between nodes of one layer, in cm.
 LAYER_SEP = 1.25

@@ -18,9 +18,7 @@ import dataclasses
 from collections.abc import Callable
 
 import sympy
-from sympy import Idx, Indexed, IndexedBase
-
-from .plan import (
+from chainrule.codegen.plan.types import (
     Array,
     Assign,
     Guarded,
@@ -32,6 +30,7 @@ from .plan import (
     ref_name,
     written,
 )
+from sympy import Idx, Indexed, IndexedBase
 
 
 class SchedulingError(ValueError):

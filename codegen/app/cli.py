@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from symbolic import Model
+    from chainrule.symbolic import Model
 
 __all__ = ["build_parser", "main"]
 
@@ -37,15 +37,15 @@ class UsageError(Exception):
 
 
 def _builtins() -> Mapping[str, Callable[[], Model]]:
-    from symbolic.networks import BUILTINS
+    from chainrule.symbolic.networks import BUILTINS
 
     return BUILTINS
 
 
 def _model_error() -> tuple[type[Exception], ...]:
     """What a model the engine or the kernels cannot take raises (reported, exit 2)."""
-    from codegen.lower import LoweringError
-    from symbolic import ModelError
+    from chainrule.codegen.plan.lower import LoweringError
+    from chainrule.symbolic import ModelError
 
     return (ModelError, LoweringError)
 
@@ -84,7 +84,7 @@ def _build(name: str) -> Model:
 def _spec(path: Path) -> tuple[Model, str]:
     """A spec file's Model (a SpecError, which is a ModelError, if it is invalid) and the
     source its generated files' header line names."""
-    from symbolic.spec import load_spec, source_of
+    from chainrule.symbolic.spec import load_spec, source_of
 
     return load_spec(path), source_of(path)
 
@@ -111,7 +111,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_derive(args: argparse.Namespace) -> int:
-    from symbolic import derive
+    from chainrule.symbolic import derive
 
     model, _ = _model_of(args)
     text = derive(model).describe()
@@ -120,7 +120,7 @@ def cmd_derive(args: argparse.Namespace) -> int:
 
 
 def _render_all(names: Sequence[str]) -> dict[str, str]:
-    from codegen.artifacts import render
+    from chainrule.codegen.artifacts import render
 
     files: dict[str, str] = {}
     for name in names:
@@ -137,7 +137,7 @@ def _folders_to_scan(out: Path, names: Sequence[str], everything: bool) -> list[
     When every built-in is generated, a folder left behind by a network that no
     longer exists is drift as well, so every folder under ``out`` is searched.
     """
-    from codegen.writer import IGNORED
+    from chainrule.codegen.writer import IGNORED
 
     folders = set(names)
     if everything and out.is_dir():
@@ -157,12 +157,12 @@ def _shorten(diff: str, limit: int = DIFF_LINES_SHOWN) -> str:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from codegen import writer
+    from chainrule.codegen import writer
 
     if args.model is not None:  # a spec file: its folder alone
         if args.nets:
             raise UsageError("give built-in networks or --model FILE, not both")
-        from codegen.artifacts import render
+        from chainrule.codegen.artifacts import render
 
         model, source = _spec(args.model)
         names = [model.name]
@@ -212,7 +212,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from codegen.check import check_model
+    from chainrule.codegen.app.check import check_model
 
     model, source = _model_of(args)
     report = check_model(model, source=source, seed=args.seed, tolerance=args.tolerance)
@@ -232,8 +232,8 @@ def cmd_notes(args: argparse.Namespace) -> int:
     """Write the notes' ``.tex`` into ``--out`` and build their PDFs with latexmk."""
     import time
 
-    from codegen import notes
-    from symbolic import derive
+    from chainrule.codegen.backends.latex import build as notes
+    from chainrule.symbolic import derive
 
     if args.model is not None:
         if args.nets:

@@ -21,16 +21,9 @@ from __future__ import annotations
 import dataclasses
 
 import sympy
-from sympy import Expr, Idx, Indexed, IndexedBase
-
-from symbolic import Derivation, Role
-from symbolic.contraction import reduce_ranges
-from symbolic.expressions import InRange
-from symbolic.model import Equation, Model, Quantity
-from symbolic.names import Names, c_functions
-
-from .fuse import Fuser, split_coefficient
-from .plan import (
+from chainrule.codegen.plan.fuse import Fuser, split_coefficient
+from chainrule.codegen.plan.schedule import SchedulingError, schedule
+from chainrule.codegen.plan.types import (
     BATCH,
     BATCH_SIZE,
     Allocate,
@@ -51,7 +44,12 @@ from .plan import (
     walk,
     written,
 )
-from .schedule import SchedulingError, schedule
+from chainrule.symbolic import Derivation, Role
+from chainrule.symbolic.contraction import reduce_ranges
+from chainrule.symbolic.expressions import InRange
+from chainrule.symbolic.model import Equation, Model, Quantity
+from chainrule.symbolic.names import Names, c_functions
+from sympy import Expr, Idx, Indexed, IndexedBase
 
 
 class LoweringError(ValueError):

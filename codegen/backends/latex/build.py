@@ -34,11 +34,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from symbolic import Derivation
-
-from .latex_backend import render_book, render_tex
-from .notes_text import LANGUAGES
-from .writer import write_atomically
+from chainrule.codegen.backends.latex.backend import render_book, render_tex
+from chainrule.codegen.backends.latex.words import LANGUAGES
+from chainrule.codegen.writer import write_atomically
+from chainrule.symbolic import Derivation
 
 #: The engine latexmk runs per language.
 ENGINES = {"en": "pdflatex", "zh": "xelatex"}

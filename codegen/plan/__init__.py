@@ -1,0 +1,9 @@
+"""The plan stage of DESIGN.md's picture: Derivation → Plan, backend-neutral.
+
+- ``types.py``: the plan's arrays and statement kinds (what every backend prints);
+- ``lower.py``: ``lower(Derivation) → Plan``, the one place equations become statements;
+- ``schedule.py``: a recurrent phase split around one loop over time;
+- ``fuse.py``: contractions that share an operand fused into one.
+
+It imports ``chainrule.symbolic`` and never a backend.
+"""
