@@ -152,9 +152,12 @@ def _remove_tree(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def _locked(out_dir: Path) -> Iterator[bool]:
-    """Hold ``out_dir``'s write lock; yields whether it is held (False without flock)."""
-    descriptor = os.open(out_dir, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+def folder_lock(directory: Path) -> Iterator[bool]:
+    """Hold an exclusive lock on ``directory`` itself (no lock file to leave behind);
+    yields whether it is held (False where flock is refused, e.g. on a network file
+    system). OSError when the folder cannot be opened. Writers of one output folder
+    and compiles into one C cache take turns through it."""
+    descriptor = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
         held = False
         if fcntl is not None:
@@ -165,7 +168,7 @@ def _locked(out_dir: Path) -> Iterator[bool]:
                 pass
         yield held
     finally:
-        os.close(descriptor)
+        os.close(descriptor)  # releases the lock
 
 
 # --- swapping two folders ------------------------------------------------------------
@@ -383,7 +386,7 @@ def write_atomically(out_dir: Path, files: Mapping[str, str]) -> list[Path]:
     file_mode, dir_mode = 0o666 & ~umask, 0o777 & ~umask
     created = _make_parents(out_dir)
     try:
-        with _locked(out_dir) as held:
+        with folder_lock(out_dir) as held:
             if held:  # only a killed write leaves these: every write holds the lock
                 for name in [*folders, *([_TOP] if top.files else [])]:
                     for leftover in staging_folders(out_dir, name):

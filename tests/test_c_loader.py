@@ -183,20 +183,6 @@ def test_load_c_compile_failure(tmp_path: Path) -> None:
 # --- the cache -------------------------------------------------------------------------
 
 
-@pytest.fixture
-def compilations(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
-    """Every compiler command run from now on (the CBLAS probe included)."""
-    seen: list[list[str]] = []
-    run = c_loader._run_compiler
-
-    def counting(command: list[str]) -> object:
-        seen.append(list(command))
-        return run(command)
-
-    monkeypatch.setattr(c_loader, "_run_compiler", counting)
-    return seen
-
-
 def test_cache_reuses_library(tmp_path: Path, cache: Path,
                               compilations: list[list[str]]) -> None:
     source = write(tmp_path / "k", {"good.c": GOOD_C, "good.h": GOOD_H}) / "good.c"

@@ -63,19 +63,6 @@ def source(tmp_path: Path) -> Path:
     return folder / "good.c"
 
 
-@pytest.fixture
-def compilations(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
-    seen: list[list[str]] = []
-    run = c_loader._run_compiler
-
-    def counting(command: list[str]) -> object:
-        seen.append(list(command))
-        return run(command)
-
-    monkeypatch.setattr(c_loader, "_run_compiler", counting)
-    return seen
-
-
 def in_child(source: Path, cache: Path) -> tuple[Path, int]:
     done = subprocess.run([sys.executable, "-c", CHILD, str(source)], cwd=ROOT,
                           env={**os.environ, "CHAINRULE_CACHE": str(cache)},

@@ -43,11 +43,7 @@ from typing import Any
 import numpy as np
 from chainrule.codegen.escape import c_string
 from chainrule.codegen.loader import module_from_source, read_checked
-
-try:
-    import fcntl
-except ImportError:  # not POSIX: compiles into one cache are not serialized
-    fcntl = None  # type: ignore[assignment]
+from chainrule.codegen.writer import folder_lock
 
 __all__ = [
     "STATUS",
@@ -246,22 +242,17 @@ def _prepare_cache(directory: Path) -> None:
 
 @contextlib.contextmanager
 def _cache_lock(directory: Path) -> Iterator[bool]:
-    """Hold the cache's lock; yields whether it is held (False where flock is refused)."""
+    """Hold the cache's lock (``writer.folder_lock``); a folder that cannot be opened is a
+    CacheError."""
+    lock = folder_lock(directory)
     try:
-        descriptor = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        held = lock.__enter__()
     except OSError as error:
         raise _cache_error(directory, f"cannot be opened: {_os_problem(error)}") from None
     try:
-        locked = False
-        if fcntl is not None:
-            try:
-                fcntl.flock(descriptor, fcntl.LOCK_EX)
-                locked = True
-            except OSError:  # e.g. a network file system without flock: compile unlocked
-                pass
-        yield locked
+        yield held
     finally:
-        os.close(descriptor)  # releases the lock
+        lock.__exit__(None, None, None)
 
 
 def _owned_by_someone_else(info: os.stat_result) -> bool:
