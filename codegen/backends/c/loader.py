@@ -492,8 +492,11 @@ class CKernel:
         self.PARAMS: dict[str, tuple[str, ...]] = dict(module.PARAMS)
         self.STATE: dict[str, tuple[str, ...]] = dict(module.STATE)
         axes = tuple(module._INPUT_AXES)
-        #: the order of the C ``sizes`` array: SIZES, then T (recurrent nets), then B
-        self.SIZES_ORDER: tuple[str, ...] = (*self.SIZES, *(("T",) if "T" in axes else ()), "B")
+        # x is (time, B, unit) or (B, unit): the time size is whatever its first axis is
+        # called (T, N, ...), never a name assumed here
+        time = axes[:axes.index("B")]
+        #: the order of the C ``sizes`` array: SIZES, then the time size (recurrent nets), then B
+        self.SIZES_ORDER: tuple[str, ...] = (*self.SIZES, *time, "B")
         self._classes: str = module._CLASSES
         self.lib = ctypes.CDLL(str(library))
         self._functions = _declare(self.lib, name)
