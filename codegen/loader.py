@@ -39,6 +39,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
+from chainrule.codegen.kernel_set import KERNEL_SUFFIXES, SEAL_PLACEHOLDER
+
 if TYPE_CHECKING:
     from chainrule.codegen.backends.c.loader import CKernel
 
@@ -57,11 +59,6 @@ __all__ = [
 
 BACKENDS = ("numpy", "c")
 
-#: the files of one kernel set, ``<net>`` followed by each
-KERNEL_SUFFIXES = (".py", ".c", ".h")
-
-#: the header line a backend renders where the seal goes (after the comment's prefix)
-SEAL_PLACEHOLDER = "Kernel set: unsealed"
 
 _DIGITS = 16
 _ZERO = "0" * _DIGITS

@@ -32,12 +32,19 @@ def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel built from this tree."""
+    work = tmp_path_factory.mktemp("dist")
+    _run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(work),
+          str(ROOT)], cwd=work)
+    (built,) = work.glob("chainrule-*.whl")
+    return built
+
+
+@pytest.fixture(scope="module")
+def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv with only the wheel (and its dependencies) installed: its python."""
     work = tmp_path_factory.mktemp("wheel")
-    _run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir",
-          str(work / "dist"), str(ROOT)], cwd=work)
-    (wheel,) = (work / "dist").glob("chainrule-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert not [n for n in names if n.split("/")[0] in ("symbolic", "codegen")], \
         "the wheel must not install top-level symbolic/ or codegen/"
@@ -68,3 +75,19 @@ def test_chainrule_check_runs_from_the_wheel(installed: Path, tmp_path: Path) ->
     result = _run([str(command), "check", "lstm"], cwd=tmp_path)
     assert "ok: every gradient" in result.stdout, result.stdout
     assert not (tmp_path / "symbolic").exists() and not (tmp_path / "codegen").exists()
+
+
+def test_the_layers_hold(wheel: Path, tmp_path: Path) -> None:
+    """import-linter's contracts in pyproject.toml, on the package as installed: symbolic
+    never imports codegen, the plan no backend, backends not each other. (Run on the
+    unpacked wheel because import-linter finds subpackages by folder, and in the source
+    tree chainrule.symbolic is the folder symbolic/.)"""
+    pytest.importorskip("importlinter", reason="needs import-linter (test extra)")
+    zipfile.ZipFile(wheel).extractall(tmp_path / "site")
+    lint = Path(sys.executable).parent / "lint-imports"
+    environment = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
+    result = subprocess.run([str(lint), "--config", str(ROOT / "pyproject.toml")],
+                            cwd=tmp_path, env=environment, capture_output=True, text=True,
+                            timeout=300, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "BROKEN" not in result.stdout and result.stdout.count("KEPT") == 4, result.stdout

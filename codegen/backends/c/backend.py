@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import sympy
 from chainrule.codegen import escape, templating
 from chainrule.codegen.backends.c.printer import KernelCPrinter, Layout, c_identifier
-from chainrule.codegen.loader import SEAL_PLACEHOLDER
+from chainrule.codegen.kernel_set import SEAL_PLACEHOLDER
 from chainrule.codegen.plan.types import (
     Allocate,
     Array,

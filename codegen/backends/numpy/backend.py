@@ -17,7 +17,7 @@ import string
 import sympy
 from chainrule.codegen import escape, templating
 from chainrule.codegen.backends.numpy.printer import KernelNumPyPrinter, Rows
-from chainrule.codegen.loader import SEAL_PLACEHOLDER
+from chainrule.codegen.kernel_set import SEAL_PLACEHOLDER
 from chainrule.codegen.plan.types import (
     Allocate,
     Array,
