@@ -19,12 +19,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from chainrule import codegen
 from chainrule.codegen.backends.numpy.backend import render_numpy
 from chainrule.codegen.plan.lower import lower
 from chainrule.symbolic import derive
 from chainrule.symbolic.networks import BUILTINS, mlp
-
-from chainrule import codegen
 
 
 def median_seconds(build, repeat: int) -> float:

@@ -53,6 +53,7 @@ __all__ = [
     "NOT_A_FILE",
     "NOT_GENERATED",
     "diff_against",
+    "folder_lock",
     "staging_folders",
     "stray_files",
     "write_atomically",

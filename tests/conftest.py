@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from chainrule import codegen
 from chainrule.codegen.backends.numpy.backend import render_numpy
 from chainrule.codegen.plan.lower import lower
 from chainrule.codegen.writer import write_atomically
 from chainrule.symbolic import Model, derive
-
-from chainrule import codegen
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -23,13 +23,13 @@ import time
 from pathlib import Path
 
 import pytest
+
+from chainrule import codegen
 from chainrule.codegen import writer
 from chainrule.codegen.artifacts import render
 from chainrule.codegen.loader import check_seals
 from chainrule.codegen.writer import staging_folders, write_atomically
 from chainrule.symbolic.spec import load_spec, source_of
-
-from chainrule import codegen
 from tests.test_spec import TINY
 
 ROOT = Path(__file__).resolve().parents[1]

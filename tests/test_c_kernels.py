@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from chainrule.codegen.backends.c import loader as c_loader
 
 from chainrule import codegen
+from chainrule.codegen.backends.c import loader as c_loader
 from tests.cases import case_id, random_inputs, relative_error
 from tests.gradcheck import finite_difference_errors
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from chainrule.codegen.backends.c import loader as c_loader
-from chainrule.codegen.backends.c.loader import CKernel, CompilerError, compile_kernel
 
 from chainrule import codegen
+from chainrule.codegen.backends.c import loader as c_loader
+from chainrule.codegen.backends.c.loader import CKernel, CompilerError, compile_kernel
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+
 from chainrule.codegen.app import check
 from chainrule.codegen.app.cli import main
 from chainrule.symbolic import Role

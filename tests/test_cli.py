@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from chainrule.codegen.app.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]

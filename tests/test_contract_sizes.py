@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from chainrule.codegen.app.check import check_model
 from chainrule.codegen.backends.c.loader import find_compiler
 from chainrule.symbolic.spec import loads_spec

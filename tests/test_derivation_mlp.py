@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 import sympy
+from sympy import Idx, IndexedBase, KroneckerDelta, Sum
+
 from chainrule.symbolic import Partial, derive, logistic, step
 from chainrule.symbolic.networks import mlp
-from sympy import Idx, IndexedBase, KroneckerDelta, Sum
 
 
 @pytest.fixture(scope="module")

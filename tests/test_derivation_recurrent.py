@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import pytest
 import sympy
+from sympy import Idx, IndexedBase, Sum
+
 from chainrule.symbolic import InRange, derive
 from chainrule.symbolic.networks import lstm, rnn
-from sympy import Idx, IndexedBase, Sum
 
 
 def q(model, name):

@@ -13,6 +13,7 @@ import fnmatch
 from pathlib import Path
 
 import pytest
+
 from chainrule.codegen.writer import IGNORED, diff_against
 
 GENERATED = Path(__file__).resolve().parents[1] / "generated"

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from chainrule import codegen
 from chainrule.codegen.artifacts import render
 from chainrule.codegen.writer import write_atomically
 from chainrule.symbolic.spec import load_spec, source_of
-
-from chainrule import codegen
 from tests import torch_reference
 from tests.cases import relative_error
 from tests.gradcheck import finite_difference_errors

@@ -18,10 +18,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from chainrule.codegen.backends.c import loader as c_loader
-from chainrule.codegen.backends.c.loader import CacheError, CompilerError, compile_kernel
 
 from chainrule import codegen
+from chainrule.codegen.backends.c import loader as c_loader
+from chainrule.codegen.backends.c.loader import CacheError, CompilerError, compile_kernel
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD_C = '#include "good.h"\nint good_answer(void) { return ANSWER; }\n'

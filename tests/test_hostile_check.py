@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from chainrule.codegen.app import check
 from chainrule.codegen.app.cli import main
 from chainrule.symbolic.networks import BUILTINS

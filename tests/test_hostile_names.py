@@ -27,6 +27,8 @@ import tokenize
 from pathlib import Path
 
 import pytest
+from sympy import Sum, exp, log, tanh
+
 from chainrule.codegen.app.check import check_model
 from chainrule.codegen.app.cli import main
 from chainrule.codegen.backends.c.backend import render_c
@@ -37,8 +39,6 @@ from chainrule.symbolic import Model, ModelError, derive
 from chainrule.symbolic.names import INTERNAL, RESERVED, Names, c_functions, refusal
 from chainrule.symbolic.networks import BUILTINS
 from chainrule.symbolic.spec import SpecError, loads_spec
-from sympy import Sum, exp, log, tanh
-
 from tests.test_spec import TINY
 
 ROOT = Path(__file__).resolve().parents[1]

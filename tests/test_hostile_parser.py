@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from chainrule.codegen.app.cli import main
 from chainrule.codegen.artifacts import render
 from chainrule.symbolic import derive, spec, spec_parser
@@ -25,7 +26,6 @@ from chainrule.symbolic.spec_parser import (
     MAX_NONLINEAR_DEPTH,
     parse_expression,
 )
-
 from tests.test_spec import TINY
 
 LINEAR = "sum(W[i, h] * x[i], i)"

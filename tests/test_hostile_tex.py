@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import sympy
+
 from chainrule.codegen.app import cli
 from chainrule.codegen.backends.latex import build as notes
 from chainrule.codegen.backends.latex.build import Document, compile_document
@@ -21,7 +22,6 @@ from chainrule.symbolic import Model, ModelError, derive
 from chainrule.symbolic.latex_text import MATH_COMMANDS, MAX_LENGTH, LatexTextError, check_latex
 from chainrule.symbolic.networks import BUILTINS
 from chainrule.symbolic.spec import SpecError, load_spec, loads_spec
-
 from tests.test_spec import TINY
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

@@ -19,14 +19,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
+from chainrule import codegen
 from chainrule.codegen import escape
 from chainrule.codegen.app.cli import main
 from chainrule.codegen.artifacts import render
 from chainrule.codegen.backends.latex.backend import tex_escape
 from chainrule.codegen.writer import write_atomically
 from chainrule.symbolic.spec import load_spec, source_of
-
-from chainrule import codegen
 from tests.test_spec import TINY
 
 MARKER = "pwned"

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 import sympy
+from sympy import Idx, KroneckerDelta, Sum, exp, log, tanh
+
 from chainrule.codegen.backends.latex.backend import (
     TEMPLATE,
     _Notes,
@@ -33,7 +35,6 @@ from chainrule.codegen.backends.latex.printer import (
 from chainrule.codegen.templating import template_variables
 from chainrule.symbolic import InRange, Model, Partial, derive, logistic, relu, step
 from chainrule.symbolic.networks import mlp
-from sympy import Idx, KroneckerDelta, Sum, exp, log, tanh
 
 TEX_PACKAGES = ("texlive-latex-base texlive-latex-recommended texlive-latex-extra "
                 "texlive-pictures texlive-fonts-recommended lmodern")

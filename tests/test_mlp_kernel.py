@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from chainrule.symbolic.networks import mlp
 
 from chainrule import codegen
+from chainrule.symbolic.networks import mlp
 from tests.gradcheck import finite_difference_errors
 
 GENERATED = Path(__file__).resolve().parents[1] / "generated" / "mlp"

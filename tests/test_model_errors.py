@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 import sympy
-from chainrule.symbolic import Model, ModelError, derive
 from sympy import Sum, exp, log, tanh
+
+from chainrule.symbolic import Model, ModelError, derive
 
 
 def small() -> tuple[Model, dict]:
@@ -172,8 +173,9 @@ def test_read_at_t_minus_one_needs_an_initial_state() -> None:
 def test_an_equal_size_symbol_is_the_size() -> None:
     """SymPy may return an equal Symbol that is another object (after its cache is cleared)."""
     import sympy
-    from chainrule.symbolic import Model
     from sympy import tanh
+
+    from chainrule.symbolic import Model
 
     other = Model("other").size("H")
     sympy.core.cache.clear_cache()

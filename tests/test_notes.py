@@ -19,6 +19,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from chainrule.codegen.app import cli
 from chainrule.codegen.backends.latex import build as notes
 from chainrule.codegen.backends.latex.backend import (

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from chainrule import codegen
 from chainrule.codegen.plan.lower import lower
 from chainrule.codegen.plan.types import (
     Concat,
@@ -25,8 +27,6 @@ from chainrule.codegen.plan.types import (
 )
 from chainrule.symbolic import derive
 from chainrule.symbolic.networks import BUILTINS, rnn
-
-from chainrule import codegen
 from tests.cases import EDGE_CASES, case_id, random_inputs
 from tests.gradcheck import finite_difference_errors
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sympy
+
 from chainrule.symbolic.functions import (
     MissingDerivativeRule,
     functions_with_rules,

@@ -11,6 +11,7 @@ import ast
 from pathlib import Path
 
 import pytest
+
 from chainrule.codegen.app.cli import main
 from chainrule.codegen.artifacts import render
 from chainrule.symbolic import Model, Role, derive

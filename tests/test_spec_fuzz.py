@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 
-from chainrule.symbolic import Model
-from chainrule.symbolic.spec import SpecError, loads_spec
-from chainrule.symbolic.spec_parser import parse_expression
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from chainrule.symbolic import Model
+from chainrule.symbolic.spec import SpecError, loads_spec
+from chainrule.symbolic.spec_parser import parse_expression
 from tests.test_spec import TINY
 
 SLOT = '"b[h] = tanh(a[h])"'

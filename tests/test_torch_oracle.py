@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from chainrule.symbolic.networks import mlp, rnn
 
 from chainrule import codegen
+from chainrule.symbolic.networks import mlp, rnn
 from tests import torch_reference
 from tests.cases import case_id, random_inputs, relative_error
 

@@ -7,6 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
+
 from chainrule.codegen import writer
 from chainrule.codegen.writer import diff_against, stray_files, write_atomically
 

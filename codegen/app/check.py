@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from chainrule.codegen import load
 from chainrule.codegen.artifacts import render
 from chainrule.codegen.writer import write_atomically

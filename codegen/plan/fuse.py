@@ -26,6 +26,8 @@ import os
 from collections.abc import Iterator
 
 import sympy
+from sympy import Expr, Idx, Indexed, IndexedBase
+
 from chainrule.codegen.plan.types import (
     Array,
     Concat,
@@ -39,7 +41,6 @@ from chainrule.codegen.plan.types import (
     written,
 )
 from chainrule.symbolic.names import Names, numbered
-from sympy import Expr, Idx, Indexed, IndexedBase
 
 #: Stands for the fused axis in the signatures that group fusable terms.
 _PLACEHOLDER = Idx("u#")

@@ -21,6 +21,8 @@ from __future__ import annotations
 import dataclasses
 
 import sympy
+from sympy import Expr, Idx, Indexed, IndexedBase
+
 from chainrule.codegen.plan.fuse import Fuser, split_coefficient
 from chainrule.codegen.plan.schedule import SchedulingError, schedule
 from chainrule.codegen.plan.types import (
@@ -49,7 +51,6 @@ from chainrule.symbolic.contraction import reduce_ranges
 from chainrule.symbolic.expressions import InRange
 from chainrule.symbolic.model import Equation, Model, Quantity
 from chainrule.symbolic.names import Names, c_functions
-from sympy import Expr, Idx, Indexed, IndexedBase
 
 
 class LoweringError(ValueError):

@@ -18,6 +18,8 @@ import dataclasses
 from collections.abc import Callable
 
 import sympy
+from sympy import Idx, Indexed, IndexedBase
+
 from chainrule.codegen.plan.types import (
     Array,
     Assign,
@@ -30,7 +32,6 @@ from chainrule.codegen.plan.types import (
     ref_name,
     written,
 )
-from sympy import Idx, Indexed, IndexedBase
 
 
 class SchedulingError(ValueError):

@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sympy
+from sympy import Expr, Idx, Indexed, Symbol
+
 from chainrule.codegen import escape, templating
 from chainrule.codegen.backends.c.printer import KernelCPrinter, Layout, c_identifier
 from chainrule.codegen.kernel_set import SEAL_PLACEHOLDER
@@ -44,7 +46,6 @@ from chainrule.codegen.plan.types import (
 )
 from chainrule.symbolic.functions import logistic
 from chainrule.symbolic.names import Names, c_functions
-from sympy import Expr, Idx, Indexed, Symbol
 
 PRECISIONS = {"f64": "double", "f32": "float"}
 _INDENT = "    "
@@ -303,7 +304,7 @@ class _Emitter:
         lines: list[str] = []
         for statement in statements:
             if statement.comment:
-                lines.append(f"{indent}/* {_comment(statement.comment)} */")
+                lines.append(f"{indent}/* {escape.c_comment(statement.comment)} */")
             lines += self.statement(statement, indent)
         return lines
 
@@ -584,10 +585,6 @@ def _flat(block: list[tuple[Idx, Expr, Expr]]) -> bool:
     """Whether consecutive axes of ``block`` are contiguous with each other."""
     return all(sympy.simplify(block[n][2] - block[n + 1][1] * block[n + 1][2]) == 0
                for n in range(len(block) - 1))
-
-
-def _comment(text: str) -> str:
-    return escape.c_comment(text)
 
 
 __all__ = ["PRECISIONS", "render_c"]

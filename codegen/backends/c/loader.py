@@ -41,6 +41,7 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
+
 from chainrule.codegen.escape import c_string
 from chainrule.codegen.loader import module_from_source, read_checked
 from chainrule.codegen.writer import folder_lock

@@ -17,10 +17,11 @@ import re
 from dataclasses import dataclass
 
 import sympy
-from chainrule.symbolic.names import Names, numbered
 from sympy import Expr, Idx, Indexed, Symbol
 from sympy.codegen.ast import float32, float64, real
 from sympy.printing.c import C99CodePrinter
+
+from chainrule.symbolic.names import Names, numbered
 
 
 @dataclass(frozen=True)

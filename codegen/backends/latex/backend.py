@@ -25,13 +25,14 @@ import re
 from collections.abc import Iterable
 
 import sympy
+from sympy import Expr, Idx, Indexed
+
 from chainrule.codegen.backends.latex.figure import tikz_graph
 from chainrule.codegen.backends.latex.printer import NotesLatexPrinter
 from chainrule.codegen.backends.latex.words import model_text, quantity_name, rule_name, strings
 from chainrule.codegen.templating import render
 from chainrule.symbolic import Adjoint, Derivation, InRange, Model, Partial, Quantity, Role
 from chainrule.symbolic.derive import LocalPartial
-from sympy import Expr, Idx, Indexed
 
 TEMPLATE = "latex/notes.tex.j2"
 PREAMBLE = "latex/preamble.tex.j2"

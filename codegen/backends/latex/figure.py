@@ -17,6 +17,7 @@ comes out of its equations this way; nothing here knows any network.
 from __future__ import annotations
 
 import sympy
+
 from chainrule.codegen.backends.latex.printer import NotesLatexPrinter
 from chainrule.symbolic import Model, Quantity, Role
 

@@ -33,9 +33,10 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import sympy
-from chainrule.symbolic import InRange, Model, Partial, Quantity
 from sympy import Expr, Idx, Indexed, IndexedBase
 from sympy.printing.latex import LatexPrinter
+
+from chainrule.symbolic import InRange, Model, Partial, Quantity
 
 #: Prefix of the adjoint arrays ``derive()`` writes: ``d_a_y`` is ∂L/∂a_y.
 ADJOINT_PREFIX = "d_"

@@ -15,6 +15,8 @@ from __future__ import annotations
 import string
 
 import sympy
+from sympy import Expr
+
 from chainrule.codegen import escape, templating
 from chainrule.codegen.backends.numpy.printer import KernelNumPyPrinter, Rows
 from chainrule.codegen.kernel_set import SEAL_PLACEHOLDER
@@ -39,7 +41,6 @@ from chainrule.codegen.plan.types import (
     walk,
     written,
 )
-from sympy import Expr
 
 _INDENT = "    "
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import sympy
-from chainrule.codegen.plan.types import Array, Ref
 from sympy import Expr, Idx, Indexed, Symbol
 from sympy.printing.numpy import NumPyPrinter
+
+from chainrule.codegen.plan.types import Array, Ref
 
 
 class Rows:
