@@ -11,7 +11,8 @@ docstring or comment it sits in and run as code:
   exactly the text;
 - :func:`c_comment` for text inside a ``/* ... */`` block comment: readable,
   on one line, and warning-free under ``-Wall -Wextra -Werror -pedantic``;
-  :func:`c_string` for a complete C string literal (a ``#line`` file name).
+  :func:`c_string` for a complete C string literal (a ``#line`` file name), and
+  :func:`c_bytes` for text too long for one (a ``unsigned char`` array's initializer).
 
 TeX has its own, :func:`codegen.latex_backend.tex_escape`.
 """
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["c_comment", "c_string", "python_docstring", "python_string"]
+__all__ = ["c_bytes", "c_comment", "c_string", "python_docstring", "python_string"]
 
 _PYTHON_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
@@ -113,3 +114,12 @@ def c_string(text: str) -> str:
         else:
             pieces.append(f"\\{byte:03o}")
     return '"' + "".join(pieces) + '"'
+
+
+def c_bytes(text: str) -> str:
+    """``text`` as the initializer of a C ``unsigned char`` array: its UTF-8 bytes as numbers,
+    then 0, twenty to a line (for text longer than the 4095 characters C99 promises a string
+    literal)."""
+    values = [str(byte) for byte in text.encode("utf-8", errors="surrogateescape")] + ["0"]
+    lines = [", ".join(values[n:n + 20]) for n in range(0, len(values), 20)]
+    return ",\n        ".join(lines)

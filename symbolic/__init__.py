@@ -1,19 +1,29 @@
 """chainrule's symbolic half: the model API and derive().
 
 Read DESIGN.md's picture left to right: a :class:`Model` (``model.py``) goes
-through :func:`derive` (``derive.py``) and comes out a :class:`Derivation` that
-every backend in ``codegen/`` prints.
+through :func:`derive` (``derive.py``) and comes out a :class:`Derivation`
+(``derivation.py``) that every backend in ``codegen/`` prints.
+
+This package's ``__all__`` is everything ``codegen/`` may use of it: codegen
+imports from ``chainrule.symbolic`` and never from its modules (the user-facing
+``networks`` and ``spec`` aside; ``tests/test_layers.py`` holds it to that).
 """
 
 from sympy import Idx, IndexedBase, Sum, exp, log, tanh
 
-from .derive import Adjoint, Derivation, Step, derive
+from .contraction import reduce_ranges
+from .derivation import Adjoint, Derivation, LocalPartial, Step
+from .derive import derive
 from .expressions import InRange, Partial
 from .functions import ACTIVATIONS, MissingDerivativeRule, derivative_rule, logistic, relu, step
 from .model import Equation, Model, ModelError, Quantity, Role
+from .names import Names, adjoint_name, c_functions, numbered, quantity_of_adjoint
+from .rules import Rule, rule_text
 
 __all__ = [
     "ACTIVATIONS", "Adjoint", "Derivation", "Equation", "Idx", "InRange", "IndexedBase",
-    "MissingDerivativeRule", "Model", "ModelError", "Partial", "Quantity", "Role", "Step", "Sum",
-    "derivative_rule", "derive", "exp", "log", "logistic", "relu", "step", "tanh",
+    "LocalPartial", "MissingDerivativeRule", "Model", "ModelError", "Names", "Partial",
+    "Quantity", "Role", "Rule", "Step", "Sum", "adjoint_name", "c_functions", "derivative_rule",
+    "derive", "exp", "log", "logistic", "numbered", "quantity_of_adjoint", "reduce_ranges",
+    "relu", "rule_text", "step", "tanh",
 ]

@@ -15,105 +15,25 @@ For each quantity ``q`` (intermediates, parameters, initial states):
    which yields the boundary conditions ``[t ≤ T-1]`` as data;
 5. **identities** (``identities.py``), e.g. one-hot targets ``Σ_k z_k = 1``.
 
-Each rewrite is recorded as a :class:`Step`. Everything is symbolic in the
+Each rewrite is recorded as a :class:`~symbolic.derivation.Step` under its rule's key
+(``rules.py``); the result types are in ``derivation.py``. Everything is symbolic in the
 sizes: no size is ever given a value, so the cost does not depend on them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import sympy
 from sympy import Expr, Idx, Indexed, IndexedBase
 
 from .contraction import Namer, contract, prettify, reduce_ranges, rename_bound
+from .derivation import Adjoint, Derivation, LocalPartial, Step
 from .expressions import Partial
 from .foldback import fold_back
 from .identities import IDENTITIES
 from .model import Equation, Model, Quantity, Role
 from .names import adjoint_name
 from .partials import local_partial
-
-
-@dataclass(frozen=True)
-class Step:
-    """One recorded rewrite: ``before`` became ``after`` by ``rule``."""
-
-    rule: str
-    before: Expr
-    after: Expr
-
-
-@dataclass(frozen=True)
-class LocalPartial:
-    """``∂c[d]/∂q[j]`` for one consumer equation ``c``, with the function rules it used."""
-
-    consumer: Equation
-    partial: Partial
-    raw: Expr
-    value: Expr
-    rules: tuple[str, ...]
-
-
-@dataclass
-class Adjoint:
-    """``∂L/∂q[indices]`` as an expression of named adjoints and forward quantities."""
-
-    quantity: Quantity
-    base: IndexedBase
-    indices: tuple[Idx, ...]
-    expr: Expr
-    inlined: bool
-    time_range: tuple[Expr, Expr] | None
-    steps: list[Step] = field(default_factory=list)
-    local_partials: list[LocalPartial] = field(default_factory=list)
-
-    @property
-    def lhs(self) -> Expr:
-        return self.base[self.indices] if self.indices else sympy.Symbol(self.base.name)
-
-    @property
-    def name(self) -> str:
-        return self.base.name
-
-    @property
-    def latex(self) -> str:
-        if self.quantity.adjoint_latex:
-            return self.quantity.adjoint_latex
-        return rf"\frac{{\partial L}}{{\partial {self.quantity.latex}}}"
-
-
-@dataclass
-class Derivation:
-    """The result of :func:`derive`: every adjoint, in backward evaluation order."""
-
-    model: Model
-    adjoints: dict[str, Adjoint]
-    backward_order: list[str]
-
-    def adjoint(self, name: str) -> Adjoint:
-        """The adjoint of quantity ``name`` (an intermediate, parameter or state)."""
-        try:
-            return self.adjoints[name]
-        except KeyError:
-            raise KeyError(f"no adjoint for {name!r}; quantities with adjoints: "
-                           f"{', '.join(self.adjoints)}") from None
-
-    @property
-    def gradients(self) -> dict[str, Adjoint]:
-        """Adjoints of the parameters and initial states: what the kernels return."""
-        return {name: a for name, a in self.adjoints.items()
-                if a.quantity.role in (Role.PARAMETER, Role.STATE)}
-
-    @property
-    def named(self) -> list[Adjoint]:
-        """Adjoints of intermediates that the backward pass stores, in evaluation order."""
-        return [self.adjoints[name] for name in self.backward_order]
-
-    def describe(self) -> str:
-        from .describe import describe
-
-        return describe(self)
+from .rules import Rule
 
 
 def derive(model: Model) -> Derivation:
@@ -149,7 +69,7 @@ class _Deriver:
         return {self.model.time_index: span} if span is not None else {}
 
     def adjoint_base(self, quantity: Quantity) -> IndexedBase:
-        # the Model refuses user names that equal d_<q>, so this name is free
+        # the Model refuses user names that equal an adjoint_name(q), so this name is free
         return IndexedBase(adjoint_name(quantity.name))
 
     def is_inlined(self, quantity: Quantity) -> bool:
@@ -200,20 +120,19 @@ class _Deriver:
             value_terms.append(_sum(upstream * partial.value, limits))
 
         total = sympy.Add(*value_terms)
-        steps.append(Step("chain rule", Partial(loss, target), sympy.Add(*chain_terms)))
-        steps.append(Step("local partials", sympy.Add(*chain_terms), sympy.Add(*local_terms)))
-        steps.append(Step("substitute the adjoints of the consumers",
-                          sympy.Add(*local_terms), total))
+        steps.append(Step(Rule.CHAIN_RULE, Partial(loss, target), sympy.Add(*chain_terms)))
+        steps.append(Step(Rule.LOCAL_PARTIALS, sympy.Add(*chain_terms), sympy.Add(*local_terms)))
+        steps.append(Step(Rule.SUBSTITUTE_ADJOINTS, sympy.Add(*local_terms), total))
         contracted = contract(total, self.ranges(quantity), self.namer)
-        steps.append(Step("Kronecker delta", total, contracted))
+        steps.append(Step(Rule.KRONECKER_DELTA, total, contracted))
         expr = contracted
-        for name, apply in IDENTITIES.items():
+        for key, apply in IDENTITIES.items():
             simplified = apply(expr, self.model)
             if simplified != expr:
-                steps.append(Step(name, expr, simplified))
+                steps.append(Step(key, expr, simplified))
                 expr = simplified
         pretty = prettify(expr, self.family, set(indices))
-        steps = [Step(s.rule, prettify(s.before, self.family, set(indices)),
+        steps = [Step(s.rule_key, prettify(s.before, self.family, set(indices)),
                       prettify(s.after, self.family, set(indices))) for s in steps]
         result = Adjoint(quantity, base, indices, pretty, self.is_inlined(quantity),
                          self.time_range(quantity), steps, partials)
@@ -269,11 +188,11 @@ class _Deriver:
         indices = owner.indices[:-1]
         at_zero = prettify(rename_bound(at_zero, self.namer), self.family, set(indices))
         owner_at_zero = owner.quantity.base[(*indices, t.lower - 1)]
-        steps = [Step("initial state", Partial(sympy.Symbol(self.model.loss_name),
-                                               state.base[indices]),
+        steps = [Step(Rule.INITIAL_STATE, Partial(sympy.Symbol(self.model.loss_name),
+                                                   state.base[indices]),
                       Partial(sympy.Symbol(self.model.loss_name), owner_at_zero)),
-                 Step("boundary: t = 0", Partial(sympy.Symbol(self.model.loss_name),
-                                                 owner_at_zero), at_zero)]
+                 Step(Rule.BOUNDARY_AT_ZERO, Partial(sympy.Symbol(self.model.loss_name),
+                                                    owner_at_zero), at_zero)]
         return Adjoint(state, self.adjoint_base(state), indices, at_zero, False, None,
                        steps, [])
 

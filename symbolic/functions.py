@@ -8,42 +8,59 @@ that fold-back can later name ``y`` (``1 - b_h²``).
 
 A function without a rule is a :class:`MissingDerivativeRule` error naming the
 function; model validation calls :func:`rule_for` on every function it finds.
+Each rule has a key (``rules.py``): the built-ins' are :class:`~symbolic.rules.Rule`
+members, and the description beside it is the engine's name of the rule.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import sympy
 from sympy import Expr
 
+from .rules import Rule, register_rule_text
+
 #: A rule maps (argument x, output y = f(x)) to the local partial dy/dx.
 DerivativeRule = Callable[[Expr, Expr], Expr]
 
-_RULES: dict[type, tuple[str, DerivativeRule]] = {}
+
+class RegisteredRule(NamedTuple):
+    """A function's derivative rule and the key the derivation records it by."""
+
+    key: str
+    rule: DerivativeRule
+
+
+_RULES: dict[type, RegisteredRule] = {}
 
 
 class MissingDerivativeRule(ValueError):
     """A function has no registered derivative rule."""
 
 
-def derivative_rule(function: type, description: str) -> Callable[[DerivativeRule], DerivativeRule]:
+def derivative_rule(function: type, description: str, *,
+                    key: str | None = None) -> Callable[[DerivativeRule], DerivativeRule]:
     """Register ``rule`` as the derivative of the one-argument SymPy function class ``function``.
 
-    ``description`` names the rule in recorded steps, e.g. "derivative of tanh".
+    ``description`` names the rule in recorded steps, e.g. "derivative of tanh";
+    ``key`` identifies it (``derivative_<function>`` unless given).
     """
+    rule_key = key if key is not None else f"derivative_{function.__name__}"
 
     def register(rule: DerivativeRule) -> DerivativeRule:
         if function in _RULES:
             raise ValueError(f"a derivative rule for {function.__name__} is already registered")
-        _RULES[function] = (description, rule)
+        register_rule_text(rule_key, description)
+        _RULES[function] = RegisteredRule(rule_key, rule)
         return rule
 
     return register
 
 
-def rule_for(function: type) -> tuple[str, DerivativeRule]:
-    """The (description, rule) registered for ``function``; a clear error if there is none."""
+def rule_for(function: type) -> RegisteredRule:
+    """The (key, rule) registered for ``function``; a clear error if there is none."""
     try:
         return _RULES[function]
     except KeyError:
@@ -62,17 +79,17 @@ def functions_with_rules() -> tuple[type, ...]:
 # --- SymPy's own elementary functions --------------------------------------------------------
 
 
-@derivative_rule(sympy.exp, "derivative of exp")
+@derivative_rule(sympy.exp, "derivative of exp", key=Rule.DERIVATIVE_EXP)
 def _exp_rule(x: Expr, y: Expr) -> Expr:
     return y
 
 
-@derivative_rule(sympy.log, "derivative of ln")
+@derivative_rule(sympy.log, "derivative of ln", key=Rule.DERIVATIVE_LN)
 def _log_rule(x: Expr, y: Expr) -> Expr:
     return 1 / x
 
 
-@derivative_rule(sympy.tanh, "derivative of tanh")
+@derivative_rule(sympy.tanh, "derivative of tanh", key=Rule.DERIVATIVE_TANH)
 def _tanh_rule(x: Expr, y: Expr) -> Expr:
     return 1 - y**2
 
@@ -99,7 +116,7 @@ class logistic(sympy.Function):
         return y * (1 - y)
 
 
-@derivative_rule(logistic, "derivative of the logistic function")
+@derivative_rule(logistic, "derivative of the logistic function", key=Rule.DERIVATIVE_LOGISTIC)
 def _logistic_rule(x: Expr, y: Expr) -> Expr:
     return y * (1 - y)
 
@@ -135,7 +152,7 @@ class relu(sympy.Function):
         return step(self.args[0])
 
 
-@derivative_rule(relu, "derivative of ReLU")
+@derivative_rule(relu, "derivative of ReLU", key=Rule.DERIVATIVE_RELU)
 def _relu_rule(x: Expr, y: Expr) -> Expr:
     return step(x)
 

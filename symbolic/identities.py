@@ -1,10 +1,10 @@
 """Named identities that simplify a contracted adjoint, each applied as a recorded step.
 
 Role in DESIGN.md's picture: the last rewrites of ``derive()``. An identity is
-a function ``(expr, model) → expr`` registered under the name the notes print;
-``derive()`` applies each in turn and records a step when one changes the
-expression. Nothing here knows a network: one-hot targets are found by their
-role, not by name.
+a function ``(expr, model) → expr`` registered under a rule key (``rules.py``)
+with the name the derivation's steps show; ``derive()`` applies each in turn and
+records a step when one changes the expression. Nothing here knows a network:
+one-hot targets are found by their role, not by name.
 """
 
 from __future__ import annotations
@@ -15,23 +15,26 @@ import sympy
 from sympy import Expr
 
 from .model import Model, Role
+from .rules import Rule, register_rule_text
 
 Identity = Callable[[Expr, Model], Expr]
 
+#: rule key → identity, in the order derive() applies them
 IDENTITIES: dict[str, Identity] = {}
 
 
-def identity(name: str) -> Callable[[Identity], Identity]:
-    """Register an identity under the name the derivation's steps show."""
+def identity(key: str, text: str) -> Callable[[Identity], Identity]:
+    """Register an identity under the rule ``key``; ``text`` is its name in the steps."""
 
     def register(function: Identity) -> Identity:
-        IDENTITIES[name] = function
+        register_rule_text(key, text)
+        IDENTITIES[key] = function
         return function
 
     return register
 
 
-@identity("one-hot targets: Σ_k z_k = 1")
+@identity(Rule.ONE_HOT_TARGETS, "one-hot targets: Σ_k z_k = 1")
 def one_hot_sum(expr: Expr, model: Model) -> Expr:
     """``Σ_k z[k, ...] = 1`` for a one-hot target summed over its (only) unit axis."""
 
@@ -39,10 +42,10 @@ def one_hot_sum(expr: Expr, model: Model) -> Expr:
         if not isinstance(node, sympy.Sum) or len(node.limits) != 1:
             return False
         body, (variable, _, _) = node.function, node.limits[0]
-        if not isinstance(body, sympy.Indexed) or body.base not in model._by_base:
+        if not isinstance(body, sympy.Indexed):
             return False
-        quantity = model.quantity(body.base)
-        return (quantity.role is Role.TARGET and quantity.one_hot and len(quantity.sizes) == 1
-                and body.indices[0] == variable)
+        quantity = model.find_quantity(body.base)
+        return (quantity is not None and quantity.role is Role.TARGET and quantity.one_hot
+                and len(quantity.sizes) == 1 and body.indices[0] == variable)
 
     return expr.replace(is_one_hot_sum, lambda node: sympy.S.One)

@@ -39,7 +39,7 @@ from collections.abc import Iterable, Iterator, Mapping
 
 __all__ = ["ADJOINT_PREFIX", "C_FUNCTION_SUFFIXES", "IDENTIFIER", "INPUT_ARGUMENT", "INTERNAL",
            "RESERVED", "RESERVED_PREFIXES", "SIZE_RESERVED", "Names", "adjoint_name",
-           "c_functions", "numbered", "refusal"]
+           "c_functions", "numbered", "quantity_of_adjoint", "refusal"]
 
 #: The rule for every user name: ASCII letters, digits and ``_``, starting with a letter.
 IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
@@ -52,7 +52,7 @@ ADJOINT_PREFIX = "d_"
 INPUT_ARGUMENT = "x"
 
 #: The generated C's functions are ``<model>_<suffix>``.
-C_FUNCTION_SUFFIXES = ("check_sizes", "workspace_bytes", "run_f64", "run_f32",
+C_FUNCTION_SUFFIXES = ("contract", "check_sizes", "workspace_bytes", "run_f64", "run_f32",
                        "loss_and_grad_f64", "loss_and_grad_f32", "predict_f64", "predict_f32")
 
 
@@ -110,9 +110,9 @@ _COMPILER = _words("linux unix i386")
 
 #: The generated NumPy module: its globals, and the names its kernels (``_forward``,
 #: ``loss_and_grad``, ``predict``) bind or call beside the user's names.
-_NUMPY_MODULE = _words("""numpy Mapping SIZES PARAMS STATE init_params
-    loss_and_grad predict _forward _check _check_array _axes_text _softmax _log_softmax
-    _INPUT_AXES _LABEL_AXES _CLASSES _FLOATS params state labels sizes dtype grads range""")
+_NUMPY_MODULE = _words("""numpy Mapping CONTRACT SIZES PARAMS STATE init_params
+    loss_and_grad predict _forward check_call draw_params _check_labels _check_array _got
+    _axes_text _softmax _log_softmax _FLOATS params state labels sizes dtype grads range""")
 #: The generated C: the run function's arguments and locals, and what it calls.
 _C_KERNEL = _words("""sizes params labels state loss grads state_grads y_out workspace next
     acc top total shift memcpy memset CHAINRULE_OK CHAINRULE_BAD_SIZE CHAINRULE_BAD_LABEL
@@ -169,10 +169,12 @@ RESERVED_PREFIXES: tuple[tuple[str, str], ...] = (
 #: Identifiers the generated code uses only where no user name is in scope: not refused.
 INTERNAL: Mapping[str, str] = {
     **{name: "a built-in that only the NumPy module's checks call" for name in _words(
-        "ValueError bool int isinstance len map str tuple type zip")},
+        "ValueError bool dict int isinstance len map object str tuple type zip")},
     **{name: "a local, argument or keyword of a NumPy helper that sees no user name"
-       for name in _words("""array axes axis bad bound e expected got keepdims known missing
-           name need_labels optimize origin rng s shape shifted size u unknown value what""")},
+       for name in _words("""array axes axis bad bound classes contract e expected
+           expected_params expected_state got input_axes keepdims keys known label_axes missing
+           name names need_labels optimize origin rng s shape shifted size strict u unknown
+           value what""")},
     "collections": "the package the NumPy module imports Mapping from (never bound)",
     **{name: "a local or argument of a C function that sees no user name"
        for name in _words("a i v y")},
@@ -201,8 +203,21 @@ def refusal(name: object, *, input: bool = False, size: bool = False) -> str | N
 
 
 def adjoint_name(quantity: str) -> str:
-    """The array holding ∂L/∂``quantity``: ``d_a_y`` for ``a_y``."""
+    """The array holding ∂L/∂``quantity``: ``d_a_y`` for ``a_y``.
+
+    The one place adjoints (of intermediates) and gradients (of parameters and
+    initial states) are named; everything else calls this or :func:`quantity_of_adjoint`.
+    """
     return ADJOINT_PREFIX + quantity
+
+
+def quantity_of_adjoint(name: str) -> str | None:
+    """The quantity whose adjoint array :func:`adjoint_name` calls ``name`` (``a_y`` for
+    ``d_a_y``), or None if ``name`` is no adjoint's name. Whether that quantity exists, and
+    has an adjoint, is the model's to say."""
+    if name.startswith(ADJOINT_PREFIX) and len(name) > len(ADJOINT_PREFIX):
+        return name[len(ADJOINT_PREFIX):]
+    return None
 
 
 def c_functions(model: str) -> tuple[str, ...]:

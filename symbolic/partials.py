@@ -16,7 +16,7 @@ from .functions import rule_for
 
 
 def local_partial(expr: Expr, wrt: Indexed, rules_used: list[str] | None = None) -> Expr:
-    """∂expr/∂wrt. ``rules_used`` collects the names of the function rules applied."""
+    """∂expr/∂wrt. ``rules_used`` collects the keys of the function rules applied."""
 
     def d(node: Expr) -> Expr:
         if not node.has(wrt.base):
@@ -41,9 +41,9 @@ def local_partial(expr: Expr, wrt: Indexed, rules_used: list[str] | None = None)
             return sympy.Sum(d(node.function), *node.limits)
         if isinstance(node, sympy.Function):
             (arg,) = node.args
-            name, rule = rule_for(type(node))
-            if rules_used is not None and name not in rules_used:
-                rules_used.append(name)
+            key, rule = rule_for(type(node))
+            if rules_used is not None and key not in rules_used:
+                rules_used.append(key)
             return rule(arg, node) * d(arg)
         raise TypeError(f"cannot differentiate {type(node).__name__}: {node}")
 

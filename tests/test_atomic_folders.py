@@ -27,7 +27,8 @@ import pytest
 from chainrule import codegen
 from chainrule.codegen import writer
 from chainrule.codegen.artifacts import render
-from chainrule.codegen.loader import check_seals
+from chainrule.codegen.backends.c.loader import compile_kernel
+from chainrule.codegen.kernel_set import check_seals
 from chainrule.codegen.writer import staging_folders, write_atomically
 from chainrule.symbolic.spec import load_spec, source_of
 from tests.test_spec import TINY
@@ -262,7 +263,10 @@ def test_load_c_of_a_whole_set(tmp_path: Path, two: tuple[Path, Path],
     needs_cc()
     monkeypatch.setenv("CHAINRULE_CACHE", str(tmp_path / "cache"))
     kernel = codegen.load(two[1], backend="c", blas=False)
-    assert kernel.module.__doc__.startswith("New (tiny)")
+    # the library is the one built from the new set's source (the cache is keyed by it)
+    assert kernel.library == compile_kernel(two[1] / "tiny.c", blas=False)
+    assert kernel.library != compile_kernel(two[0] / "tiny.c", blas=False)
+    assert kernel.CONTRACT == codegen.load(two[1]).CONTRACT
 
 
 # --- the writer ------------------------------------------------------------------------

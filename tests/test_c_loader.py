@@ -8,11 +8,13 @@ that CKernel passes sizes, pointers, state and status codes the way the API says
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import re
 import string
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -20,6 +22,9 @@ import pytest
 from chainrule import codegen
 from chainrule.codegen.backends.c import loader as c_loader
 from chainrule.codegen.backends.c.loader import CKernel, CompilerError, compile_kernel
+from chainrule.codegen.escape import c_string
+from chainrule.codegen.kernel_checks import check_call
+from chainrule.codegen.plan.contract import KernelContract
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,6 +46,7 @@ FAKE_H = string.Template("""\
 #define ${NET}_H
 #include <stddef.h>
 #include <stdint.h>
+const char *${net}_contract(void);
 size_t ${net}_workspace_bytes(const long *sizes);
 #define DECLARE(REAL, SUF) \\
 int ${net}_loss_and_grad_##SUF(const long *sizes, const REAL *const *params, const REAL *x, \\
@@ -77,6 +83,8 @@ static long examples(const long *sizes) {
     for (int a = NS - NX; a < NS; a++) n *= sizes[a];
     return n;
 }
+
+const char *${net}_contract(void) { return ${contract}; }
 
 size_t ${net}_workspace_bytes(const long *sizes) { return (size_t)sizes[NS - 1] * 12 + 3; }
 
@@ -281,8 +289,15 @@ def test_load_errors(tmp_path: Path) -> None:
         codegen.load(write(tmp_path / "empty", {"e.py": ""}), backend="c")
     with pytest.raises(ValueError, match=r"found \['a.c', 'b.c'\]"):
         codegen.load(write(tmp_path / "two", {"a.c": "", "b.c": ""}), backend="c")
-    with pytest.raises(ValueError, match=r"holds lone\.c but not lone\.py"):
+    # the C kernel needs no .py beside it, but a library that describes no contract is
+    # not a kernel
+    with pytest.raises(ValueError, match=r"has no function lone_contract; is it a chainrule C "
+                                         r"kernel"):
         codegen.load(write(tmp_path / "lone", {"lone.c": ""}), backend="c")
+
+
+#: the NumPy module beside each fake C kernel, by the fake's name
+NUMPY_MODULES: dict[str, ModuleType] = {}
 
 
 def make_fake(directory: Path, net: str, numpy_module: Path) -> Path:
@@ -292,15 +307,18 @@ def make_fake(directory: Path, net: str, numpy_module: Path) -> Path:
     unsealed = re.sub(r"(?m)^Kernel set .*\n", "", numpy_module.read_text(encoding="utf-8"))
     (directory / f"{net}.py").write_text(unsealed, encoding="utf-8")
     module = codegen.load(directory)
-    axes = tuple(module._INPUT_AXES)
-    order = (*module.SIZES, *(("T",) if "T" in axes else ()), "B")
+    contract = KernelContract.from_data(module.CONTRACT)
+    axes = contract.input
+    order = contract.call_sizes
+    NUMPY_MODULES[net] = module
     shapes = ", ".join(
         "{" + ", ".join(str(order.index(a)) for a in (*shape, *["-"] * (2 - len(shape)))
                         if a != "-") + (", -1" if len(shape) == 1 else "") + "}"
         for shape in module.PARAMS.values())
     fields = {"net": net, "NET": net.upper(), "ns": len(order), "np": len(module.PARAMS),
               "nst": len(module.STATE), "nx": len(axes) - 1, "k_at": order.index("K"),
-              "h_at": order.index("H") if module.STATE else 0, "shapes": shapes}
+              "h_at": order.index("H") if module.STATE else 0, "shapes": shapes,
+              "contract": c_string(dataclasses.replace(contract, name=net).to_json())}
     write(directory, {f"{net}.h": FAKE_H.substitute(fields),
                       f"{net}.c": FAKE_C.substitute(fields)})
     return directory
@@ -335,8 +353,9 @@ def inputs(kernel: CKernel, dtype: type = np.float64, seed: int = 0
 def test_fake_contract(fake: CKernel) -> None:
     assert fake.backend == "c" and fake.blas is False
     assert fake.library.is_file() and fake.library.suffix == ".so"
-    assert fake.SIZES == fake.module.SIZES and fake.PARAMS == fake.module.PARAMS
-    assert fake.STATE == fake.module.STATE
+    module = NUMPY_MODULES[fake.name]
+    assert fake.SIZES == module.SIZES and fake.PARAMS == module.PARAMS
+    assert fake.STATE == module.STATE
     sizes = {"I": 5, "H": 6, "H1": 6, "H2": 7, "K": 8, "T": 9, "B": 10}
     assert list(fake.sizes_array(sizes)) == [sizes[n] for n in fake.SIZES_ORDER]
     assert fake.SIZES_ORDER[-1] == "B"
@@ -380,11 +399,11 @@ def test_fake_validates_like_numpy(fake: CKernel) -> None:
     bad = labels.copy()
     bad.flat[0] = 99
     wrong = dict(params, b_y=params["b_y"][:-1])
-    cases = [(fake.module.loss_and_grad, fake.loss_and_grad, (params, x, bad)),
-             (fake.module.loss_and_grad, fake.loss_and_grad, (params, x.astype(np.float32),
-                                                              labels)),
-             (fake.module.predict, fake.predict, (wrong, x)),
-             (fake.module.predict, fake.predict, (params, x, {"nope": x}))]
+    module = NUMPY_MODULES[fake.name]
+    cases = [(module.loss_and_grad, fake.loss_and_grad, (params, x, bad)),
+             (module.loss_and_grad, fake.loss_and_grad, (params, x.astype(np.float32), labels)),
+             (module.predict, fake.predict, (wrong, x)),
+             (module.predict, fake.predict, (params, x, {"nope": x}))]
     for numpy_call, c_call, args in cases:
         with pytest.raises(ValueError) as numpy_error:
             numpy_call(*args)
@@ -406,7 +425,7 @@ def test_fake_status_codes(fake: CKernel) -> None:
     with pytest.raises(ValueError, match=r"must have shape .* with every size at least 1"):
         fake.loss_and_grad(hollow, x, labels)
     # the raw API: a label out of range straight into C
-    sizes, dtype = fake.module._check(params, x, labels, None, need_labels=True)
+    sizes, dtype = check_call(fake.CONTRACT, params, x, labels, None, need_labels=True)
     keep: list[np.ndarray] = []
     bad = np.full(labels.shape, 99, np.int64)
     loss = np.zeros(1)

@@ -31,13 +31,15 @@ import numpy as np
 
 from chainrule.codegen import load
 from chainrule.codegen.artifacts import render
+from chainrule.codegen.registry import backend_named, kernel_backends
 from chainrule.codegen.writer import write_atomically
 from chainrule.symbolic import Model, Role
 
 __all__ = ["BACKENDS", "GENERATE", "TOLERANCE", "Report", "check_model",
            "finite_difference_errors", "not_finite"]
 
-BACKENDS = ("numpy", "c")
+#: the backends ``check_model`` compares by default: every kernel backend of the registry
+BACKENDS = tuple(backend.name for backend in kernel_backends())
 TOLERANCE = 1e-6
 #: sizes and B are drawn from 1..MAX_SIZE (at least 2 classes), T from 2..MAX_SIZE+1
 MAX_SIZE = 3
@@ -121,7 +123,8 @@ def check_model(model: Model, *, source: str | None = None, seed: int = 0, cases
                 tolerance: float = TOLERANCE, backends: tuple[str, ...] = BACKENDS) -> Report:
     """Generate ``model``'s kernels into a temporary folder and check each backend.
 
-    C is skipped (with the reason) where there is no C compiler. Anything else that
+    A backend is skipped (with the reason) where it cannot run here (C without a C
+    compiler: ``KernelBackend.unavailable``). Anything else that
     goes wrong (the engine cannot generate the model, a kernel does not compile or
     raises) is recorded in ``Report.failed``: finding it is what the check is for.
     """
@@ -136,7 +139,7 @@ def check_model(model: Model, *, source: str | None = None, seed: int = 0, cases
         write_atomically(folder, files)
         kernels: dict[str, Any] = {}
         for backend in backends:
-            why = _no_compiler() if backend == "c" else None
+            why = backend_named(backend).unavailable()
             if why is not None:
                 report.skipped[backend] = why
                 continue
@@ -202,17 +205,6 @@ def _worst(errors: Iterable[float]) -> float:
 def _error_text(error: Exception) -> str:
     lines = f"{type(error).__name__}: {error}".strip().splitlines()
     return lines[0] + (f" (... {len(lines) - 1} more lines)" if len(lines) > 1 else "")
-
-
-def _no_compiler() -> str | None:
-    """Why C kernels cannot be built here (no C compiler), or None."""
-    from chainrule.codegen.backends.c.loader import CompilerError, find_compiler
-
-    try:
-        find_compiler()
-    except CompilerError as error:
-        return str(error)
-    return None
 
 
 def finite_difference_errors(kernel: Any, params: dict[str, np.ndarray], x: np.ndarray,

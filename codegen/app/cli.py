@@ -280,12 +280,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in (_add_list, _add_derive, _add_generate, _add_notes, _add_check):
+        add(commands)
+    return parser
 
+
+Commands = argparse._SubParsersAction  # what add_subparsers returns
+
+
+def _add_model(command: argparse.ArgumentParser, what: str) -> None:
+    command.add_argument("--model", type=Path, metavar="FILE", help=f"a spec file (TOML){what}")
+
+
+def _add_list(commands: Commands) -> None:
     listing = commands.add_parser(
         "list", help="list the built-in networks", description="List the built-in networks."
     )
     listing.set_defaults(func=cmd_list)
 
+
+def _add_derive(commands: Commands) -> None:
     derive = commands.add_parser(
         "derive",
         help="print a network's derivation",
@@ -293,10 +307,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     derive.add_argument("net", metavar="NET", nargs="?",
                         help="a built-in network (see `chainrule list`)")
-    derive.add_argument("--model", type=Path, metavar="FILE",
-                        help="a spec file (TOML) instead of a built-in network")
+    _add_model(derive, " instead of a built-in network")
     derive.set_defaults(func=cmd_derive)
 
+
+def _add_generate(commands: Commands) -> None:
     generate = commands.add_parser(
         "generate",
         help="write (or check) the generated artifacts",
@@ -306,23 +321,19 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument(
         "nets", metavar="NET", nargs="*", help="built-in networks (default: all of them)"
     )
-    generate.add_argument(
-        "--out",
-        type=Path,
-        default=Path("generated"),
-        metavar="DIR",
-        help="output folder (default: ./generated)",
-    )
+    generate.add_argument("--out", type=Path, default=Path("generated"), metavar="DIR",
+                          help="output folder (default: ./generated)")
     generate.add_argument(
         "--check",
         action="store_true",
         help="write nothing; exit 1 and show what differs if DIR is not up to date",
     )
-    generate.add_argument("--model", type=Path, metavar="FILE",
-                          help="a spec file (TOML): render its network alone, into DIR/<name>/")
+    _add_model(generate, ": render its network alone, into DIR/<name>/")
     generate.set_defaults(func=cmd_generate)
 
-    notes_parser = commands.add_parser(
+
+def _add_notes(commands: Commands) -> None:
+    notes = commands.add_parser(
         "notes",
         help="build the notes as PDFs (needs TeX)",
         description="Write the LaTeX notes of built-in networks (or of a spec file) into DIR "
@@ -332,17 +343,18 @@ def build_parser() -> argparse.ArgumentParser:
         "Without TeX the .tex files are still written, the missing Debian packages are named "
         "and the exit status is 1.",
     )
-    notes_parser.add_argument(
+    notes.add_argument(
         "nets", metavar="NET", nargs="*", help="built-in networks (default: all of them)"
     )
-    notes_parser.add_argument("--model", type=Path, metavar="FILE",
-                              help="a spec file (TOML) instead of built-in networks")
-    notes_parser.add_argument("--lang", choices=("en", "zh"), default="en",
-                              help="language of the headings and prose (default: en)")
-    notes_parser.add_argument("--out", type=Path, default=None, metavar="DIR",
-                              help="output folder (default: ./build/notes/LANG)")
-    notes_parser.set_defaults(func=cmd_notes)
+    _add_model(notes, " instead of built-in networks")
+    notes.add_argument("--lang", choices=("en", "zh"), default="en",
+                       help="language of the headings and prose (default: en)")
+    notes.add_argument("--out", type=Path, default=None, metavar="DIR",
+                       help="output folder (default: ./build/notes/LANG)")
+    notes.set_defaults(func=cmd_notes)
 
+
+def _add_check(commands: Commands) -> None:
     check = commands.add_parser(
         "check",
         help="check a network's kernels against finite differences",
@@ -353,14 +365,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("net", metavar="NET", nargs="?",
                        help="a built-in network (see `chainrule list`)")
-    check.add_argument("--model", type=Path, metavar="FILE",
-                       help="a spec file (TOML) instead of a built-in network")
+    _add_model(check, " instead of a built-in network")
     check.add_argument("--seed", type=int, default=0, help="seed of the random sizes and "
                        "values (default: 0)")
     check.add_argument("--tolerance", type=float, default=1e-6, metavar="TOL",
                        help="largest relative error accepted (default: 1e-6)")
     check.set_defaults(func=cmd_check)
-    return parser
 
 
 def _version() -> str:

@@ -40,7 +40,7 @@ from chainrule.codegen.plan.types import (
     ref_name,
     written,
 )
-from chainrule.symbolic.names import Names, numbered
+from chainrule.symbolic import Names, numbered
 
 #: Stands for the fused axis in the signatures that group fusable terms.
 _PLACEHOLDER = Idx("u#")

@@ -10,7 +10,8 @@ log-softmax of its logits. A boundary condition ``[t ≤ T-1]`` on a term of an
 adjoint becomes a :class:`~codegen.plan.Guarded` temporary. Parameter gradients
 and the loss sum over the batch (and time) in one contraction each. Models over
 time are then split around one loop per phase (``schedule.py``), and
-contractions that share an operand are fused (``fuse.py``). It knows no network
+contractions that share an operand are fused (``fuse.py``); a function application
+read twice in one step is computed once (``cse.py``). It knows no network
 by name. The names it makes up (temporaries ``t<N>``, fused buffers) come from one
 :class:`~symbolic.names.Names` allocator that holds every user name, every
 adjoint and the reserved list, so that none captures another.
@@ -23,6 +24,7 @@ import dataclasses
 import sympy
 from sympy import Expr, Idx, Indexed, IndexedBase
 
+from chainrule.codegen.plan.cse import common_subexpressions
 from chainrule.codegen.plan.fuse import Fuser, split_coefficient
 from chainrule.codegen.plan.schedule import SchedulingError, schedule
 from chainrule.codegen.plan.types import (
@@ -46,11 +48,17 @@ from chainrule.codegen.plan.types import (
     walk,
     written,
 )
-from chainrule.symbolic import Derivation, Role
-from chainrule.symbolic.contraction import reduce_ranges
-from chainrule.symbolic.expressions import InRange
-from chainrule.symbolic.model import Equation, Model, Quantity
-from chainrule.symbolic.names import Names, c_functions
+from chainrule.symbolic import (
+    Derivation,
+    Equation,
+    InRange,
+    Model,
+    Names,
+    Quantity,
+    Role,
+    c_functions,
+    reduce_ranges,
+)
 
 
 class LoweringError(ValueError):
@@ -171,6 +179,9 @@ class _Lowering:
         loss_statements += self.assign(sympy.Symbol(loss_name),
                                        self.convert(model.loss_equation.rhs),
                                        f"loss {loss_name}, summed over {over}")
+        # the one phase that does not go through phase()
+        loss_statements = common_subexpressions(loss_statements, self.arrays, self.temporary,
+                                                self.time)
         backward: list[Statement] = []
         for adjoint in self.derivation.named:
             backward += self.lower_adjoint(adjoint.lhs, adjoint.expr,
@@ -225,7 +236,9 @@ class _Lowering:
                 setup.append(Initial(name, state.name, f"{name} at t = 0 is {state.name}"))
         direction = "ascending" if step > 0 else "descending"
         body = [Loop(step, tuple(loop), f"through time, t {direction}")] if loop else []
-        return [*setup, *before, *body, *after]
+        # after scheduling and fusion: the pass sees the loop body and the views as printed
+        return common_subexpressions([*setup, *before, *body, *after], self.arrays,
+                                     self.temporary, self.time)
 
     def unit(self, quantity: Quantity) -> Idx:
         return self.model.primary_index(quantity.sizes[0])

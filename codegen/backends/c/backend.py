@@ -9,8 +9,17 @@ statement becomes a loop nest ordered for the cache (the innermost loop walks
 contiguous memory where it can); a contraction that is a matrix product also
 gets a CBLAS call, compiled in with ``-DCHAINRULE_CBLAS`` and used above a
 size threshold. The loop over ``t`` and the work hoisted out of it are the
-plan's, unchanged. The templates ``templates/c/kernel.{c,h}.j2`` hold the
-layout of the files; every expression arrives printed.
+plan's, unchanged.
+
+The kernels come in every precision of ``codegen/precision.py`` from one body:
+the statements are printed once (``printer.py``) in names each precision binds
+with ``#define`` (``chainrule_real`` → ``double``, ``chainrule_exp`` → ``expf``,
+``CHAINRULE_LIT(0.5, 0.5F)``): each run function holds the same text, between the
+``#define``s of its precision and their ``#undef``s. (One body expanded from a macro
+would be shorter, and unreadable: one logical line, which debuggers and compiler
+messages point at as a whole.) Each function declares only what its body names.
+The templates ``templates/kernel.{c,h}.j2`` hold the layout of the files; every
+expression arrives printed.
 """
 
 from __future__ import annotations
@@ -21,8 +30,16 @@ import sympy
 from sympy import Expr, Idx, Indexed, Symbol
 
 from chainrule.codegen import escape, templating
-from chainrule.codegen.backends.c.printer import KernelCPrinter, Layout, c_identifier
+from chainrule.codegen.backends.c.printer import (
+    BOUND_PREFIX,
+    LITERAL,
+    REAL,
+    KernelCPrinter,
+    Layout,
+    c_identifier,
+)
 from chainrule.codegen.kernel_set import SEAL_PLACEHOLDER
+from chainrule.codegen.plan.contract import contract_of
 from chainrule.codegen.plan.types import (
     Allocate,
     Array,
@@ -40,15 +57,26 @@ from chainrule.codegen.plan.types import (
     Split,
     Statement,
     matrix_product,
+    read,
     ref_indices,
     ref_name,
     walk,
 )
-from chainrule.symbolic.functions import logistic
-from chainrule.symbolic.names import Names, c_functions
+from chainrule.codegen.plan.visitor import StatementVisitor
+from chainrule.codegen.precision import F32, PRECISIONS, Precision
+from chainrule.symbolic import Names, c_functions, logistic
 
-PRECISIONS = {"f64": "double", "f32": "float"}
 _INDENT = "    "
+
+#: the C names of the contract's status codes (``plan/contract.py``'s STATUS)
+STATUS_MACROS = {0: "CHAINRULE_OK", 1: "CHAINRULE_BAD_SIZE", 2: "CHAINRULE_BAD_LABEL"}
+
+#: the precision whose tanh is the kernel's own helper, ``chainrule_tanh_<name>``: expf
+#: vectorizes where tanhf does not (see the helper's comment in ``kernel.c.j2``)
+TANH_HELPER = F32
+
+#: the longest string literal C99 promises to compile (``-pedantic`` warns beyond it)
+_C99_STRING_LIMIT = 4095
 
 
 def render_c(plan: Plan) -> dict[str, str]:
@@ -86,13 +114,28 @@ class _Kernel:
             indices = [plan.time, *(i for i in indices if i != plan.time)]
         for index in indices:
             self.variables[index] = Symbol(c_identifier(index.name, self.names), integer=True)
+        self.printer = KernelCPrinter(self.layouts, self.variables)
+        self.body = self.print_body()
 
-    def fresh_index(self, extent: Expr) -> Idx:
-        """A new loop index ``0..extent-1`` with a C name of its own (copies, concatenations)."""
-        name = c_identifier(f"n{len(self.variables)}", self.names)
-        index = Idx(name, (0, extent - 1))
-        self.variables[index] = Symbol(name, integer=True)
-        return index
+    def copy_indices(self, extents: list[Expr], time_first: bool, bound: set[Idx]) -> list[Idx]:
+        """Loop indices over ``extents`` for a copy, none in ``bound`` (the enclosing loops)
+        nor twice: the kernel's own index over each range where it has one (so the copy of
+        ``W_xi[i, c]`` loops over ``i`` and ``c``), else a new one named after the size. With
+        ``time_first`` the first runs over the steps ``1..extent`` (the time index)."""
+        chosen: list[Idx] = []
+        for position, extent in enumerate(extents):
+            lower = 1 if time_first and position == 0 else 0
+            upper = extent if lower else extent - 1
+            index = next((i for i in self.variables
+                          if isinstance(i, Idx) and i not in chosen and i not in bound
+                          and i.lower == lower and i.upper == upper), None)
+            if index is None:
+                base = str(extent).lower() if isinstance(extent, Symbol) else "n"
+                name = c_identifier(base, self.names)
+                index = Idx(name, (lower, upper))
+                self.variables[index] = Symbol(name, integer=True)
+            chosen.append(index)
+        return chosen
 
     # --- storage ----------------------------------------------------------------------------
 
@@ -139,7 +182,59 @@ class _Kernel:
             found.setdefault(self.plan.time)
         return list(found)
 
+    # --- the body -----------------------------------------------------------------------------
+
+    def print_body(self) -> dict[str, object]:
+        """Every statement printed once, then what the body names: the sizes, parameters,
+        regions and scalars it declares, in the plan's order."""
+        plan, printer = self.plan, self.printer
+        emit = _Emitter(self, printer)
+        target = plan.arrays[plan.target]
+        body: dict[str, object] = {
+            "forward": emit.lines(plan.forward),
+            "backward": emit.lines([*plan.loss_statements, *plan.backward,
+                                    *plan.gradient_statements]),
+            "gradient_copies": [line for array, pointer in self.gradient_copies
+                                for line in emit.copy_out(array, pointer)],
+            "state_copies": [line for i, state in enumerate(self.states)
+                             for line in emit.copy_out(plan.gradients[state],
+                                                       f"state_grads[{i}]")],
+            "output_copy": emit.copy_out(plan.output, "y_out"),
+            "labels_count": printer.doprint(sympy.Mul(*target.axes[:-1])),
+            "classes": printer.doprint(target.axes[-1]),
+        }
+        used = printer.names
+        # a region the body never names gets no place (nor bytes in <net>_workspace_bytes)
+        self.regions = [region for region in self.regions if region.name in used]
+        regions, start = [], f"({REAL} *)workspace"
+        for region in self.regions:  # one after another in the workspace
+            regions.append((region.name, start))
+            start = f"{region.name} + {printer.doprint(region.size)}"
+        body["regions"] = regions
+        body["sizes"] = [(size, slot) for slot, size in enumerate(self.size_names)
+                         if size in used]
+        body["params"] = [(param, slot) for slot, param in enumerate(self.params)
+                          if param in used]
+        body["scalars"] = [scalar for scalar in self.scalars if scalar in used]
+        body["gradient_pointers"] = [(plan.gradients[p], slot)
+                                     for slot, p in enumerate(self.params)
+                                     if not plan.arrays[plan.gradients[p]].view
+                                     and plan.gradients[p] in used]
+        return body
+
     # --- contexts ---------------------------------------------------------------------------
+
+    def status(self) -> list[tuple[str, int, str, str]]:
+        """The status codes of the contract: (C macro, code, the macro and the code as the
+        header's table shows them, padded to one width, meaning)."""
+        status = contract_of(self.plan).status
+        unnamed = sorted(set(status) - set(STATUS_MACROS))
+        if unnamed:
+            raise ValueError(f"the C backend has no macro for the status codes {unnamed}")
+        names = {code: f"{STATUS_MACROS[code]} ({code})" for code in status}
+        width = max(len(name) for name in names.values())
+        return [(STATUS_MACROS[code], code, names[code].ljust(width),
+                 escape.c_comment(meaning)) for code, meaning in status.items()]
 
     def header_context(self) -> dict[str, object]:
         plan = self.plan
@@ -155,55 +250,93 @@ class _Kernel:
             "labels_shape": _shape_text(plan.arrays[plan.target].axes[:-1]),
             "y_shape": _shape_text(plan.arrays[plan.output].axes),
             "classes": str(plan.arrays[plan.target].axes[-1]),
+            "status": self.status(),
+            "precisions": PRECISIONS,
+            "widest": _widest().c_type,
         }
 
     def source_context(self) -> dict[str, object]:
         plan = self.plan
-        bodies = {}
-        for precision, ctype in PRECISIONS.items():
-            printer = KernelCPrinter(precision, self.layouts, self.variables)
-            emit = _Emitter(self, printer, ctype)
-            bodies[precision] = {
-                "ctype": ctype,
-                "forward": emit.lines(plan.forward),
-                "backward": emit.lines([*plan.loss_statements, *plan.backward,
-                                        *plan.gradient_statements]),
-                "gradient_copies": [line for array, pointer in self.gradient_copies
-                                    for line in emit.copy_out(array, pointer)],
-                "state_copies": [line for i, state in enumerate(self.states)
-                                 for line in emit.copy_out(plan.gradients[state],
-                                                           f"state_grads[{i}]")],
-                "output_copy": emit.copy_out(plan.output, "y_out"),
-            }
-        size_printer = KernelCPrinter("f64", {}, {})
-        target = plan.arrays[plan.target]
-        labels_count = sympy.Mul(*target.axes[:-1])
+        functions = list(self.printer.functions)
+        uses_tanh = sympy.tanh.__name__ in functions
+        uses_logistic = logistic.__name__ in functions
         return {
             "name": plan.name, "title": escape.c_comment(plan.title),
             "source": escape.c_comment(plan.source), "kernel_set": SEAL_PLACEHOLDER,
             "size_names": self.size_names,
             "loss": plan.loss,
-            "uses_logistic": any(e.has(logistic) for s in walk(plan.all_statements())
-                                 for e in _expressions(s)),
-            "uses_tanh": any(e.has(sympy.tanh) for s in walk(plan.all_statements())
-                             for e in _expressions(s)),
-            "params": self.params,
-            "states": self.states,
-            "gradient_pointers": [(plan.gradients[p], i) for i, p in enumerate(self.params)
-                                  if not plan.arrays[plan.gradients[p]].view],
-            "regions": [(r.name, size_printer.doprint(r.size)) for r in self.regions],
-            **_workspace_context(self.regions),
-            "scalars": self.scalars,
-            "labels_count": size_printer.doprint(labels_count),
-            "classes": str(target.axes[-1]),
-            "precisions": bodies,
+            "tanh_helper": TANH_HELPER if uses_tanh or uses_logistic else None,
+            "logistic_helpers": [(p, _bound(p, sympy.tanh.__name__)) for p in PRECISIONS]
+            if uses_logistic else [],
+            "uses_gemm": "gemm" in functions,
+            "precisions": [(p, _bindings(p, functions)) for p in PRECISIONS],
+            "real": REAL,
+            "states": bool(self.states),
+            **self.body,
+            **_workspace_context(self.regions, self.size_names),
+            "widest": _widest().c_type,
+            **_contract_context(plan),
         }
 
 
-def _workspace_context(regions: list[_Region]) -> dict[str, object]:
-    """``<net>_workspace_bytes``'s regions, counted with the overflow-checked helpers."""
+def _bound(precision: Precision, function: str) -> str:
+    """What ``chainrule_<function>`` of the body stands for in ``precision``."""
+    if function == "gemm":
+        return precision.gemm
+    if function == logistic.__name__:
+        return f"chainrule_logistic_{precision.name}"
+    if function == sympy.tanh.__name__ and precision == TANH_HELPER:
+        return f"chainrule_tanh_{precision.name}"
+    return precision.c_math(function)
+
+
+def _bindings(precision: Precision, functions: list[str]) -> list[tuple[str, str, str]]:
+    """The ``#define``s that bind the body's names to ``precision``: (name, parameters,
+    value); the literal macro picks its argument of this precision."""
+    bindings = [(REAL, "", precision.c_type)]
+    for function in sorted(functions, key=lambda f: (f != LITERAL, f)):
+        if function == LITERAL:
+            parameters = ", ".join(f"chainrule_{p.name}" for p in PRECISIONS)
+            bindings.append((LITERAL, f"({parameters})", f"chainrule_{precision.name}"))
+        else:
+            bindings.append((BOUND_PREFIX + function, "", _bound(precision, function)))
+    return bindings
+
+
+def _widest() -> Precision:
+    """The precision with the widest elements: the workspace is counted in them."""
+    return max(PRECISIONS, key=lambda p: p.numpy_dtype.itemsize)
+
+
+def _contract_context(plan: Plan) -> dict[str, object]:
+    """``<net>_contract()``'s JSON as C: string literals of a line each, or, beyond what C99
+    promises a string literal, the bytes of a char array."""
+    text = contract_of(plan).to_json()
+    if len(text.encode("utf-8")) > _C99_STRING_LIMIT:
+        return {"contract": [], "contract_bytes": escape.c_bytes(text)}
+    return {"contract": [escape.c_string(piece) for piece in _pieces(text, 72)],
+            "contract_bytes": ""}
+
+
+def _pieces(text: str, width: int) -> list[str]:
+    """``text`` cut into pieces of at most ``width`` characters, each after a comma where
+    one is near enough."""
+    pieces = []
+    while len(text) > width:
+        cut = text.rfind(",", width // 2, width) + 1 or width
+        pieces.append(text[:cut])
+        text = text[cut:]
+    return [*pieces, text]
+
+
+def _workspace_context(regions: list[_Region], size_names: list[str]) -> dict[str, object]:
+    """``<net>_workspace_bytes``'s regions, counted with the overflow-checked helpers, and the
+    sizes (with their places in ``sizes``) that the counts read."""
     counts = [(region.name, _checked_count(region.size)) for region in regions]
+    read = {str(s) for region in regions for s in region.size.free_symbols}
     return {"region_counts": counts,
+            "counted_sizes": [(size, slot) for slot, size in enumerate(size_names)
+                              if size in read],
             "uses_size_add": bool(counts),  # the mul helper only ever comes with the add
             "uses_size_mul": any(_SIZE_MUL in count for _, count in counts)}
 
@@ -237,11 +370,16 @@ def _fold(helper: str, operands: list[str]) -> str:
 
 
 def _row_major(pointer: str, array: Array) -> Layout:
-    strides = [sympy.S.One] * len(array.axes)
-    for position in range(len(array.axes) - 2, -1, -1):
-        strides[position] = strides[position + 1] * array.axes[position + 1]
-    first = array.first_time if array.time is not None else None
-    return Layout(pointer, sympy.S.Zero, tuple(strides), first)
+    return _contiguous(pointer, array.axes,
+                       array.first_time if array.time is not None else None)
+
+
+def _contiguous(pointer: str, axes: tuple[Expr, ...] | list[Expr],
+                first_time: int | None) -> Layout:
+    strides = [sympy.S.One] * len(axes)
+    for position in range(len(axes) - 2, -1, -1):
+        strides[position] = strides[position + 1] * axes[position + 1]
+    return Layout(pointer, sympy.S.Zero, tuple(strides), first_time)
 
 
 def _shape_text(axes: tuple[object, ...]) -> str:
@@ -249,25 +387,24 @@ def _shape_text(axes: tuple[object, ...]) -> str:
 
 
 def _expressions(statement: Statement) -> list[Expr]:
-    if isinstance(statement, Contract):
-        return [statement.out, *statement.operands]
-    if isinstance(statement, Assign):
-        return [statement.out, statement.value]
-    if isinstance(statement, Softmax):
-        return [statement.out, statement.logits]
-    if isinstance(statement, OneHot | Guarded):
-        return [statement.out]
-    return []
+    """The references ``statement`` itself writes and reads, and an assignment's value (a
+    loop's or guard's body statements are statements of their own)."""
+    out = getattr(statement, "out", None)
+    written = [out] if isinstance(out, Indexed | Symbol) else []
+    if isinstance(statement, Loop | Guarded):
+        return written
+    value = [statement.value] if isinstance(statement, Assign) else []
+    return [*written, *read(statement), *value]
 
 
-class _Emitter:
-    """Statements → C lines for one precision."""
+class _Emitter(StatementVisitor):
+    """Statements → C lines, once for every precision (see ``printer.py``); each method
+    prints one kind at ``indent``."""
 
-    def __init__(self, kernel: _Kernel, printer: KernelCPrinter, ctype: str) -> None:
+    def __init__(self, kernel: _Kernel, printer: KernelCPrinter) -> None:
         self.kernel = kernel
         self.plan = kernel.plan
         self.printer = printer
-        self.ctype = ctype
         self.fixed: set[Idx] = set()  # indices bound by an enclosing loop (t inside Loop)
 
     def var(self, index: Idx) -> str:
@@ -276,14 +413,20 @@ class _Emitter:
     def bound(self, expr: Expr) -> str:
         return self.printer.doprint(expr)
 
+    def head(self, index: Idx) -> str:
+        """``for (...) {`` over ``index``'s range: ``v < n`` for ``0..n-1``, else ``v <= hi``."""
+        v = self.var(index)
+        if index.lower == 0:
+            return f"for (long {v} = 0; {v} < {self.bound(index.upper + 1)}; ++{v})"
+        return (f"for (long {v} = {self.bound(index.lower)}; {v} <= {self.bound(index.upper)}; "
+                f"++{v})")
+
     def loops(self, indices: list[Idx], body: list[str], indent: str) -> list[str]:
         """``body`` inside one ``for`` per index, outermost first."""
         lines: list[str] = []
         depth = indent
         for index in indices:
-            v = self.var(index)
-            lines.append(f"{depth}for (long {v} = {self.bound(index.lower)}; "
-                         f"{v} <= {self.bound(index.upper)}; ++{v}) {{")
+            lines.append(f"{depth}{self.head(index)} {{")
             depth += _INDENT
         lines += [depth + line for line in body]
         for level in range(len(indices) - 1, -1, -1):
@@ -305,56 +448,55 @@ class _Emitter:
         for statement in statements:
             if statement.comment:
                 lines.append(f"{indent}/* {escape.c_comment(statement.comment)} */")
-            lines += self.statement(statement, indent)
+            lines += self.visit(statement, indent)
         return lines
 
-    def statement(self, statement: Statement, indent: str) -> list[str]:
-        if isinstance(statement, Loop):
-            time = self.plan.time
-            assert time is not None
-            self.fixed.add(time)
-            lo, hi, t = self.bound(time.lower), self.bound(time.upper), self.var(time)
-            if statement.step > 0:
-                head = f"for (long {t} = {lo}; {t} <= {hi}; ++{t}) {{"
-            else:
-                head = f"for (long {t} = {hi}; {t} >= {lo}; --{t}) {{"
-            body = self.lines(statement.body, indent + _INDENT)
-            self.fixed.discard(time)
-            return [indent + head, *body, indent + "}"]
-        if isinstance(statement, Guarded):
-            time = self.plan.time
-            assert time is not None
-            conditions = []
-            if sympy.simplify(statement.lo - time.lower) != 0:
-                conditions.append(f"{self.var(time)} >= {self.bound(statement.lo)}")
-            if sympy.simplify(statement.hi - time.upper) != 0:
-                conditions.append(f"{self.var(time)} <= {self.bound(statement.hi)}")
-            body = self.lines(statement.body, indent + _INDENT)
-            return [f"{indent}if ({' && '.join(conditions) or '1'}) {{", *body,
-                    f"{indent}}} else {{", *self.fill(statement.out, "0", indent + _INDENT),
-                    f"{indent}}}"]
-        if isinstance(statement, Assign):
-            value = self.printer.doprint(statement.value)
-            target = self.printer.element(statement.out)
-            return self.loops(self.free(statement.out), [f"{target} = {value};"], indent)
-        if isinstance(statement, Contract):
-            return self.contraction(statement, indent)
-        if isinstance(statement, Softmax):
-            return self.softmax(statement, indent)
-        if isinstance(statement, OneHot):
-            out = statement.out
-            assert isinstance(out, Indexed)
-            label = self.label_index(out, statement.axis)
-            body = [f"{self.printer.element(out)} = labels[{label}] == "
-                    f"{self.var(statement.axis)} ? 1 : 0;"]
-            return self.loops(self.free(out), body, indent)
-        if isinstance(statement, Concat):
-            return self.concat(statement, indent)
-        if isinstance(statement, Initial):
-            return self.initial(statement, indent)
-        if isinstance(statement, Allocate | Split):
-            return []  # every array already has its place in the workspace
-        raise TypeError(f"no C form for {type(statement).__name__}")
+    # --- one method per statement kind (plan/visitor.py) ---------------------------------
+
+    def loop(self, statement: Loop, indent: str) -> list[str]:
+        time = self.plan.time
+        assert time is not None
+        self.fixed.add(time)
+        lo, hi, t = self.bound(time.lower), self.bound(time.upper), self.var(time)
+        if statement.step > 0:
+            head = f"for (long {t} = {lo}; {t} <= {hi}; ++{t}) {{"
+        else:
+            head = f"for (long {t} = {hi}; {t} >= {lo}; --{t}) {{"
+        body = self.lines(statement.body, indent + _INDENT)
+        self.fixed.discard(time)
+        return [indent + head, *body, indent + "}"]
+
+    def guarded(self, statement: Guarded, indent: str) -> list[str]:
+        time = self.plan.time
+        assert time is not None
+        conditions = []
+        if sympy.simplify(statement.lo - time.lower) != 0:
+            conditions.append(f"{self.var(time)} >= {self.bound(statement.lo)}")
+        if sympy.simplify(statement.hi - time.upper) != 0:
+            conditions.append(f"{self.var(time)} <= {self.bound(statement.hi)}")
+        body = self.lines(statement.body, indent + _INDENT)
+        return [f"{indent}if ({' && '.join(conditions) or '1'}) {{", *body,
+                f"{indent}}} else {{", *self.fill(statement.out, "0", indent + _INDENT),
+                f"{indent}}}"]
+
+    def assign(self, statement: Assign, indent: str) -> list[str]:
+        value = self.printer.doprint(statement.value)
+        target = self.printer.element(statement.out)
+        return self.loops(self.free(statement.out), [f"{target} = {value};"], indent)
+
+    def one_hot(self, statement: OneHot, indent: str) -> list[str]:
+        out = statement.out
+        assert isinstance(out, Indexed)
+        label = self.label_index(out, statement.axis)
+        body = [f"{self.printer.element(out)} = labels[{label}] == "
+                f"{self.var(statement.axis)} ? 1 : 0;"]
+        return self.loops(self.free(out), body, indent)
+
+    def allocate(self, statement: Allocate, indent: str) -> list[str]:
+        return []  # every array already has its place in the workspace
+
+    def split(self, statement: Split, indent: str) -> list[str]:
+        return []  # a view prints through its buffer's layout
 
     def fill(self, out: Ref, value: str, indent: str) -> list[str]:
         return self.loops(self.free(out), [f"{self.printer.element(out)} = {value};"], indent)
@@ -362,15 +504,11 @@ class _Emitter:
     def label_index(self, out: Indexed, axis: Idx) -> str:
         """The flat index into ``labels`` of the one-hot row ``out[..., axis]``."""
         array = self.plan.array(out)
-        rest = [i for i in out.indices if i != axis]
-        axes = array.axes[:-1]
-        flat: Expr = sympy.S.Zero
-        for position, index in enumerate(rest):
-            base = array.first_time if position == 0 and array.time is not None else 0
-            flat = flat * axes[position] + (index - base)
-        return self.printer.doprint(sympy.expand(flat.xreplace(self.kernel.variables)))
+        labels = _contiguous("labels", array.axes[:-1],
+                             array.first_time if array.time is not None else None)
+        return self.printer.flat_index(labels, [i for i in out.indices if i != axis])
 
-    def contraction(self, statement: Contract, indent: str) -> list[str]:
+    def contract(self, statement: Contract, indent: str) -> list[str]:
         out = statement.out
         out_loops = self.free(out)
         summed: list[Idx] = []
@@ -386,7 +524,7 @@ class _Emitter:
         if innermost in summed:
             # a dot product per output element: contiguous reads, one store
             order = [*[i for i in summed if i != innermost], innermost]
-            body = [f"{self.ctype} acc = 0;",
+            body = [f"{REAL} acc = 0;",
                     *self.loops(order, [f"acc += {product};"], ""),
                     f"{target} = {scale}acc;"]
             loops = self.loops(out_loops, body, indent)
@@ -398,13 +536,11 @@ class _Emitter:
         gemm = self.gemm(statement, out_loops, summed)
         if gemm is None:
             return loops
-        call, work = gemm
-        return ["#ifdef CHAINRULE_CBLAS",
-                f"{indent}if ({work} >= CHAINRULE_BLAS_MIN_WORK) {{",
-                f"{indent}{_INDENT}{call}",
-                f"{indent}}} else",
-                "#endif",
-                f"{indent}{{", *[_INDENT + line for line in loops], f"{indent}}}"]
+        work, arguments = gemm
+        # CHAINRULE_GEMM (kernel.c.j2) is 1 where CBLAS did the product, 0 where the loops must
+        return [f"{indent}if (!CHAINRULE_GEMM({work},",
+                f"{indent}{_INDENT * 2}{arguments})) {{",
+                *[_INDENT + line for line in loops], f"{indent}}}"]
 
     def innermost(self, statement: Contract, out_loops: list[Idx],
                   summed: list[Idx]) -> Idx | None:
@@ -426,7 +562,8 @@ class _Emitter:
 
     def gemm(self, statement: Contract, out_loops: list[Idx],
              summed: list[Idx]) -> tuple[str, str] | None:
-        """A ``cblas_?gemm`` call when the contraction is a product of two matrices."""
+        """``(m·n·k, the arguments of cblas_?gemm)`` when the contraction is a product of
+        two matrices."""
         if len(statement.operands) != 2 or not out_loops or not summed:
             return None
         views = [self.matrix_view(r) for r in (*statement.operands, statement.out)]
@@ -455,33 +592,34 @@ class _Emitter:
         if p_layout is None or q_layout is None or c_layout is None or c_layout[0]:
             return None
         (p_trans, lda), (q_trans, ldb), (_, ldc) = p_layout, q_layout, c_layout
-        m = self.size(p_free)
-        n = self.size(q_free)
-        k = self.size(p_shared)
+        extents = [self.size(p_free), self.size(q_free), self.size(p_shared)]
+        m, n, k = (self.bound(e) for e in extents)
         alpha = self.printer.doprint(statement.coefficient)
-        routine = "cblas_sgemm" if self.ctype == "float" else "cblas_dgemm"
         transpose = {False: "CblasNoTrans", True: "CblasTrans"}
-        call = (f"{routine}(CblasRowMajor, {transpose[p_trans]}, {transpose[q_trans]}, "
-                f"{m}, {n}, {k}, {alpha}, {p_ptr}, {self.bound(lda)}, {q_ptr}, "
-                f"{self.bound(ldb)}, 0, {c_ptr}, {self.bound(ldc)});")
-        return call, f"(double)({m}) * ({n}) * ({k})"
+        arguments = (f"CblasRowMajor, {transpose[p_trans]}, {transpose[q_trans]}, "
+                     f"{m}, {n}, {k}, {alpha}, {p_ptr}, {self.bound(lda)}, {q_ptr}, "
+                     f"{self.bound(ldb)}, 0, {c_ptr}, {self.bound(ldc)}")
+        self.printer.function("gemm")
+        work = " * ".join(f"({self.bound(e)})" if isinstance(e, sympy.Mul | sympy.Add)
+                          else self.bound(e) for e in extents)
+        # m·n·k in double whatever the precision: a count compared with CHAINRULE_BLAS_MIN_WORK,
+        # which a long could overflow
+        return f"(double){work}", arguments
 
-    def size(self, axes: list[tuple[Idx, Expr, Expr]]) -> str:
-        return self.bound(sympy.Mul(*(extent for _, extent, _ in axes)))
+    def size(self, axes: list[tuple[Idx, Expr, Expr]]) -> Expr:
+        return sympy.Mul(*(extent for _, extent, _ in axes))
 
     def matrix_view(self, ref: Ref) -> tuple[str, list[tuple[Idx, Expr, Expr]]] | None:
         """``(&first element, [(index, extent, stride)])`` of ``ref`` over its loop indices."""
         if not isinstance(ref, Indexed):
             return None
         layout = self.kernel.layouts[ref_name(ref)]
-        offset = layout.offset
+        first: list[Expr] = []  # the indices of the first element
         axes: list[tuple[Idx, Expr, Expr]] = []
-        for position, (index, stride) in enumerate(zip(ref.indices, layout.strides,
-                                                       strict=True)):
-            base = layout.first_time if position == 0 and layout.first_time is not None else 0
+        for index, stride in zip(ref.indices, layout.strides, strict=True):
             loops = [s for s in index.free_symbols if isinstance(s, Idx) and s not in self.fixed]
             if not loops:
-                offset += (index.xreplace(self.kernel.variables) - base) * stride
+                first.append(index)
                 continue
             if len(loops) != 1 or any(loops[0] == a[0] for a in axes):
                 return None
@@ -489,31 +627,29 @@ class _Emitter:
             shift = sympy.expand(index - loop)
             if shift.has(Idx):
                 return None
-            offset += (loop.lower + shift - base) * stride
+            first.append(loop.lower + shift)
             axes.append((loop, sympy.simplify(loop.upper - loop.lower + 1), stride))
-        pointer = f"{layout.pointer} + {self.printer.doprint(sympy.expand(offset))}" \
-            if sympy.expand(offset) != 0 else layout.pointer
-        return pointer, axes
+        offset = self.printer.flat_index(layout, first)
+        pointer = self.printer.pointer(layout)
+        return (f"{pointer} + {offset}" if offset != "0" else pointer), axes
 
     def softmax(self, statement: Softmax, indent: str) -> list[str]:
         out, logits, axis = statement.out, statement.logits, statement.axis
         outer = [i for i in self.free(out) if i != axis]
-        v = self.var(axis)
-        lo, hi = self.bound(axis.lower), self.bound(axis.upper)
-        exp = "expf" if self.ctype == "float" else "exp"
-        log = "logf" if self.ctype == "float" else "log"
+        exp, log = self.printer.function("exp"), self.printer.function("log")
         u = self.printer.element(logits)
         o = self.printer.element(out)
         first = self.printer.element(logits.xreplace({axis: axis.lower}))
-        body = [f"{self.ctype} top = {first};",
-                f"for (long {v} = {lo}; {v} <= {hi}; ++{v}) top = {u} > top ? {u} : top;",
-                f"{self.ctype} total = 0;",
-                f"for (long {v} = {lo}; {v} <= {hi}; ++{v}) total += {exp}({u} - top);"]
+        each = self.head(axis)
+        body = [f"{REAL} top = {first};",
+                f"{each} top = {u} > top ? {u} : top;",
+                f"{REAL} total = 0;",
+                f"{each} total += {exp}({u} - top);"]
         if statement.log:
-            body += [f"{self.ctype} shift = top + {log}(total);",
-                     f"for (long {v} = {lo}; {v} <= {hi}; ++{v}) {o} = {u} - shift;"]
+            body += [f"{REAL} shift = top + {log}(total);",
+                     f"{each} {o} = {u} - shift;"]
         else:
-            body += [f"for (long {v} = {lo}; {v} <= {hi}; ++{v}) {o} = {exp}({u} - top) / total;"]
+            body += [f"{each} {o} = {exp}({u} - top) / total;"]
         return self.loops(outer, body, indent)
 
     def concat(self, statement: Concat, indent: str) -> list[str]:
@@ -522,8 +658,8 @@ class _Emitter:
         start: Expr = sympy.S.Zero
         for part in statement.parts:
             array = self.plan.arrays[part]
-            indices = [self.kernel.fresh_index(extent) for extent in array.axes]
-            shifted = list(indices)
+            indices = self.kernel.copy_indices(list(array.axes), False, self.fixed)
+            shifted: list[Expr] = list(indices)
             shifted[statement.axis] = indices[statement.axis] + start
             source = self.printer.element(sympy.IndexedBase(part)[tuple(indices)])
             destination = self.printer.element(sympy.IndexedBase(joined.name)[tuple(shifted)])
@@ -537,10 +673,11 @@ class _Emitter:
         count = self.bound(sympy.Mul(*array.axes[1:]))
         row = self.bound(sympy.expand(layout.offset))
         slot = self.kernel.states.index(statement.state)
-        destination = f"{layout.pointer} + {row}" if row != "0" else layout.pointer
+        pointer = self.printer.pointer(layout)
+        destination = f"{pointer} + {row}" if row != "0" else pointer
         return [f"{indent}if (state) memcpy({destination}, state[{slot}], "
-                f"sizeof({self.ctype}) * (size_t)({count}));",
-                f"{indent}else memset({destination}, 0, sizeof({self.ctype}) * (size_t)({count}));"]
+                f"sizeof({REAL}) * (size_t)({count}));",
+                f"{indent}else memset({destination}, 0, sizeof({REAL}) * (size_t)({count}));"]
 
     def copy_out(self, name: str, pointer: str) -> list[str]:
         """Copy array ``name`` (any layout) into the caller's contiguous array ``pointer``;
@@ -550,14 +687,10 @@ class _Emitter:
         extents = list(array.axes)
         if over_time and array.first_time == 0:
             extents[0] = extents[0] - 1
-        indices = [self.kernel.fresh_index(extent) for extent in extents]
-        # the element printer takes the step t at the time position; rows hold steps 1..T
-        source = [i + 1 if n == 0 and over_time else i for n, i in enumerate(indices)]
-        flat: Expr = sympy.S.Zero
-        for index, extent in zip(indices, extents, strict=True):
-            flat = flat * extent + self.kernel.variables[index]
-        element = self.printer.element(sympy.IndexedBase(name)[tuple(source)])
-        body = [f"{pointer}[{self.printer.doprint(sympy.expand(flat))}] = {element};"]
+        indices = self.kernel.copy_indices(extents, over_time, self.fixed)
+        destination = _contiguous(pointer, extents, 1 if over_time else None)
+        element = self.printer.element(sympy.IndexedBase(name)[tuple(indices)])
+        body = [f"{pointer}[{self.printer.flat_index(destination, indices)}] = {element};"]
         return self.loops(indices, body, "")
 
 
@@ -587,4 +720,31 @@ def _flat(block: list[tuple[Idx, Expr, Expr]]) -> bool:
                for n in range(len(block) - 1))
 
 
-__all__ = ["PRECISIONS", "render_c"]
+__all__ = ["STATUS_MACROS", "TANH_HELPER", "render_c"]
+
+
+class CBackend:
+    """The C backend in the registry (``codegen/registry.py``)."""
+
+    name = "c"
+
+    def render(self, derivation: object, plan: Plan) -> dict[str, str]:
+        return render_c(plan)
+
+    def load(self, directory: object, *, blas: bool | None = None) -> object:
+        from chainrule.codegen.backends.c.loader import load_c
+
+        return load_c(directory, blas=blas)  # type: ignore[arg-type]
+
+    def unavailable(self) -> str | None:
+        """Why C kernels cannot be built here (no C compiler), or None."""
+        from chainrule.codegen.backends.c.loader import CompilerError, find_compiler
+
+        try:
+            find_compiler()
+        except CompilerError as error:
+            return str(error)
+        return None
+
+
+BACKEND = CBackend()

@@ -6,19 +6,23 @@ compiles the C source with the system compiler into a content-keyed cache
 (``compile_kernel``; every cached library is checked before it is loaded, see "the
 cache" below) and wraps the shared library in a ``CKernel`` with the same
 API as the NumPy module (SIZES, PARAMS, STATE, init_params, loss_and_grad,
-predict). Validation is the NumPy module's own ``_check``, so both backends reject
-bad input with the same messages; the C functions only see well-formed,
-C-contiguous arrays.
+predict). The library describes its own contract (``NET_contract()``, the JSON of
+``plan/contract.py``); validation is ``codegen.kernel_checks``, the implementation
+the NumPy module holds a copy of, so both backends reject bad input with the same
+messages; the C functions only see well-formed, C-contiguous arrays. The C kernel
+needs nothing of the ``.py`` beside it.
 
-The C API of a kernel named NET (every function returns a status, 0 for success):
+The C API of a kernel named NET (the kernels return a status, 0 for success):
 
+- ``const char *NET_contract(void)``: the kernel contract as JSON
 - ``size_t NET_workspace_bytes(const long *sizes)``
 - ``int NET_loss_and_grad_f64(sizes, params, x, labels, state, loss, grads,
   state_grads, workspace)``
 - ``int NET_predict_f64(sizes, params, x, state, y, workspace)``
 - the same with ``_f32`` and ``float``.
 
-``sizes`` is the module's SIZES in order, then T (recurrent networks), then B.
+``sizes`` is the contract's ``call_sizes``: SIZES in order, then the time size
+(recurrent networks), then B.
 """
 
 from __future__ import annotations
@@ -37,13 +41,16 @@ import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from chainrule.codegen.escape import c_string
-from chainrule.codegen.loader import module_from_source, read_checked
+from chainrule.codegen.kernel_checks import check_call, draw_params
+from chainrule.codegen.kernel_set import read_checked
+from chainrule.codegen.plan.contract import STATUS as CONTRACT_STATUS
+from chainrule.codegen.plan.contract import KernelContract
+from chainrule.codegen.precision import PRECISIONS, precision_of
 from chainrule.codegen.writer import folder_lock
 
 __all__ = [
@@ -67,11 +74,8 @@ LIBS = ("-lm",)
 CBLAS_FLAGS = ("-DCHAINRULE_CBLAS",)
 CBLAS_LIBS = ("-lopenblas",)
 
-STATUS = {
-    0: "success",
-    1: "a size < 1, or sizes whose workspace does not fit in memory",
-    2: "a label outside 0..K-1",
-}
+#: the status codes of the C kernels (the contract's, with the classes' size as ``K``)
+STATUS = {code: meaning.format(classes="K") for code, meaning in CONTRACT_STATUS.items()}
 
 _CBLAS_PROBE = """\
 #include <cblas.h>
@@ -437,13 +441,11 @@ def compile_kernel(source: str | Path, *, blas: bool | None = None,
 
 # --- the kernel ------------------------------------------------------------------------
 
-_CTYPES = {np.dtype(np.float64): ("f64", ctypes.c_double),
-           np.dtype(np.float32): ("f32", ctypes.c_float)}
 _LABELS_P = ctypes.POINTER(ctypes.c_int64)
 
 
 def _declare(lib: ctypes.CDLL, net: str) -> dict[str, Any]:
-    """Look up the six C functions of ``net`` and declare their argument and result types.
+    """Look up the C functions of ``net`` and declare their argument and result types.
 
     Every pointer is declared ``c_void_p``, so raw callers may pass ctypes pointers,
     ctypes arrays of pointers, ``None`` for NULL, or plain addresses (``a.ctypes.data``).
@@ -457,50 +459,65 @@ def _declare(lib: ctypes.CDLL, net: str) -> dict[str, Any]:
 
     pointer = ctypes.c_void_p
     functions: dict[str, Any] = {}
+    contract = function(f"{net}_contract")
+    contract.argtypes = []
+    contract.restype = ctypes.c_char_p
+    functions["contract"] = contract
     workspace_bytes = function(f"{net}_workspace_bytes")
     workspace_bytes.argtypes = [pointer]
     workspace_bytes.restype = ctypes.c_size_t
     functions["workspace_bytes"] = workspace_bytes
-    for suffix, _ in _CTYPES.values():
-        loss_and_grad = function(f"{net}_loss_and_grad_{suffix}")
+    for precision in PRECISIONS:
+        loss_and_grad = function(f"{net}_loss_and_grad_{precision.name}")
         loss_and_grad.argtypes = [pointer] * 9
         loss_and_grad.restype = ctypes.c_int
-        functions[f"loss_and_grad_{suffix}"] = loss_and_grad
-        predict = function(f"{net}_predict_{suffix}")
+        functions[f"loss_and_grad_{precision.name}"] = loss_and_grad
+        predict = function(f"{net}_predict_{precision.name}")
         predict.argtypes = [pointer] * 6
         predict.restype = ctypes.c_int
-        functions[f"predict_{suffix}"] = predict
+        functions[f"predict_{precision.name}"] = predict
     return functions
 
 
-class CKernel:
-    """A compiled C kernel with the kernel contract of its NumPy module (see DESIGN.md).
+def _real_pointer(dtype: np.dtype) -> Any:
+    return ctypes.POINTER(precision_of(dtype).ctypes_type)
 
-    ``lib`` is the ``ctypes.CDLL`` and ``function(name)`` one of its six declared functions,
+
+class CKernel:
+    """A compiled C kernel with the kernel contract (see DESIGN.md), read from the library
+    itself (``<net>_contract()``) and checked by ``codegen.kernel_checks``, as the NumPy
+    module checks its calls: both backends refuse bad input with the same messages.
+
+    ``lib`` is the ``ctypes.CDLL`` and ``function(name)`` one of its declared functions,
     for calling the C API directly; ``sizes_array``, ``pointers`` and ``workspace`` build
     their arguments.
     """
 
     backend = "c"
 
-    def __init__(self, name: str, module: ModuleType, library: Path, blas: bool) -> None:
+    def __init__(self, name: str, library: Path, blas: bool) -> None:
         self._scratch = threading.local()
         self.name = name
-        self.module = module
         self.library = library
         self.blas = blas
-        self.SIZES: tuple[str, ...] = tuple(module.SIZES)
-        self.PARAMS: dict[str, tuple[str, ...]] = dict(module.PARAMS)
-        self.STATE: dict[str, tuple[str, ...]] = dict(module.STATE)
-        axes = tuple(module._INPUT_AXES)
-        # x is (time, B, unit) or (B, unit): the time size is whatever its first axis is
-        # called (T, N, ...), never a name assumed here
-        time = axes[:axes.index("B")]
-        #: the order of the C ``sizes`` array: SIZES, then the time size (recurrent nets), then B
-        self.SIZES_ORDER: tuple[str, ...] = (*self.SIZES, *time, "B")
-        self._classes: str = module._CLASSES
         self.lib = ctypes.CDLL(str(library))
         self._functions = _declare(self.lib, name)
+        text = self._functions["contract"]()
+        contract = KernelContract.from_json(
+            (text or b"").decode("ascii", errors="replace"),
+            origin=f"the contract {name}_contract() returns in {library}")
+        if contract.name != name:
+            raise ValueError(f"{library}: {name}_contract() describes the network "
+                             f"{contract.name!r}, not {name!r}")
+        #: the kernel contract as plain data (what the NumPy module holds as CONTRACT)
+        self.CONTRACT: dict[str, Any] = contract.as_dict()
+        self.SIZES: tuple[str, ...] = contract.sizes
+        self.PARAMS: dict[str, tuple[str, ...]] = dict(contract.params)
+        self.STATE: dict[str, tuple[str, ...]] = dict(contract.state)
+        #: the order of the C ``sizes`` array: SIZES, then the time size (recurrent nets), then B
+        self.SIZES_ORDER: tuple[str, ...] = contract.call_sizes
+        self.STATUS: dict[int, str] = dict(contract.status)
+        self._classes = contract.classes
 
     def __repr__(self) -> str:
         blas = ", CBLAS" if self.blas else ""
@@ -511,7 +528,7 @@ class CKernel:
     def init_params(self, sizes: Mapping[str, int], *, rng: Any = None,
                     dtype: Any = np.float64) -> dict[str, np.ndarray]:
         """Parameters for ``sizes``, exactly as the NumPy module's ``init_params`` draws them."""
-        return self.module.init_params(sizes, rng=rng, dtype=dtype)
+        return draw_params(self.CONTRACT, sizes, rng=rng, dtype=dtype)
 
     def loss_and_grad(self, params: Mapping[str, np.ndarray], x: np.ndarray, labels: np.ndarray,
                       state: Mapping[str, np.ndarray] | None = None
@@ -520,8 +537,8 @@ class CKernel:
 
         grads holds every PARAMS key, and every STATE key when ``state`` is given.
         """
-        sizes, dtype = self.module._check(params, x, labels, state, need_labels=True)
-        suffix, _ = _CTYPES[dtype]
+        sizes, dtype = check_call(self.CONTRACT, params, x, labels, state, need_labels=True)
+        suffix = precision_of(dtype).name
         keep: list[np.ndarray] = []
         # the header promises the kernels overwrite every gradient: no need to clear them
         grads = {name: np.empty(params[name].shape, dtype) for name in self.PARAMS}
@@ -538,7 +555,7 @@ class CKernel:
             self._pointer(x, dtype, keep),
             labels64.ctypes.data_as(_LABELS_P),
             self._state_pointers(state, dtype, keep),
-            loss.ctypes.data_as(ctypes.POINTER(_CTYPES[dtype][1])),
+            loss.ctypes.data_as(_real_pointer(dtype)),
             self.pointers(list(grads.values()), dtype, keep),
             None if state_grads is None else self.pointers(list(state_grads.values()), dtype,
                                                            keep),
@@ -552,8 +569,8 @@ class CKernel:
     def predict(self, params: Mapping[str, np.ndarray], x: np.ndarray,
                 state: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
         """Softmax outputs, shape ``x.shape[:-1] + (K,)``, in the dtype of ``x``."""
-        sizes, dtype = self.module._check(params, x, None, state, need_labels=False)
-        suffix, _ = _CTYPES[dtype]
+        sizes, dtype = check_call(self.CONTRACT, params, x, None, state, need_labels=False)
+        suffix = precision_of(dtype).name
         keep: list[np.ndarray] = []
         y = np.empty((*x.shape[:-1], sizes[self._classes]), dtype)
         workspace = self.scratch(sizes)
@@ -563,7 +580,7 @@ class CKernel:
             self.pointers([params[name] for name in self.PARAMS], dtype, keep),
             self._pointer(x, dtype, keep),
             self._state_pointers(state, dtype, keep),
-            y.ctypes.data_as(ctypes.POINTER(_CTYPES[dtype][1])),
+            y.ctypes.data_as(_real_pointer(dtype)),
             workspace.ctypes.data_as(ctypes.c_void_p),
         )
         self._raise_on(status, function)
@@ -623,7 +640,7 @@ class CKernel:
         Contiguous copies are appended to ``keep``: the caller holds them until the call
         returns. Arrays written by C (outputs) must already be C-contiguous in ``dtype``.
         """
-        real = ctypes.POINTER(_CTYPES[np.dtype(dtype)][1])
+        real = _real_pointer(np.dtype(dtype))
         keep = [] if keep is None else keep
         return (real * len(arrays))(*(CKernel._pointer(a, dtype, keep) for a in arrays))
 
@@ -631,7 +648,7 @@ class CKernel:
     def _pointer(array: np.ndarray, dtype: np.dtype, keep: list[np.ndarray]) -> Any:
         contiguous = np.ascontiguousarray(array, dtype=dtype)
         keep.append(contiguous)
-        return contiguous.ctypes.data_as(ctypes.POINTER(_CTYPES[np.dtype(dtype)][1]))
+        return contiguous.ctypes.data_as(_real_pointer(np.dtype(dtype)))
 
     def _state_pointers(self, state: Mapping[str, np.ndarray] | None, dtype: np.dtype,
                         keep: list[np.ndarray]) -> Any:
@@ -641,28 +658,24 @@ class CKernel:
 
     def _raise_on(self, status: int, function: str) -> None:
         if status != 0:
-            meaning = STATUS.get(status, "an unknown status")
+            meaning = self.STATUS.get(status, "an unknown status")
             raise ValueError(f"C kernel {self.name}_{function} returned {status} ({meaning})")
 
 
 def load_c(directory: str | Path, *, blas: bool | None = None) -> CKernel:
-    """The C kernel in ``directory``: ``<net>.c`` compiled, with ``<net>.py``'s contract.
+    """The C kernel in ``directory``: ``<net>.c`` compiled, with the contract it returns.
 
     ``blas``: True requires CBLAS (OpenBLAS), False never uses it, None uses it when
-    found. See ``compile_kernel`` for the compiler, flags and cache. The ``.py``, ``.c``
-    and ``.h`` are read once, together, and refused (``ValueError``) when their seals
-    say they do not belong together; what is compiled is exactly what was checked.
+    found. See ``compile_kernel`` for the compiler, flags and cache. The ``.c`` and
+    ``.h`` (and the ``.py``, when present) are read once, together, and refused
+    (``ValueError``) when their seals say they do not belong together; what is
+    compiled is exactly what was checked.
     """
     directory = Path(directory)
-    files = read_checked(directory, ".c")
-    source, python = files.get(".c"), files.get(".py")
+    files = read_checked(directory, ".c", uses=(".c", ".h"))
+    source = files.get(".c")
     assert source is not None
-    if python is None:
-        raise ValueError(f"{directory} holds {files.stem}.c but not {files.stem}.py: the C "
-                         f"kernel takes its contract (SIZES, PARAMS, STATE, checks) from the "
-                         f"NumPy module beside it")
-    module = module_from_source(files.path(".py"), python)
     use_blas = _resolve_blas(blas, find_compiler())
     library = _compile_cached(f"{files.stem}.c", source, files.get(".h"),
                               files.path(".c").resolve(), blas=use_blas, flags=None)
-    return CKernel(files.stem, module, library, use_blas)
+    return CKernel(files.stem, library, use_blas)

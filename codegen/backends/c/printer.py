@@ -2,26 +2,47 @@
 
 Role in DESIGN.md's picture: a printer of the plan → text stage for the C
 backend. An array reference ``h[t - 1, b#, c]`` prints as one element of a flat
-row-major array, ``h[B*H*(t - 1) + H*b + c]``, through the array's
-:class:`Layout` (a view of a fused buffer prints through the buffer's strides).
-Index names become C identifiers (``b#`` → ``b``, ``c'`` → ``c1``), each one
-free in the kernel's :class:`~symbolic.names.Names`. The
-precision is SymPy's own type alias, so ``tanh`` prints as ``tanhf`` and
-``0.5`` as ``0.5F`` in the float functions. Functions of our own print as the
-kernel's helpers (``chainrule_logistic_f32``), ``fmax`` and a comparison.
+row-major array through the array's :class:`Layout` (a view of a fused buffer
+prints through the buffer's strides), its index nested the way row-major
+addressing reads, ``h[((t - 1)*B + b)*H + c]``. Index names become C identifiers
+(``b#`` → ``b``, ``c'`` → ``c1``), each one free in the kernel's
+:class:`~symbolic.names.Names`.
+
+The printer prints the kernel body once for every precision
+(``codegen/precision.py``): its floating type is :data:`REAL`, a literal is
+``CHAINRULE_LIT(0.5, 0.5F)`` (the literal of each precision, in the order of
+``PRECISIONS``), and a libm function prints as the name the C file binds to the
+precision's own (``chainrule_exp`` → ``exp`` or ``expf``); functions of our own
+print the same way (``chainrule_logistic`` → ``chainrule_logistic_f32``). The
+printer records the bound names it printed (:attr:`KernelCPrinter.functions`) and
+every array, size and scalar it named (:attr:`KernelCPrinter.names`), so that the
+backend binds and declares exactly those.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sympy
-from sympy import Expr, Idx, Indexed, Symbol
-from sympy.codegen.ast import float32, float64, real
+from sympy import Expr, Float, Idx, Indexed, Symbol
+from sympy.codegen.ast import real
+from sympy.core.numbers import equal_valued
 from sympy.printing.c import C99CodePrinter
+from sympy.printing.precedence import PRECEDENCE
 
-from chainrule.symbolic.names import Names, numbered
+from chainrule.codegen.precision import PRECISIONS
+from chainrule.symbolic import Names, numbered
+
+__all__ = ["BOUND_PREFIX", "LITERAL", "REAL", "KernelCPrinter", "Layout", "c_identifier"]
+
+#: the floating type of the kernel body (``#define chainrule_real double`` before the f64 one)
+REAL = "chainrule_real"
+#: a floating literal of the body: ``CHAINRULE_LIT(<f64 literal>, <f32 literal>)``
+LITERAL = "CHAINRULE_LIT"
+#: a function the body calls is ``chainrule_<name>``, bound to the precision's own
+BOUND_PREFIX = "chainrule_"
 
 
 @dataclass(frozen=True)
@@ -45,27 +66,91 @@ def c_identifier(name: str, names: Names) -> str:
 
 
 class KernelCPrinter(C99CodePrinter):
-    """Prints kernel expressions for one precision, arrays through their layouts."""
+    """Prints kernel expressions for every precision at once, arrays through their layouts."""
 
-    def __init__(self, precision: str, layouts: dict[str, Layout],
-                 variables: dict[Expr, Symbol]) -> None:
-        settings = {"type_aliases": {real: float32 if precision == "f32" else float64}}
-        super().__init__(settings)
-        self.precision = precision
+    def __init__(self, layouts: dict[str, Layout], variables: dict[Expr, Symbol]) -> None:
+        super().__init__()
         self.layouts = layouts
         self.variables = variables
+        #: the functions printed, by their unbound names (``exp``, ``tanh``, ``logistic``)
+        self.functions: dict[str, None] = {}
+        #: every array, size and scalar the printed text names
+        self.names: set[str] = set()
+        # each precision's own literal, as SymPy prints it for that precision's type
+        self._literal_printers = [C99CodePrinter({"type_aliases": {real: p.sympy_type}})
+                                  for p in PRECISIONS]
+
+    # --- what the backend prints through the printer -------------------------------------
+
+    def function(self, name: str) -> str:
+        """The bound name of function ``name`` (``exp`` → ``chainrule_exp``), recorded."""
+        self.functions.setdefault(name)
+        return BOUND_PREFIX + name
+
+    def literal(self, value: Float | float | str) -> str:
+        """A floating literal: the literal of each precision, through ``CHAINRULE_LIT``."""
+        number = Float(value)
+        texts = [printer._print_Float(number) for printer in self._literal_printers]
+        self.functions.setdefault(LITERAL)
+        return f"{LITERAL}({', '.join(texts)})"
 
     def element(self, ref: Indexed | Symbol) -> str:
         """The C lvalue of one element of ``ref`` at the current loop variables."""
         if isinstance(ref, Symbol):
+            self.names.add(ref.name)
             return ref.name
         layout = self.layouts[str(ref.base.label)]
-        flat = layout.offset
-        for position, (index, stride) in enumerate(zip(ref.indices, layout.strides,
-                                                       strict=True)):
+        return f"{self.pointer(layout)}[{self.flat_index(layout, ref.indices)}]"
+
+    def pointer(self, layout: Layout) -> str:
+        """The name of ``layout``'s pointer (recorded as used)."""
+        self.names.add(layout.pointer)
+        return layout.pointer
+
+    def flat_index(self, layout: Layout, indices: Sequence[Expr]) -> str:
+        """The offset of the element at ``indices`` (plan indices) in ``layout``.
+
+        Nested as row-major addressing reads, one axis at a time from the outermost:
+        ``((t - 1)*B + b)*H + c``; a view's offset into its buffer comes just before
+        the innermost index (``b*(4*H) + H + c``). Where the strides do not nest (one is
+        no whole multiple of the next), the expanded sum.
+        """
+        if len(indices) != len(layout.strides):
+            raise ValueError(f"{len(indices)} indices into an array of {len(layout.strides)} axes")
+        values = []
+        for position, index in enumerate(indices):
             base = layout.first_time if position == 0 and layout.first_time is not None else 0
-            flat += (index.xreplace(self.variables) - base) * stride
-        return f"{layout.pointer}[{self.doprint(sympy.expand(flat))}]"
+            values.append(sympy.expand(index.xreplace(self.variables) - base))
+        strides = layout.strides
+        ratios = [sympy.cancel(strides[n - 1] / strides[n]) for n in range(1, len(strides))]
+        if not all(_whole(ratio) for ratio in ratios):
+            flat = layout.offset + sum((v * s for v, s in zip(values, strides, strict=True)),
+                                       sympy.S.Zero)
+            return self.doprint(sympy.expand(flat))
+        offset = sympy.expand(layout.offset)
+        text = _Sum(self)
+        for position, value in enumerate(values):
+            if position > 0:
+                text.times(ratios[position - 1])
+            if position == len(values) - 1 and strides[-1] == 1:
+                text.plus(offset)
+            text.plus(value)
+        if not strides or strides[-1] != 1:
+            if strides:
+                text.times(strides[-1])
+            text.plus(offset)
+        return text.text or "0"
+
+    def factor(self, expr: Expr) -> str:
+        """``expr`` as a factor of a product: in parentheses unless it is one symbol or number
+        (``i*(4*H)``: a row's length reads as one)."""
+        return self.parenthesize(expr, PRECEDENCE["Mul"])
+
+    # --- SymPy's hooks ------------------------------------------------------------------
+
+    def _print_Symbol(self, expr: Symbol) -> str:
+        self.names.add(expr.name)
+        return super()._print_Symbol(expr)
 
     def _print_Indexed(self, expr: Indexed) -> str:
         return self.element(expr)
@@ -73,27 +158,115 @@ class KernelCPrinter(C99CodePrinter):
     def _print_Idx(self, expr: Idx) -> str:
         return self._print(self.variables.get(expr, Symbol(expr.name)))
 
+    def _print_Float(self, flt: Float) -> str:
+        return self.literal(flt)
+
+    def _print_Rational(self, expr: sympy.Rational) -> str:
+        return f"{self.literal(f'{int(expr.p)}.0')}/{self.literal(f'{int(expr.q)}.0')}"
+
+    def _print_math_func(self, expr: Expr, nest: bool = False, known: str | None = None) -> str:
+        # SymPy's libm functions (exp, log, fabs, fmax, ...): the ones that come in every
+        # precision print bound; a macro such as M_E and the others print as SymPy prints them
+        if expr in self.math_macros:
+            return str(self.math_macros[expr])
+        name = known if known is not None else self.known_functions[type(expr).__name__]
+        if not isinstance(name, str):
+            name = next((n for condition, n in name if condition(*expr.args)), None)
+            if name is None:
+                raise ValueError(f"no C function prints {expr}")
+        if name not in self._prec_funcs:
+            return super()._print_math_func(expr, nest=nest, known=name)
+        bound = self.function(name)
+        args = [self._print(arg) for arg in expr.args]
+        if not nest:
+            return f"{bound}({', '.join(args)})"
+        text = args[-1]  # fmax(a, fmax(b, c)), as SymPy nests them
+        for arg in reversed(args[:-1]):
+            text = f"{bound}({arg}, {text})"
+        return text
+
+    def _print_Max(self, expr: Expr) -> str:
+        return self._print_math_func(expr, nest=True)
+
+    def _print_Min(self, expr: Expr) -> str:
+        return self._print_math_func(expr, nest=True)
+
     def _print_tanh(self, expr: Expr) -> str:
-        if self.precision == "f32":
-            return f"chainrule_tanh_f32({self._print(expr.args[0])})"
-        return f"tanh({self._print(expr.args[0])})"
+        # bound too: the float kernels compute tanh through their own helper
+        return f"{self.function('tanh')}({self._print(expr.args[0])})"
 
     def _print_Pow(self, expr: sympy.Pow) -> str:
+        if expr in self.math_macros:
+            return str(self.math_macros[expr])
         # x*x for a cheap base; pow(f(x), 2) otherwise, which compilers expand without
         # evaluating f twice
         if expr.exp.is_Integer and 2 <= int(expr.exp) <= 3 \
                 and isinstance(expr.base, Indexed | Symbol):
-            base = self.parenthesize(expr.base, sympy.printing.precedence.PRECEDENCE["Mul"])
+            base = self.parenthesize(expr.base, PRECEDENCE["Mul"])
             return "(" + "*".join([base] * int(expr.exp)) + ")"
-        return super()._print_Pow(expr)
+        if equal_valued(expr.exp, -1):
+            return f"{self.literal('1.0')}/{self.parenthesize(expr.base, PRECEDENCE['Pow'])}"
+        if equal_valued(expr.exp, 0.5):
+            return f"{self.function('sqrt')}({self._print(expr.base)})"
+        if expr.exp == sympy.S.One / 3:
+            return f"{self.function('cbrt')}({self._print(expr.base)})"
+        return f"{self.function('pow')}({self._print(expr.base)}, {self._print(expr.exp)})"
 
     def _print_logistic(self, expr: Expr) -> str:
-        return f"chainrule_logistic_{self.precision}({self._print(expr.args[0])})"
+        return f"{self.function('logistic')}({self._print(expr.args[0])})"
 
     def _print_relu(self, expr: Expr) -> str:
         return self._print(sympy.Max(expr.args[0], 0))
 
     def _print_step(self, expr: Expr) -> str:
-        one = "1.0F" if self.precision == "f32" else "1.0"
-        zero = "0.0F" if self.precision == "f32" else "0.0"
-        return f"(({self._print(expr.args[0])}) > 0 ? {one} : {zero})"
+        return (f"(({self._print(expr.args[0])}) > 0 ? {self.literal('1.0')} : "
+                f"{self.literal('0.0')})")
+
+
+# SymPy routes each libm function (_print_exp, _print_log, ...) straight to
+# C99CodePrinter._print_math_func; route them to the override above instead.
+for _name in dir(C99CodePrinter):
+    if _name.startswith("_print_") and _name not in KernelCPrinter.__dict__ \
+            and getattr(C99CodePrinter, _name) is C99CodePrinter._print_math_func:
+        setattr(KernelCPrinter, _name, KernelCPrinter._print_math_func)
+
+
+def _whole(ratio: Expr) -> bool:
+    """Whether ``ratio`` (of two strides) is a product of sizes and whole numbers."""
+    numerator, denominator = sympy.fraction(sympy.factor(ratio))
+    return denominator == 1 and numerator.is_polynomial()
+
+
+class _Sum:
+    """A sum of printed terms, built left to right; ``times`` makes it one factor of a
+    product. A sum that is one number is kept as the number (``1*B`` prints as ``B``)."""
+
+    def __init__(self, printer: KernelCPrinter) -> None:
+        self.printer = printer
+        self.text = ""
+        self.is_sum = False
+        self.number: Expr | None = None
+
+    def plus(self, term: Expr) -> None:
+        if term == 0:
+            return
+        printed = self.printer.doprint(term)
+        if not self.text:
+            self.text, self.is_sum = printed, isinstance(term, sympy.Add)
+            self.number = term if term.is_Number else None
+            return
+        self.number = None
+        if printed.startswith("-"):
+            self.text, self.is_sum = f"{self.text} - {printed[1:]}", True
+        else:
+            self.text, self.is_sum = f"{self.text} + {printed}", True
+
+    def times(self, factor: Expr) -> None:
+        if not self.text:
+            return
+        if self.number is not None:
+            number, self.text = self.number, ""
+            self.plus(number * factor)
+            return
+        text = f"({self.text})" if self.is_sum else self.text
+        self.text, self.is_sum = f"{text}*{self.printer.factor(factor)}", False

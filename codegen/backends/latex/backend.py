@@ -31,8 +31,18 @@ from chainrule.codegen.backends.latex.figure import tikz_graph
 from chainrule.codegen.backends.latex.printer import NotesLatexPrinter
 from chainrule.codegen.backends.latex.words import model_text, quantity_name, rule_name, strings
 from chainrule.codegen.templating import render
-from chainrule.symbolic import Adjoint, Derivation, InRange, Model, Partial, Quantity, Role
-from chainrule.symbolic.derive import LocalPartial
+from chainrule.symbolic import (
+    Adjoint,
+    Derivation,
+    InRange,
+    LocalPartial,
+    Model,
+    Partial,
+    Quantity,
+    Role,
+    Rule,
+    quantity_of_adjoint,
+)
 
 TEMPLATE = "latex/notes.tex.j2"
 PREAMBLE = "latex/preamble.tex.j2"
@@ -301,9 +311,9 @@ class _Notes:
                      if lp.consumer.quantity.name in self.derivation.adjoints
                      and self.derivation.adjoints[lp.consumer.quantity.name].inlined],
             "partials": [self.rows(self.tex(lp.partial), "=", lp.value,
-                                   self.rule(", ".join(lp.rules), [self.source(lp)]))
+                                   self.rule(lp.rule_keys, [self.source(lp)]))
                          for lp in adjoint.local_partials],
-            "partials_have_rules": any(lp.rules for lp in adjoint.local_partials),
+            "partials_have_rules": any(lp.rule_keys for lp in adjoint.local_partials),
             "steps": self.steps(adjoint),
             "result": self.rows(symbol, "=", adjoint.expr),
             "boundary": self.boundary_conditions(adjoint),
@@ -314,9 +324,11 @@ class _Notes:
         name = local.consumer.quantity.name
         return "eq:loss" if name == self.model.loss_name else f"eq:fwd:{name}"
 
-    def rule(self, name: str, labels: Iterable[str] = ()) -> str:
-        """A rule's name as a step's tag, with the equations it reads: ``chain rule (3), (5)``."""
-        text = tex_escape(rule_name(name, self.lang), subscripts=True) if name else ""
+    def rule(self, keys: Iterable[str], labels: Iterable[str] = ()) -> str:
+        """The names of rules (by key) as a step's tag, with the equations they read:
+        ``chain rule (3), (5)``."""
+        names = self.s["list_sep"].join(rule_name(key, self.lang) for key in keys)
+        text = tex_escape(names, subscripts=True) if names else ""
         refs = self.s["list_sep"].join(rf"(\ref{{{self.prefix}{label}}})" for label in labels)
         return f"{text} {refs}".strip() if refs else text
 
@@ -339,9 +351,9 @@ class _Notes:
         consumers = _unique(f"eq:adj:{lp.consumer.quantity.name}" for lp in adjoint.local_partials
                             if lp.consumer.quantity.name in self.derivation.adjoints)
         for step in adjoint.steps:
-            refs = {"local partials": sources,
-                    "substitute the adjoints of the consumers": consumers}.get(step.rule, [])
-            rule = self.rule(step.rule, refs)
+            refs = {Rule.LOCAL_PARTIALS: sources,
+                    Rule.SUBSTITUTE_ADJOINTS: consumers}.get(step.rule_key, [])
+            rule = self.rule([step.rule_key], refs)
             lhs = "" if step.before == previous else self.tex(step.before)
             if lhs and rows:  # a step that does not continue the chain starts a new one
                 rows.append({"left": "", "right": "", "tag": ""})
@@ -417,7 +429,9 @@ class _Notes:
         None where that is not decidable, or the quantity is not indexed by time.
         """
         name = ref.base.name
-        quantity = self.model.quantities.get(name) or self.model.quantities.get(name[2:])
+        adjointed = quantity_of_adjoint(name)
+        quantity = self.model.quantities.get(name) or (
+            self.model.quantities.get(adjointed) if adjointed is not None else None)
         time = self.model.time_index
         if quantity is None or time is None or not quantity.time:
             return None
@@ -462,3 +476,16 @@ def _label_safe(name: str) -> str:
 
 __all__ = ["BOOK", "LINE_WIDTH", "PREAMBLE", "TEMPLATE", "preamble", "render_book", "render_tex",
            "tex_context", "tex_escape"]
+
+
+class NotesBackend:
+    """The notes in the registry (``codegen/registry.py``): ``<net>.tex`` from the
+    derivation itself; nothing to load."""
+
+    name = "latex"
+
+    def render(self, derivation: Derivation, plan: object) -> dict[str, str]:
+        return {f"{derivation.model.name}.tex": render_tex(derivation)}
+
+
+BACKEND = NotesBackend()

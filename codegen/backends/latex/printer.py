@@ -11,9 +11,10 @@ method each, and reads the notation from the :class:`~symbolic.Model`:
   a subscript and time as a superscript, ``x_{i}^{t}``; a symbol that carries
   scripts of its own (``a^{(1)}``, ``\\epsilon_s``) has them merged,
   ``a^{(1)\\,t}_{h_{1}}``;
-- an adjoint array ``d_<name>[...]`` prints as the quantity's adjoint symbol
-  (``\\delta_{k}``, ``\\epsilon_{s}^{t}``), or as ``\\frac{\\partial L}{\\partial w_{ij}}``
-  when the quantity has none (parameters, initial states);
+- an adjoint array (``adjoint_name(q)[...]``, see ``symbolic/names.py``) prints as the
+  quantity's adjoint symbol (``\\delta_{k}``, ``\\epsilon_{s}^{t}``), or as
+  ``\\frac{\\partial L}{\\partial w_{ij}}`` when the quantity has none (parameters, initial
+  states);
 - an index prints as ``Model.index_latex`` gives it, primes kept, and a
   derivation-internal name ``h#3`` as its stem;
 - ``Sum`` shows its indices only (``\\sum_{k}``; ranges are stated once, in the
@@ -36,10 +37,7 @@ import sympy
 from sympy import Expr, Idx, Indexed, IndexedBase
 from sympy.printing.latex import LatexPrinter
 
-from chainrule.symbolic import InRange, Model, Partial, Quantity
-
-#: Prefix of the adjoint arrays ``derive()`` writes: ``d_a_y`` is ∂L/∂a_y.
-ADJOINT_PREFIX = "d_"
+from chainrule.symbolic import InRange, Model, Partial, Quantity, quantity_of_adjoint
 
 
 @dataclass(frozen=True)
@@ -173,12 +171,13 @@ class NotesLatexPrinter(LatexPrinter):
         return self.quantity_latex(self.model.quantity(self.model.loss_name))
 
     def _quantity_of(self, base: IndexedBase) -> tuple[Quantity | None, bool]:
-        """(quantity, is_adjoint) for an array: ``x`` → (x, False), ``d_x`` → (x, True)."""
+        """(quantity, is_adjoint) for an array: ``x`` → (x, False), its adjoint → (x, True)."""
         name = base.name
         if name in self.model.quantities:
             return self.model.quantities[name], False
-        if name.startswith(ADJOINT_PREFIX) and name[len(ADJOINT_PREFIX):] in self.model.quantities:
-            return self.model.quantities[name[len(ADJOINT_PREFIX):]], True
+        adjointed = quantity_of_adjoint(name)
+        if adjointed is not None and adjointed in self.model.quantities:
+            return self.model.quantities[adjointed], True
         return None, False
 
     def scripted(self, expr: Indexed) -> Scripted | None:

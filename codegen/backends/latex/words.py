@@ -3,15 +3,17 @@
 ``TEXT[key]`` gives a piece of prose or a heading as ``{"en": ..., "zh": ...}``;
 :func:`strings` picks one language's column for the template and the LaTeX
 backend. Pieces with ``{}`` fields are filled with ``str.format`` by the backend;
-every piece is TeX already (they are ours, not user text). ``RULES`` translates
-the names of the derivation's rules (``Step.rule``); a rule it does not list is
-shown as the engine names it. ``QUANTITIES`` says what the built-in networks'
-quantities are, for the headings ("forget gate", 遗忘门), and ``MODEL_TEXT``
-translates their titles and descriptions; a user's model has no entries, and its
-text is shown as written.
+every piece is TeX already (they are ours, not user text). ``RULES`` gives the
+names of the derivation's rules by their key (``symbolic.Rule``, the
+``Step.rule_key``); a rule it does not list is shown as the engine names it.
+``QUANTITIES`` says what the built-in networks' quantities are, for the headings
+("forget gate", 遗忘门), and ``MODEL_TEXT`` translates their titles and descriptions;
+a user's model has no entries, and its text is shown as written.
 """
 
 from __future__ import annotations
+
+from chainrule.symbolic import Rule, rule_text
 
 LANGUAGES = ("en", "zh")
 
@@ -149,19 +151,22 @@ TEXT: dict[str, dict[str, str]] = {
                        "zh": "这些就是 Graves 的边界条件 {conds}。"},
 }
 
+#: The rules a derivation records (``Step.rule_key``, ``LocalPartial.rule_keys``), by key.
 RULES: dict[str, dict[str, str]] = {
-    "Kronecker delta": {"zh": "Kronecker delta"},
-    "boundary: t = 0": {"zh": "边界：t = 0"},
-    "chain rule": {"zh": "链式法则"},
-    "derivative of exp": {"zh": "exp 的导数"},
-    "derivative of ln": {"zh": "ln 的导数"},
-    "derivative of tanh": {"zh": "tanh 的导数"},
-    "derivative of the logistic function": {"zh": "logistic 函数的导数"},
-    "derivative of relu": {"zh": "relu 的导数"},
-    "initial state": {"zh": "初始状态"},
-    "local partials": {"zh": "局部偏导"},
-    "one-hot targets: Σ_k z_k = 1": {"zh": "独热目标：Σ_k z_k = 1"},
-    "substitute the adjoints of the consumers": {"zh": "代入消费者的伴随量"},
+    Rule.CHAIN_RULE: {"en": "chain rule", "zh": "链式法则"},
+    Rule.LOCAL_PARTIALS: {"en": "local partials", "zh": "局部偏导"},
+    Rule.SUBSTITUTE_ADJOINTS: {"en": "substitute the adjoints of the consumers",
+                               "zh": "代入消费者的伴随量"},
+    Rule.KRONECKER_DELTA: {"en": "Kronecker delta", "zh": "Kronecker delta"},
+    Rule.INITIAL_STATE: {"en": "initial state", "zh": "初始状态"},
+    Rule.BOUNDARY_AT_ZERO: {"en": "boundary: t = 0", "zh": "边界：t = 0"},
+    Rule.ONE_HOT_TARGETS: {"en": "one-hot targets: Σ_k z_k = 1", "zh": "独热目标：Σ_k z_k = 1"},
+    Rule.DERIVATIVE_EXP: {"en": "derivative of exp", "zh": "exp 的导数"},
+    Rule.DERIVATIVE_LN: {"en": "derivative of ln", "zh": "ln 的导数"},
+    Rule.DERIVATIVE_TANH: {"en": "derivative of tanh", "zh": "tanh 的导数"},
+    Rule.DERIVATIVE_LOGISTIC: {"en": "derivative of the logistic function",
+                               "zh": "logistic 函数的导数"},
+    Rule.DERIVATIVE_RELU: {"en": "derivative of ReLU", "zh": "ReLU 的导数"},
 }
 
 _LSTM = {
@@ -224,9 +229,10 @@ def strings(lang: str) -> dict[str, str]:
     return {key: column[lang] for key, column in TEXT.items()}
 
 
-def rule_name(rule: str, lang: str) -> str:
-    """The name of a derivation rule in ``lang``; the engine's own (English) name by default."""
-    return RULES.get(rule, {}).get(lang, rule)
+def rule_name(key: str, lang: str) -> str:
+    """The name of the rule ``key`` in ``lang``; for a rule the table does not know (one a
+    user registered), the engine's own name (``symbolic.rule_text``)."""
+    return RULES.get(key, {}).get(lang) or rule_text(key)
 
 
 def quantity_name(model: str, name: str, lang: str) -> str:

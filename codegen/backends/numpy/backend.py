@@ -12,14 +12,19 @@ whole arrays.
 
 from __future__ import annotations
 
+import ast
 import string
+from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import sympy
 from sympy import Expr
 
-from chainrule.codegen import escape, templating
+from chainrule.codegen import escape, kernel_checks, templating
 from chainrule.codegen.backends.numpy.printer import KernelNumPyPrinter, Rows
 from chainrule.codegen.kernel_set import SEAL_PLACEHOLDER
+from chainrule.codegen.plan.contract import contract_of
 from chainrule.codegen.plan.types import (
     Allocate,
     Array,
@@ -41,8 +46,36 @@ from chainrule.codegen.plan.types import (
     walk,
     written,
 )
+from chainrule.codegen.plan.visitor import StatementVisitor
+from chainrule.symbolic import Derivation
 
 _INDENT = "    "
+
+
+class NumPyBackend:
+    """The NumPy backend in the registry (``codegen/registry.py``)."""
+
+    name = "numpy"
+
+    def render(self, derivation: Derivation, plan: Plan) -> dict[str, str]:
+        return {f"{plan.name}.py": render_numpy(plan)}
+
+    def load(self, directory: Path, **options: Any) -> ModuleType:
+        for option, value in options.items():
+            if option == "blas" and value is None:
+                continue  # the default of every backend's blas=
+            if option == "blas":
+                raise ValueError(f"blas= applies only to backend='c', not backend={self.name!r}")
+            raise ValueError(f"backend={self.name!r} takes no option {option}=")
+        from chainrule.codegen.backends.numpy.loader import load_numpy
+
+        return load_numpy(directory)
+
+    def unavailable(self) -> str | None:
+        return None  # NumPy is a dependency of chainrule itself
+
+
+BACKEND = NumPyBackend()
 
 
 def render_numpy(plan: Plan) -> str:
@@ -54,13 +87,12 @@ def render_numpy(plan: Plan) -> str:
         "title": escape.python_docstring(plan.title),
         "source": escape.python_docstring(plan.source),
         "kernel_set": SEAL_PLACEHOLDER,
-        "sizes": _tuple(plan.sizes),
+        "contract": _literal(contract_of(plan).as_dict()),
+        "checks": _kernel_checks(),
         "size_names": [str(s) for s in plan.sizes] + ([str(plan.time.upper)] if plan.time else []),
         "input": plan.input,  # the statements read it by its name; the argument is x
-        "input_axes": _tuple(plan.arrays[plan.input].axes),
         "output": plan.output,
-        "params": {name: _tuple(axes) for name, axes in plan.parameters.items()},
-        "states": {name: _tuple(axes) for name, axes in plan.states.items()},
+        "params": list(plan.parameters),
         "state_shapes": {name: _shape((sympy.Symbol("B"), *axes))
                          for name, axes in plan.states.items()},
         "forward": printer.lines(plan.forward),
@@ -70,15 +102,43 @@ def render_numpy(plan: Plan) -> str:
         "backward": printer.lines(plan.backward + plan.gradient_statements),
         "gradients": {p: g for p, g in plan.gradients.items() if p in plan.parameters},
         "state_gradients": {s: g for s, g in plan.gradients.items() if s in plan.states},
-        "labels_axes": _tuple(plan.arrays[plan.target].axes[:-1]),
-        "classes": str(plan.arrays[plan.target].axes[-1]),
     }
     return templating.render("numpy/kernel.py.j2", context)
 
 
-def _tuple(axes: tuple[Expr, ...]) -> str:
-    """A Python tuple literal of size names: ``("I", "H")``."""
-    return repr(tuple(str(a) for a in axes))
+def _literal(data: object, indent: str = "") -> str:
+    """``data`` (str, int, None, lists and dicts of them) as a Python literal, a dict with
+    one key per line. Strings print through ``repr``: Python's own escaping."""
+    if isinstance(data, dict):
+        inner = indent + _INDENT
+        items = "".join(f"{inner}{_literal(key)}: {_literal(value, inner)},\n"
+                        for key, value in data.items())
+        return f"{{\n{items}{indent}}}" if data else "{}"
+    if isinstance(data, list):
+        return "[" + ", ".join(_literal(item, indent) for item in data) + "]"
+    if data is None or isinstance(data, str | int):
+        return repr(data)
+    raise TypeError(f"no Python literal for {type(data).__name__} in a contract")
+
+
+def _kernel_checks() -> str:
+    """The definitions of ``codegen/kernel_checks.py`` as its source has them (no docstring,
+    no imports): the generated module runs them itself, with NumPy alone."""
+    source = Path(kernel_checks.__file__).read_text(encoding="utf-8")
+    parts = []
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            names = [alias.name for alias in node.names]
+            if names not in (["numpy"], ["Mapping"]):
+                raise ValueError(f"kernel_checks.py imports {names}: the generated module "
+                                 f"has only numpy and Mapping")
+            continue
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            continue  # the module's docstring
+        segment = ast.get_source_segment(source, node)
+        assert segment is not None
+        parts.append(segment)
+    return "\n\n\n".join(parts)
 
 
 def _shape(axes: tuple[Expr, ...]) -> str:
@@ -100,7 +160,10 @@ def _results(plan: Plan, forward: list[Statement], later: list[Statement]) -> li
     return [n for n in bound if n in needed]
 
 
-class _StatementPrinter:
+class _StatementPrinter(StatementVisitor):
+    """Statements → Python lines: ``visit(statement, loop, indent)``, one method per kind;
+    ``loop`` says whether the statement runs inside the loop over ``t`` (one step)."""
+
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
         self.in_place = plan.in_place()
@@ -112,24 +175,23 @@ class _StatementPrinter:
         for statement in statements:
             if statement.comment:
                 lines.append(f"{indent}# {statement.comment}")
-            if isinstance(statement, Loop):
-                lines.append(indent + self.loop_header(statement))
-                lines += self.lines(statement.body, True, indent + _INDENT)
-            elif isinstance(statement, Guarded):
-                lines.append(f"{indent}if {self.condition(statement)}:")
-                lines += self.lines(statement.body, loop, indent + _INDENT)
-                lines.append(f"{indent}else:")
-                lines.append(indent + _INDENT + self.zero(statement.out, loop))
-            else:
-                lines += [indent + line for line in self.statement(statement, loop)]
+            lines += self.visit(statement, loop, indent)
         return lines
 
-    def loop_header(self, loop: Loop) -> str:
+    def loop(self, statement: Loop, loop: bool, indent: str) -> list[str]:
         time = self.plan.time
         assert time is not None
-        if loop.step > 0:
-            return f"for {time} in range({time.lower}, {time.upper + 1}):"
-        return f"for {time} in range({time.upper}, {time.lower - 1}, -1):"
+        if statement.step > 0:
+            head = f"for {time} in range({time.lower}, {time.upper + 1}):"
+        else:
+            head = f"for {time} in range({time.upper}, {time.lower - 1}, -1):"
+        return [indent + head, *self.lines(statement.body, True, indent + _INDENT)]
+
+    def guarded(self, statement: Guarded, loop: bool, indent: str) -> list[str]:
+        return [f"{indent}if {self.condition(statement)}:",
+                *self.lines(statement.body, loop, indent + _INDENT),
+                f"{indent}else:",
+                indent + _INDENT + self.zero(statement.out, loop)]
 
     def condition(self, guarded: Guarded) -> str:
         time = self.plan.time
@@ -157,43 +219,49 @@ class _StatementPrinter:
             raise ValueError(f"{out}: only an allocated array can be written one step at a time")
         return name, axes, False
 
-    def statement(self, statement: Statement, loop: bool) -> list[str]:
+    def assign(self, statement: Assign, loop: bool, indent: str) -> list[str]:
         rows = self.rows[loop]
-        if isinstance(statement, Assign):
-            target, axes, in_place = self.target(statement.out, loop)
-            value = KernelNumPyPrinter(axes, rows).doprint(statement.value)
-            value_axes = {a for r in statement.value.atoms(sympy.Indexed)
-                          for a in rows.view(r)[1]}
-            if not in_place and value_axes != set(axes):
-                shape = _shape(self.plan.array(statement.out).axes)
-                value = f"numpy.broadcast_to({value}, {shape}).astype(dtype)"
-            return [f"{target} = {value}"]
-        if isinstance(statement, Contract):
-            target, axes, _ = self.target(statement.out, loop)
-            operands = [rows.view(r) for r in statement.operands]
-            return [f"{target} = {_contraction(operands, axes, statement.coefficient)}"]
-        if isinstance(statement, Softmax):
-            target, _, _ = self.target(statement.out, loop)
-            logits, axes = rows.view(statement.logits)
-            function = "_log_softmax" if statement.log else "_softmax"
-            return [f"{target} = {function}({logits}, axis={list(axes).index(statement.axis)})"]
-        if isinstance(statement, OneHot):
-            target, _, _ = self.target(statement.out, loop)
-            size = self.plan.array(statement.out).axes[-1]
-            return [f"{target} = (labels[..., numpy.newaxis] == "
-                    f"numpy.arange({size})).astype(dtype)"]
-        if isinstance(statement, Concat):
-            return [f"{statement.out} = numpy.concatenate(({', '.join(statement.parts)}), "
-                    f"axis={statement.axis})"]
-        if isinstance(statement, Allocate):
-            shape = _shape(self.plan.array(statement.name).axes)
-            return [f"{statement.name} = numpy.empty({shape}, dtype)"]
-        if isinstance(statement, Initial):
-            return [f"{statement.array}[0] = {statement.state}"]
-        if isinstance(statement, Split):
-            return [f"{view.name} = {statement.buffer}[{_slice(view)}]"
-                    for view in self.plan.views_of(statement.buffer)]
-        raise TypeError(f"no NumPy form for {type(statement).__name__}")
+        target, axes, in_place = self.target(statement.out, loop)
+        value = KernelNumPyPrinter(axes, rows).doprint(statement.value)
+        value_axes = {a for r in statement.value.atoms(sympy.Indexed) for a in rows.view(r)[1]}
+        if not in_place and value_axes != set(axes):
+            shape = _shape(self.plan.array(statement.out).axes)
+            value = f"numpy.broadcast_to({value}, {shape}).astype(dtype)"
+        return [f"{indent}{target} = {value}"]
+
+    def contract(self, statement: Contract, loop: bool, indent: str) -> list[str]:
+        rows = self.rows[loop]
+        target, axes, _ = self.target(statement.out, loop)
+        operands = [rows.view(r) for r in statement.operands]
+        return [f"{indent}{target} = {_contraction(operands, axes, statement.coefficient)}"]
+
+    def softmax(self, statement: Softmax, loop: bool, indent: str) -> list[str]:
+        target, _, _ = self.target(statement.out, loop)
+        logits, axes = self.rows[loop].view(statement.logits)
+        function = "_log_softmax" if statement.log else "_softmax"
+        return [f"{indent}{target} = {function}({logits}, "
+                f"axis={list(axes).index(statement.axis)})"]
+
+    def one_hot(self, statement: OneHot, loop: bool, indent: str) -> list[str]:
+        target, _, _ = self.target(statement.out, loop)
+        size = self.plan.array(statement.out).axes[-1]
+        return [f"{indent}{target} = (labels[..., numpy.newaxis] == "
+                f"numpy.arange({size})).astype(dtype)"]
+
+    def concat(self, statement: Concat, loop: bool, indent: str) -> list[str]:
+        return [f"{indent}{statement.out} = numpy.concatenate(({', '.join(statement.parts)}), "
+                f"axis={statement.axis})"]
+
+    def allocate(self, statement: Allocate, loop: bool, indent: str) -> list[str]:
+        shape = _shape(self.plan.array(statement.name).axes)
+        return [f"{indent}{statement.name} = numpy.empty({shape}, dtype)"]
+
+    def initial(self, statement: Initial, loop: bool, indent: str) -> list[str]:
+        return [f"{indent}{statement.array}[0] = {statement.state}"]
+
+    def split(self, statement: Split, loop: bool, indent: str) -> list[str]:
+        return [f"{indent}{view.name} = {statement.buffer}[{_slice(view)}]"
+                for view in self.plan.views_of(statement.buffer)]
 
 
 def _slice(view: Array) -> str:
