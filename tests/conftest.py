@@ -35,14 +35,14 @@ def kernel_for(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Model], An
 @pytest.fixture
 def compilations(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     """Every C compiler command run from now on (the CBLAS probe included)."""
-    from chainrule.codegen.backends.c import loader as c_loader
+    from chainrule.codegen.backends.c import compiler as c_compiler
 
     seen: list[list[str]] = []
-    run = c_loader._run_compiler
+    run = c_compiler._run_compiler
 
     def counting(command: list[str]) -> object:
         seen.append(list(command))
         return run(command)
 
-    monkeypatch.setattr(c_loader, "_run_compiler", counting)
+    monkeypatch.setattr(c_compiler, "_run_compiler", counting)
     return seen

@@ -1,4 +1,5 @@
-"""The C loader (codegen/c_loader.py): compiler errors, the library cache, CBLAS, marshalling.
+"""The C loader (codegen/backends/c/: compiler.py, cache.py, loader.py): compiler errors,
+the library cache, CBLAS, marshalling.
 
 The generated C kernels are tested against NumPy elsewhere; here a small fake C kernel
 (the real C API, trivial arithmetic) beside a copy of a generated NumPy module checks
@@ -20,6 +21,7 @@ import numpy as np
 import pytest
 
 from chainrule import codegen
+from chainrule.codegen.backends.c import compiler as c_compiler
 from chainrule.codegen.backends.c import loader as c_loader
 from chainrule.codegen.backends.c.loader import CKernel, CompilerError, compile_kernel
 from chainrule.codegen.escape import c_string
@@ -177,7 +179,7 @@ def test_compile_failure_shows_command_and_stderr(tmp_path: Path, cache: Path) -
         compile_kernel(source, blas=False)
     message = str(error.value)
     assert "compiling x.c failed" in message
-    assert " ".join(c_loader.BASE_FLAGS) in message and str(source) in message
+    assert " ".join(c_compiler.BASE_FLAGS) in message and str(source) in message
     assert "error" in message.lower() and "broken" in message  # the compiler's own words
     assert libraries(cache) == []  # no half-written library, no temporary left behind
 
@@ -245,7 +247,7 @@ def test_cache_directory_fallbacks(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 
 def test_blas_true_without_cblas(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(c_loader, "cblas_available", lambda compiler=None: False)
+    monkeypatch.setattr(c_compiler, "cblas_available", lambda compiler=None: False)
     source = write(tmp_path / "k", {"good.c": GOOD_C, "good.h": GOOD_H}) / "good.c"
     with pytest.raises(CompilerError, match=r"blas=True but CBLAS is not available.*"
                                             r"libopenblas-dev"):
@@ -257,18 +259,18 @@ def test_blas_true_without_cblas(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 
 def test_cblas_probe_is_cached(compilations: list[list[str]]) -> None:
-    c_loader._probe_cblas.cache_clear()
-    first = c_loader.cblas_available()
-    assert c_loader.cblas_available() is first
+    c_compiler._probe_cblas.cache_clear()
+    first = c_compiler.cblas_available()
+    assert c_compiler.cblas_available() is first
     assert len(compilations) == 1 and "-lopenblas" in compilations[0]
 
 
 def test_blas_flag_follows_the_probe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                      compilations: list[list[str]]) -> None:
     source = write(tmp_path / "k", {"n.c": NO_CBLAS_C}) / "n.c"
-    monkeypatch.setattr(c_loader, "cblas_available", lambda compiler=None: False)
+    monkeypatch.setattr(c_compiler, "cblas_available", lambda compiler=None: False)
     compile_kernel(source)  # blas=None, no CBLAS: compiled without -DCHAINRULE_CBLAS
-    monkeypatch.setattr(c_loader, "cblas_available", lambda compiler=None: True)
+    monkeypatch.setattr(c_compiler, "cblas_available", lambda compiler=None: True)
     with pytest.raises(CompilerError, match="compiled with CHAINRULE_CBLAS"):
         compile_kernel(source)  # blas=None, CBLAS found: the define is there
     assert "-DCHAINRULE_CBLAS" in compilations[-1] and "-lopenblas" in compilations[-1]

@@ -146,7 +146,7 @@ def test_a_kernel_that_raises_is_reported(capsys, monkeypatch) -> None:
 # gated state f ⊙ h^{t-1} inside the recurrent sum. It found an engine bug: the fused
 # input projections of f and n make a buffer named ``t12`` (Fuser.fresh joins t1 and
 # t2), and lowering later hands out the same name to a fresh temporary of the backward
-# pass: rendering the C kernel fails (IndexError in c_backend.assign_storage), or, for
+# pass: rendering the C kernel fails (IndexError in storage.assign_storage), or, for
 # other cells, NumPy reads an unbound t1 and C overwrites the buffer (wrong gradients).
 # The fix: codegen/lower.py's temporary() skips names already in the plan's arrays.
 MGU = '''\

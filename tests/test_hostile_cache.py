@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from chainrule import codegen
-from chainrule.codegen.backends.c import loader as c_loader
+from chainrule.codegen.backends.c import cache as c_cache
+from chainrule.codegen.backends.c import compiler as c_compiler
 from chainrule.codegen.backends.c.loader import CacheError, CompilerError, compile_kernel
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +43,7 @@ print(ctypes.CDLL(str(library)).good_answer())
 @pytest.fixture(autouse=True)
 def needs_compiler() -> None:
     try:
-        c_loader.find_compiler()
+        c_compiler.find_compiler()
     except CompilerError as error:
         pytest.skip(f"no C compiler: {error}")
 
@@ -134,8 +135,8 @@ def test_library_of_another_user_is_not_loaded_simulated(
         monkeypatch: pytest.MonkeyPatch) -> None:
     library = compile_kernel(source, blas=False)
     planted = library.stat().st_ino
-    real = c_loader._owned_by_someone_else
-    monkeypatch.setattr(c_loader, "_owned_by_someone_else",
+    real = c_cache._owned_by_someone_else
+    monkeypatch.setattr(c_cache, "_owned_by_someone_else",
                         lambda info: info.st_ino == planted or real(info))
     again = compile_kernel(source, blas=False)
     assert len(compilations) == 2 and again.stat().st_ino != planted
@@ -205,7 +206,7 @@ def test_read_only_cache(source: Path, cache: Path, monkeypatch: pytest.MonkeyPa
             def refused(*args: object, **kwargs: object) -> None:
                 raise PermissionError(errno.EACCES, "Permission denied", str(cache))
 
-            monkeypatch.setattr(c_loader.tempfile, "mkstemp", refused)
+            monkeypatch.setattr(c_cache.tempfile, "mkstemp", refused)
         with pytest.raises(CacheError) as error:
             compile_kernel(source, blas=False)
         assert_clear(error, cache, "cannot be written", "Permission denied", "chmod u+w")
@@ -239,13 +240,13 @@ def test_compiled_from_the_bytes_hashed(source: Path, cache: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """The source changing between hashing and compiling cannot put the wrong library
     under the key: the compiler reads a private copy of the hashed bytes."""
-    run = c_loader._run_compiler
+    run = c_compiler._run_compiler
 
     def change_first(command: list[str]) -> object:
         (source.parent / "good.h").write_text("#define ANSWER 7\n")
         return run(command)
 
-    monkeypatch.setattr(c_loader, "_run_compiler", change_first)
+    monkeypatch.setattr(c_compiler, "_run_compiler", change_first)
     library = compile_kernel(source, blas=False)
     assert ctypes.CDLL(str(library)).good_answer() == 42
 

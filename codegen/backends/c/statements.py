@@ -1,0 +1,270 @@
+"""The C backend's statement printer: each statement of the plan as a C loop nest.
+
+Role in DESIGN.md's picture: part of ``plan → c``; ``backend.py`` hands it the plan's
+phases and puts the lines it prints into the run functions. A subclass of
+``plan/visitor.StatementVisitor``, one method per statement kind; expressions go
+through ``printer.py`` (arrays through their layouts from ``storage.py``, loop
+counters named by ``variables.py``), printed once for every precision. Each
+statement becomes a loop nest ordered for the cache: the innermost loop walks
+contiguous memory where it can; a contraction that is a matrix product also gets a
+CBLAS call (``gemm.py``), the loops its fallback. The loop over ``t`` and the work
+hoisted out of it are the plan's, unchanged.
+"""
+
+from __future__ import annotations
+
+import sympy
+from sympy import Expr, Idx, Indexed
+
+from chainrule.codegen import escape
+from chainrule.codegen.backends.c.gemm import gemm_call
+from chainrule.codegen.backends.c.printer import REAL, KernelCPrinter, Layout
+from chainrule.codegen.backends.c.storage import contiguous
+from chainrule.codegen.backends.c.variables import LoopVariables
+from chainrule.codegen.plan.types import (
+    Allocate,
+    Assign,
+    Concat,
+    Contract,
+    Guarded,
+    Initial,
+    Loop,
+    OneHot,
+    Plan,
+    Ref,
+    Softmax,
+    Split,
+    Statement,
+    ref_indices,
+)
+from chainrule.codegen.plan.visitor import StatementVisitor
+
+__all__ = ["Emitter"]
+
+_INDENT = "    "
+
+
+class Emitter(StatementVisitor):
+    """Statements → C lines, once for every precision (see ``printer.py``); each method
+    prints one kind at ``indent``."""
+
+    def __init__(self, plan: Plan, layouts: dict[str, Layout], variables: LoopVariables,
+                 printer: KernelCPrinter) -> None:
+        self.plan = plan
+        self.layouts = layouts
+        self.variables = variables
+        self.printer = printer
+        self.fixed: set[Idx] = set()  # indices bound by an enclosing loop (t inside Loop)
+
+    def var(self, index: Idx) -> str:
+        return self.variables.name(index)
+
+    def bound(self, expr: Expr) -> str:
+        return self.printer.doprint(expr)
+
+    def head(self, index: Idx) -> str:
+        """``for (...) {`` over ``index``'s range: ``v < n`` for ``0..n-1``, else ``v <= hi``."""
+        v = self.var(index)
+        if index.lower == 0:
+            return f"for (long {v} = 0; {v} < {self.bound(index.upper + 1)}; ++{v})"
+        return (f"for (long {v} = {self.bound(index.lower)}; {v} <= {self.bound(index.upper)}; "
+                f"++{v})")
+
+    def loops(self, indices: list[Idx], body: list[str], indent: str) -> list[str]:
+        """``body`` inside one ``for`` per index, outermost first."""
+        lines: list[str] = []
+        depth = indent
+        for index in indices:
+            lines.append(f"{depth}{self.head(index)} {{")
+            depth += _INDENT
+        lines += [depth + line for line in body]
+        for level in range(len(indices) - 1, -1, -1):
+            lines.append(indent + _INDENT * level + "}")
+        return lines
+
+    def free(self, ref: Ref) -> list[Idx]:
+        """The loop indices of ``ref`` (its plain Idx indices not bound by an enclosing loop)."""
+        out: list[Idx] = []
+        for index in ref_indices(ref):
+            for symbol in sorted(index.free_symbols, key=str):
+                if isinstance(symbol, Idx) and symbol not in self.fixed and symbol not in out:
+                    out.append(symbol)
+        return out
+
+    def lines(self, statements: list[Statement] | tuple[Statement, ...],
+              indent: str = "") -> list[str]:
+        lines: list[str] = []
+        for statement in statements:
+            if statement.comment:
+                lines.append(f"{indent}/* {escape.c_comment(statement.comment)} */")
+            lines += self.visit(statement, indent)
+        return lines
+
+    # --- one method per statement kind (plan/visitor.py) ---------------------------------
+
+    def loop(self, statement: Loop, indent: str) -> list[str]:
+        time = self.plan.time
+        assert time is not None
+        self.fixed.add(time)
+        lo, hi, t = self.bound(time.lower), self.bound(time.upper), self.var(time)
+        if statement.step > 0:
+            head = f"for (long {t} = {lo}; {t} <= {hi}; ++{t}) {{"
+        else:
+            head = f"for (long {t} = {hi}; {t} >= {lo}; --{t}) {{"
+        body = self.lines(statement.body, indent + _INDENT)
+        self.fixed.discard(time)
+        return [indent + head, *body, indent + "}"]
+
+    def guarded(self, statement: Guarded, indent: str) -> list[str]:
+        time = self.plan.time
+        assert time is not None
+        conditions = []
+        if sympy.simplify(statement.lo - time.lower) != 0:
+            conditions.append(f"{self.var(time)} >= {self.bound(statement.lo)}")
+        if sympy.simplify(statement.hi - time.upper) != 0:
+            conditions.append(f"{self.var(time)} <= {self.bound(statement.hi)}")
+        body = self.lines(statement.body, indent + _INDENT)
+        return [f"{indent}if ({' && '.join(conditions) or '1'}) {{", *body,
+                f"{indent}}} else {{", *self.fill(statement.out, "0", indent + _INDENT),
+                f"{indent}}}"]
+
+    def assign(self, statement: Assign, indent: str) -> list[str]:
+        value = self.printer.doprint(statement.value)
+        target = self.printer.element(statement.out)
+        return self.loops(self.free(statement.out), [f"{target} = {value};"], indent)
+
+    def one_hot(self, statement: OneHot, indent: str) -> list[str]:
+        out = statement.out
+        assert isinstance(out, Indexed)
+        label = self.label_index(out, statement.axis)
+        body = [f"{self.printer.element(out)} = labels[{label}] == "
+                f"{self.var(statement.axis)} ? 1 : 0;"]
+        return self.loops(self.free(out), body, indent)
+
+    def allocate(self, statement: Allocate, indent: str) -> list[str]:
+        return []  # every array already has its place in the workspace
+
+    def split(self, statement: Split, indent: str) -> list[str]:
+        return []  # a view prints through its buffer's layout
+
+    def fill(self, out: Ref, value: str, indent: str) -> list[str]:
+        return self.loops(self.free(out), [f"{self.printer.element(out)} = {value};"], indent)
+
+    def label_index(self, out: Indexed, axis: Idx) -> str:
+        """The flat index into ``labels`` of the one-hot row ``out[..., axis]``."""
+        array = self.plan.array(out)
+        labels = contiguous("labels", array.axes[:-1],
+                             array.first_time if array.time is not None else None)
+        return self.printer.flat_index(labels, [i for i in out.indices if i != axis])
+
+    def contract(self, statement: Contract, indent: str) -> list[str]:
+        out = statement.out
+        out_loops = self.free(out)
+        summed: list[Idx] = []
+        for operand in statement.operands:
+            for index in self.free(operand):
+                if index not in out_loops and index not in summed:
+                    summed.append(index)
+        product = " * ".join(self.printer.element(o) for o in statement.operands)
+        coefficient = statement.coefficient
+        scale = "" if coefficient == 1 else f"{self.printer.doprint(coefficient)} * "
+        target = self.printer.element(out)
+        innermost = self.innermost(statement, out_loops, summed)
+        if innermost in summed:
+            # a dot product per output element: contiguous reads, one store
+            order = [*[i for i in summed if i != innermost], innermost]
+            body = [f"{REAL} acc = 0;",
+                    *self.loops(order, [f"acc += {product};"], ""),
+                    f"{target} = {scale}acc;"]
+            loops = self.loops(out_loops, body, indent)
+        else:
+            outer = [i for i in out_loops if i != innermost]
+            order = [*outer, *summed, *([innermost] if innermost is not None else [])]
+            loops = [*self.fill(out, "0", indent),
+                     *self.loops(order, [f"{target} += {scale}{product};"], indent)]
+        gemm = gemm_call(statement, out_loops, summed, self.printer, self.layouts, self.fixed)
+        if gemm is None:
+            return loops
+        work, arguments = gemm
+        # CHAINRULE_GEMM (kernel.c.j2) is 1 where CBLAS did the product, 0 where the loops must
+        return [f"{indent}if (!CHAINRULE_GEMM({work},",
+                f"{indent}{_INDENT * 2}{arguments})) {{",
+                *[_INDENT + line for line in loops], f"{indent}}}"]
+
+    def innermost(self, statement: Contract, out_loops: list[Idx],
+                  summed: list[Idx]) -> Idx | None:
+        """The index whose loop walks memory with stride 1 in the most arrays."""
+        refs = [statement.out, *statement.operands]
+
+        def strided(index: Idx) -> int:
+            count = 0
+            for ref in refs:
+                loops = self.free(ref)
+                if index in loops and loops[-1] != index:
+                    count += 1
+            return count
+
+        candidates = [*out_loops[::-1], *summed[::-1]]
+        if not candidates:
+            return None
+        return min(candidates, key=lambda i: (strided(i), candidates.index(i)))
+
+    def softmax(self, statement: Softmax, indent: str) -> list[str]:
+        out, logits, axis = statement.out, statement.logits, statement.axis
+        outer = [i for i in self.free(out) if i != axis]
+        exp, log = self.printer.function("exp"), self.printer.function("log")
+        u = self.printer.element(logits)
+        o = self.printer.element(out)
+        first = self.printer.element(logits.xreplace({axis: axis.lower}))
+        each = self.head(axis)
+        body = [f"{REAL} top = {first};",
+                f"{each} top = {u} > top ? {u} : top;",
+                f"{REAL} total = 0;",
+                f"{each} total += {exp}({u} - top);"]
+        if statement.log:
+            body += [f"{REAL} shift = top + {log}(total);",
+                     f"{each} {o} = {u} - shift;"]
+        else:
+            body += [f"{each} {o} = {exp}({u} - top) / total;"]
+        return self.loops(outer, body, indent)
+
+    def concat(self, statement: Concat, indent: str) -> list[str]:
+        joined = self.plan.arrays[statement.out]
+        lines: list[str] = []
+        start: Expr = sympy.S.Zero
+        for part in statement.parts:
+            array = self.plan.arrays[part]
+            indices = self.variables.copy_indices(list(array.axes), False, self.fixed)
+            shifted: list[Expr] = list(indices)
+            shifted[statement.axis] = indices[statement.axis] + start
+            source = self.printer.element(sympy.IndexedBase(part)[tuple(indices)])
+            destination = self.printer.element(sympy.IndexedBase(joined.name)[tuple(shifted)])
+            lines += self.loops(indices, [f"{destination} = {source};"], indent)
+            start += array.axes[statement.axis]
+        return lines
+
+    def initial(self, statement: Initial, indent: str) -> list[str]:
+        array = self.plan.arrays[statement.array]
+        layout = self.layouts[array.name]
+        count = self.bound(sympy.Mul(*array.axes[1:]))
+        row = self.bound(sympy.expand(layout.offset))
+        slot = list(self.plan.states).index(statement.state)
+        pointer = self.printer.pointer(layout)
+        destination = f"{pointer} + {row}" if row != "0" else pointer
+        return [f"{indent}if (state) memcpy({destination}, state[{slot}], "
+                f"sizeof({REAL}) * (size_t)({count}));",
+                f"{indent}else memset({destination}, 0, sizeof({REAL}) * (size_t)({count}));"]
+
+    def copy_out(self, name: str, pointer: str) -> list[str]:
+        """Copy array ``name`` (any layout) into the caller's contiguous array ``pointer``;
+        of an array over time, the steps 1..T (not an initial state's row)."""
+        array = self.plan.arrays[name]
+        over_time = array.time is not None
+        extents = list(array.axes)
+        if over_time and array.first_time == 0:
+            extents[0] = extents[0] - 1
+        indices = self.variables.copy_indices(extents, over_time, self.fixed)
+        destination = contiguous(pointer, extents, 1 if over_time else None)
+        element = self.printer.element(sympy.IndexedBase(name)[tuple(indices)])
+        body = [f"{pointer}[{self.printer.flat_index(destination, indices)}] = {element};"]
+        return self.loops(indices, body, "")
