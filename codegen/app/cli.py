@@ -220,11 +220,25 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    from chainrule.symbolic import VerifyError, derive, verify_derivation
+
+    model, _ = _model_of(args)
+    derivation = derive(model)
+    try:
+        report = verify_derivation(derivation, seed=args.seed, tolerance=args.tolerance)
+    except VerifyError as exc:
+        _error(str(exc))
+        return 2
+    sys.stdout.write(report.table())
+    return 0 if report.ok else 1
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:
         # argparse names a missing subcommand only by its metavar; name the choices too.
         if "required: COMMAND" in message:
-            message = "no command given; choose from: list, derive, generate, check"
+            message = "no command given; choose from: list, derive, generate, check, verify"
         return super().error(message)
 
 
@@ -280,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_add_list, _add_derive, _add_generate, _add_notes, _add_check):
+    for add in (_add_list, _add_derive, _add_generate, _add_notes, _add_check, _add_verify):
         add(commands)
     return parser
 
@@ -371,6 +385,32 @@ def _add_check(commands: Commands) -> None:
     check.add_argument("--tolerance", type=float, default=1e-6, metavar="TOL",
                        help="largest relative error accepted (default: 1e-6)")
     check.set_defaults(func=cmd_check)
+
+
+#: chainrule.symbolic.verify.TOLERANCE (tests/test_verify.py holds them equal), written
+#: out so that building the parser imports no SymPy
+VERIFY_TOLERANCE = 1e-9
+
+
+def _add_verify(commands: Commands) -> None:
+    verify = commands.add_parser(
+        "verify",
+        help="check every step of a network's derivation numerically",
+        description="Evaluate both sides of every recorded step of every adjoint and gradient "
+        "at random values on small sizes (every size 1 and T = 1; larger ones, T = 3), with "
+        "the adjoints and local partials computed independently by complex-step "
+        "differentiation of the forward pass; print the worst discrepancy per step, and exit "
+        "1 naming each step above the tolerance.",
+    )
+    verify.add_argument("net", metavar="NET", nargs="?",
+                        help="a built-in network (see `chainrule list`)")
+    _add_model(verify, " instead of a built-in network")
+    verify.add_argument("--seed", type=int, default=0, help="seed of the random sizes and "
+                        "values (default: 0)")
+    verify.add_argument("--tolerance", type=float, default=VERIFY_TOLERANCE, metavar="TOL",
+                        help=f"largest discrepancy accepted, relative to max(1, the largest "
+                        f"value) (default: {VERIFY_TOLERANCE:g})")
+    verify.set_defaults(func=cmd_verify)
 
 
 def _version() -> str:

@@ -83,6 +83,19 @@ TEXT: dict[str, dict[str, str]] = {
         "en": "For every quantity $q$, reverse accumulation sums over the quantities $c$ that "
               "read $q$\n(its consumers) and over all their indices:",
         "zh": "对每个量 $q$，反向累积对读取 $q$ 的所有量 $c$（它的消费者）及其全部指标求和："},
+    "verified": {
+        "en": "Every step printed below was checked numerically (\\texttt{{chainrule verify}}): "
+              "both sides\nevaluated at random values, for every index, at {cases} sets of sizes; "
+              "over the\n{count} steps the worst discrepancy is below $10^{{{exponent}}}$.",
+        "zh": "下面印出的每一步都做过数值检验（\\texttt{{chainrule verify}}）："
+              "在 {cases} 组尺寸下，对每个指标\n用随机值计算等式两边；"
+              "{count} 步中最大的偏差小于 $10^{{{exponent}}}$。"},
+    "verify_failed": {
+        "en": "\\textbf{{The numerical check of the steps failed}} (\\texttt{{chainrule verify}}): "
+              "{failed} of the {count} steps\ndisagree with their rewrite; do not trust this "
+              "derivation.",
+        "zh": "\\textbf{{各步的数值检验未通过}}（\\texttt{{chainrule verify}}）：{count} 步中有 "
+              "{failed} 步\n与其改写不符；请勿采信此推导。"},
     "backward_deltas": {
         "en": "The local partials $\\partial c_{{i}}/\\partial q_{{j}}$ hold Kronecker deltas, "
               "which the sums\nover the consumers' indices eliminate. The backward pass "
