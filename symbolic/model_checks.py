@@ -341,6 +341,7 @@ def validate(model: ModelView) -> None:
     if model.loss_equation is None:
         raise ModelError(f"model {model.name!r} has no loss; set one with Model.loss(...)")
     model.evaluation_order()  # raises on a cycle
+    _check_every_intermediate_is_read(model)
     for q in model.quantities.values():
         if q.role is Role.INTERMEDIATE and q.time:
             reads_previous = any(
@@ -350,6 +351,21 @@ def validate(model: ModelView) -> None:
             if reads_previous and model.state_for(q) is None:
                 raise ModelError(f"{q.name!r} is read at t-1 but has no initial state; "
                                  f"declare one with Model.state('...', of={q.name})")
+
+
+def _check_every_intermediate_is_read(model: ModelView) -> None:
+    """An intermediate that no equation (nor the loss) reads has no adjoint and no place in
+    the kernels' schedule; it happens when SymPy cancels the only read (``0*v``, ``v - v``,
+    ``logistic(v - v)`` become numbers as they are written)."""
+    read = {dep.name for name in [*model.equations, model.loss_name]
+            for dep, _ in model.dependencies(name)}
+    for q in model.quantities.values():
+        if q.role is Role.INTERMEDIATE and q.name not in read:
+            raise ModelError(
+                f"intermediate {q.name!r} is defined but nothing reads it: no equation and not "
+                f"the loss depends on it (a read that cancels, such as 0*{q.name} or "
+                f"{q.name} - {q.name}, is simplified away as it is written); remove it, or "
+                f"use it in an equation")
 
 
 __all__ = ["ModelView", "check_declaration", "check_definition", "check_loss",

@@ -522,8 +522,10 @@ class _Evaluator:
             return scope[node]
         if node.is_Integer:
             return int(node)
-        if node.is_number:
+        if node.is_Number or isinstance(node, sympy.NumberSymbol):
             return float(node)
+        # a function of constants (logistic(0.5)) goes on below, as SymPy cannot evaluate
+        # our own functions
         if isinstance(node, Idx):
             raise _Unevaluable(f"the index {node} is not bound")
         if isinstance(node, sympy.Symbol):
