@@ -377,14 +377,19 @@ def _add_check(commands: Commands) -> None:
         "sizes, in float64; print the worst relative error per parameter and backend, and "
         "exit 1 above the tolerance.",
     )
-    check.add_argument("net", metavar="NET", nargs="?",
-                       help="a built-in network (see `chainrule list`)")
-    _add_model(check, " instead of a built-in network")
-    check.add_argument("--seed", type=int, default=0, help="seed of the random sizes and "
-                       "values (default: 0)")
-    check.add_argument("--tolerance", type=float, default=1e-6, metavar="TOL",
-                       help="largest relative error accepted (default: 1e-6)")
+    _add_random_check(check, 1e-6, "largest relative error accepted")
     check.set_defaults(func=cmd_check)
+
+
+def _add_random_check(command: argparse.ArgumentParser, tolerance: float, what: str) -> None:
+    """NET or --model, --seed and --tolerance: what check and verify both take."""
+    command.add_argument("net", metavar="NET", nargs="?",
+                         help="a built-in network (see `chainrule list`)")
+    _add_model(command, " instead of a built-in network")
+    command.add_argument("--seed", type=int, default=0, help="seed of the random sizes and "
+                         "values (default: 0)")
+    command.add_argument("--tolerance", type=float, default=tolerance, metavar="TOL",
+                         help=f"{what} (default: {tolerance:g})")
 
 
 #: chainrule.symbolic.verify.TOLERANCE (tests/test_verify.py holds them equal), written
@@ -402,14 +407,8 @@ def _add_verify(commands: Commands) -> None:
         "differentiation of the forward pass; print the worst discrepancy per step, and exit "
         "1 naming each step above the tolerance.",
     )
-    verify.add_argument("net", metavar="NET", nargs="?",
-                        help="a built-in network (see `chainrule list`)")
-    _add_model(verify, " instead of a built-in network")
-    verify.add_argument("--seed", type=int, default=0, help="seed of the random sizes and "
-                        "values (default: 0)")
-    verify.add_argument("--tolerance", type=float, default=VERIFY_TOLERANCE, metavar="TOL",
-                        help=f"largest discrepancy accepted, relative to max(1, the largest "
-                        f"value) (default: {VERIFY_TOLERANCE:g})")
+    _add_random_check(verify, VERIFY_TOLERANCE, "largest discrepancy accepted, relative to "
+                      "max(1, the largest value)")
     verify.set_defaults(func=cmd_verify)
 
 
