@@ -13,6 +13,7 @@ whole arrays.
 from __future__ import annotations
 
 import ast
+import functools
 import string
 from pathlib import Path
 from types import ModuleType
@@ -121,6 +122,7 @@ def _literal(data: object, indent: str = "") -> str:
     raise TypeError(f"no Python literal for {type(data).__name__} in a contract")
 
 
+@functools.cache
 def _kernel_checks() -> str:
     """The definitions of ``codegen/kernel_checks.py`` as its source has them (no docstring,
     no imports): the generated module runs them itself, with NumPy alone."""
