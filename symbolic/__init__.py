@@ -15,7 +15,17 @@ from .contraction import reduce_ranges
 from .derivation import Adjoint, Derivation, LocalPartial, Step
 from .derive import derive
 from .expressions import InRange, Partial
-from .functions import ACTIVATIONS, MissingDerivativeRule, derivative_rule, logistic, relu, step
+from .functions import (
+    ACTIVATIONS,
+    MissingDerivativeRule,
+    MissingPrinter,
+    derivative_rule,
+    logistic,
+    missing_printer,
+    relu,
+    softplus,
+    step,
+)
 from .model import Equation, Model, ModelError, Quantity, Role
 from .names import Names, adjoint_name, c_functions, numbered, quantity_of_adjoint
 from .rules import Rule, rule_text
@@ -31,6 +41,7 @@ __all__ = [
     "IndexedBase",
     "LocalPartial",
     "MissingDerivativeRule",
+    "MissingPrinter",
     "Model",
     "ModelError",
     "Names",
@@ -49,11 +60,13 @@ __all__ = [
     "exp",
     "log",
     "logistic",
+    "missing_printer",
     "numbered",
     "quantity_of_adjoint",
     "reduce_ranges",
     "relu",
     "rule_text",
+    "softplus",
     "step",
     "tanh",
     "verify_derivation",

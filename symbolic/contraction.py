@@ -207,14 +207,41 @@ def reduce_ranges(expr: Expr, ranges: Ranges) -> Expr:
     return expr.replace(lambda e: isinstance(e, InRange), reduce)
 
 
-def contract(expr: Expr, ranges: Ranges, namer: Namer) -> Expr:
-    """Eliminate every Kronecker delta ``expr``'s sums allow; keep range conditions as data."""
+def contract(expr: Expr, ranges: Ranges, namer: Namer, *, time: Idx | None = None) -> Expr:
+    """Eliminate every Kronecker delta ``expr``'s sums allow; keep range conditions as data.
+
+    A delta left on the free ``time`` index and a fixed step, ``δ(T, t)`` (from a read at
+    the last step, ``y[k, T]``), becomes the bracket ``[t = T]``: data, as ``[t ≤ T-1]``
+    is, and under it every read at ``T`` is a read at ``t``."""
     total = sympy.S.Zero
     for monomial in monomials(expr, namer):
         reduced = eliminate(monomial)
         if reduced is not None:
+            if time is not None:
+                reduced = _fixed_step_bracket(reduced, time)
             total += rebuild(reduced)
     return reduce_ranges(total, ranges)
+
+
+def _fixed_step_bracket(monomial: Monomial, time: Idx) -> Monomial:
+    """``δ(c, t)`` with ``c`` free of indices → ``[c ≤ t ≤ c]``, and ``q[..., c]`` → ``q[..., t]``
+    in the monomial's other factors (a unit axis never holds a bare size, so an index equal
+    to ``c`` is a time position)."""
+    factors = list(monomial.factors)
+    for position, factor in enumerate(factors):
+        if not isinstance(factor, KroneckerDelta):
+            continue
+        solution = _solve_for(factor, time)
+        if solution is None or any(isinstance(s, Idx) for s in solution.free_symbols):
+            continue
+        rest = factors[:position] + factors[position + 1:]
+
+        def at_t(ref: sympy.Indexed, step: Expr = solution) -> Expr:
+            return ref.base[(*ref.indices[:-1], time)] if ref.indices[-1] == step else ref
+
+        rest = [f.replace(lambda e: isinstance(e, sympy.Indexed), at_t) for f in rest]
+        return Monomial(monomial.limits, [*rest, InRange(time, solution, solution)])
+    return monomial
 
 
 def prettify(expr: Expr, family: Mapping[Expr, str], free: set[Idx]) -> Expr:

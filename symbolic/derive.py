@@ -123,7 +123,8 @@ class _Deriver:
         steps.append(Step(Rule.CHAIN_RULE, Partial(loss, target), sympy.Add(*chain_terms)))
         steps.append(Step(Rule.LOCAL_PARTIALS, sympy.Add(*chain_terms), sympy.Add(*local_terms)))
         steps.append(Step(Rule.SUBSTITUTE_ADJOINTS, sympy.Add(*local_terms), total))
-        contracted = contract(total, self.ranges(quantity), self.namer)
+        contracted = contract(total, self.ranges(quantity), self.namer,
+                              time=self.model.time_index)
         steps.append(Step(Rule.KRONECKER_DELTA, total, contracted))
         expr = contracted
         for key, apply in IDENTITIES.items():
@@ -158,7 +159,7 @@ class _Deriver:
         raw = local_partial(rhs, target, rules)
         free_ranges = {**self.ranges(self.model.quantity(target.base)),
                        **{d: (d.lower, d.upper) for d in dummies.values()}}
-        value = contract(raw, free_ranges, self.namer)
+        value = contract(raw, free_ranges, self.namer, time=self.model.time_index)
         t = self.model.time_index
         candidates: list[Expr] = [*dummies.values(), *indices]
         if t is not None:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import sympy
 from sympy import Expr
 
+from .expressions import InRange
 from .model import Model, Role
 from .rules import Rule, register_rule_text
 
@@ -49,3 +50,20 @@ def one_hot_sum(expr: Expr, model: Model) -> Expr:
                 and len(quantity.sizes) == 1 and body.indices[0] == variable)
 
     return expr.replace(is_one_hot_sum, lambda node: sympy.S.One)
+
+
+@identity(Rule.FACTORS_CANCEL, "the factors cancel")
+def factors_cancel(expr: Expr, model: Model) -> Expr:
+    """Each term without sums or boundary conditions as one fraction in lowest terms
+    (``sympy.cancel``), where that makes it shorter: the logistic output's
+    ``σ'(a) = y(1 - y)`` against the binary cross-entropy's ``-z/y + (1 - z)/(1 - y)``
+    leaves ``y - z``. A term with a sum, or one that would not get shorter, stays as
+    written, so that Graves' factored forms such as ``(1 - b²) Σ w δ`` stay."""
+    terms = []
+    for term in sympy.Add.make_args(expr):
+        if term.has(sympy.Sum) or term.has(InRange):
+            terms.append(term)
+            continue
+        cancelled = sympy.cancel(term)
+        terms.append(cancelled if sympy.count_ops(cancelled) < sympy.count_ops(term) else term)
+    return sympy.Add(*terms)

@@ -16,7 +16,8 @@ expected.
 Conventions: unit indices run ``0..N-1`` for a size ``N``; the one optional time
 index runs ``1..T``; an equation may read a quantity at ``t-1``, and the value of
 a recurrent quantity at ``t = 0`` is a STATE quantity declared with
-:meth:`Model.state`.
+:meth:`Model.state`; an equation without ``t`` (and the loss) may read a quantity
+at the last step, ``y[k, T]``.
 """
 
 from __future__ import annotations
@@ -204,12 +205,15 @@ class Model:
                 yield node
 
     def dependencies(self, name: str) -> list[tuple[Quantity, bool]]:
-        """(quantity, read at t-1) pairs read by the definition of intermediate ``name``."""
+        """(quantity, read at t-1) pairs read by the definition of intermediate ``name``; a
+        read at the last step ``T`` counts as unshifted: it orders the equations as a read
+        at ``t`` does."""
         equation = self.loss_equation if name == self.loss_name else self.equations[name]
         seen: dict[tuple[str, bool], Quantity] = {}
         for ref in self.references(equation.rhs):
             q = self.quantity(ref.base)
-            shifted = q.time and ref.indices[-1] != self.time_index
+            shifted = bool(q.time and self.time_index is not None
+                           and ref.indices[-1] == self.time_index - 1)
             seen.setdefault((q.name, shifted), q)
         return [(q, shifted) for (_, shifted), q in seen.items()]
 

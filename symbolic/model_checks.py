@@ -75,7 +75,7 @@ def checked_latex(text: object, what: str) -> str | None:
 
 def check_model_name(name: str) -> None:
     """Refuse a model name that is no safe identifier."""
-    why = refusal(name, input=True)  # x is reserved as an argument, not as a file name
+    why = refusal(name)
     if why is not None:
         raise ModelError(f"model name {name!r} {why}")
 
@@ -83,7 +83,7 @@ def check_model_name(name: str) -> None:
 def check_new_name(model: ModelView, name: str, kind: str, *, role: Role | None = None) -> None:
     """Refuse a name that is no safe identifier, is taken, or is a generated adjoint's."""
     functions = frozenset(c_functions(model.name))
-    why = refusal(name, input=role is Role.INPUT, size=kind == "size")
+    why = refusal(name, size=kind == "size")
     if why is None and name in functions:
         why = (f"is reserved: {name!r} is a function of the generated C of model "
                f"{model.name!r}")
@@ -310,8 +310,15 @@ def _check_reference(model: ModelView, ref: Indexed, scope: set[Idx], where: str
                                      f"initial state may be read at t-1")
                 used.add(t)
                 continue
-            raise ModelError(f"{where}: time index {index} in {ref}: expected {t} or {t}-1 "
-                             f"(a quantity may read the previous step, not others)")
+            if index == t.upper:
+                if t in scope:
+                    raise ModelError(f"{where}: {ref} reads the last step {t.upper} inside an "
+                                     f"equation over {t}; read {t} or {t}-1 there, or read "
+                                     f"{t.upper} from an equation without {t} (or the loss)")
+                continue
+            raise ModelError(f"{where}: time index {index} in {ref}: expected {t}, {t}-1, or "
+                             f"the last step {t.upper} (a quantity may read the previous step, "
+                             f"not others)")
         if not isinstance(index, Idx):
             raise ModelError(f"{where}: index {index} in {ref}: unit axes take a plain index, "
                              f"no arithmetic")

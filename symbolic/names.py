@@ -37,7 +37,7 @@ import keyword
 import re
 from collections.abc import Iterable, Iterator, Mapping
 
-__all__ = ["ADJOINT_PREFIX", "C_FUNCTION_SUFFIXES", "IDENTIFIER", "INPUT_ARGUMENT", "INTERNAL",
+__all__ = ["ADJOINT_PREFIX", "C_FUNCTION_SUFFIXES", "IDENTIFIER", "INTERNAL",
            "RESERVED", "RESERVED_PREFIXES", "SIZE_RESERVED", "Names", "adjoint_name",
            "c_functions", "numbered", "quantity_of_adjoint", "refusal"]
 
@@ -47,9 +47,6 @@ IDENTIFIER_RULE = "must be an identifier: ASCII letters, digits and _, starting 
 
 #: ∂L/∂q is stored as ``d_<q>`` (the gradient of a parameter, the adjoint of an intermediate).
 ADJOINT_PREFIX = "d_"
-
-#: The kernels' input argument (the contract's ``x``); only the model's input may be named so.
-INPUT_ARGUMENT = "x"
 
 #: The generated C's functions are ``<model>_<suffix>``.
 C_FUNCTION_SUFFIXES = ("contract", "check_sizes", "workspace_bytes", "run_f64", "run_f32",
@@ -110,11 +107,14 @@ _COMPILER = _words("linux unix i386")
 
 #: The generated NumPy module: its globals, and the names its kernels (``_forward``,
 #: ``loss_and_grad``, ``predict``) bind or call beside the user's names.
-_NUMPY_MODULE = _words("""numpy Mapping CONTRACT SIZES PARAMS STATE init_params
+_NUMPY_MODULE = _words("""numpy Mapping CONTRACT SIZES PARAMS STATE INPUTS LABELS TARGETS
+    OUTPUTS init_params
     loss_and_grad predict _forward check_call draw_params _check_labels _check_array _got
-    _axes_text _softmax _log_softmax _FLOATS params state labels sizes dtype grads range""")
+    _axes_text _by_name _check_input _wrong_rank _softmax _log_softmax _FLOATS params state
+    inputs targets labels sizes dtype grads range""")
 #: The generated C: the run function's arguments and locals, and what it calls.
-_C_KERNEL = _words("""sizes params labels state loss grads state_grads y_out workspace next
+_C_KERNEL = _words("""sizes params inputs labels targets state loss grads state_grads outputs
+    workspace next
     acc top total shift memcpy memset CHAINRULE_OK CHAINRULE_BAD_SIZE CHAINRULE_BAD_LABEL
     CHAINRULE_CBLAS CHAINRULE_BLAS_MIN_WORK cblas_dgemm cblas_sgemm CblasRowMajor
     CblasNoTrans CblasTrans""")
@@ -127,7 +127,6 @@ def _reserved() -> dict[str, str]:
         (keyword.softkwlist, "is a Python soft keyword"),
         ((*_C99_KEYWORDS, *_C23_KEYWORDS), "is a C keyword"),
         (("B",), "is the batch size in the generated code"),
-        ((INPUT_ARGUMENT,), "is the kernels' input argument; only the input may be named x"),
         (_NUMPY_MODULE, "is used by the generated NumPy module"),
         (_C_KERNEL, "is used by the generated C code"),
         (_MATH_MACROS, "is defined by <math.h>"),
@@ -169,12 +168,14 @@ RESERVED_PREFIXES: tuple[tuple[str, str], ...] = (
 #: Identifiers the generated code uses only where no user name is in scope: not refused.
 INTERNAL: Mapping[str, str] = {
     **{name: "a built-in that only the NumPy module's checks call" for name in _words(
-        "ValueError bool dict int isinstance len map object str tuple type zip")},
+        "ValueError all bool dict int isinstance len list map object str tuple type zip")},
     **{name: "a local, argument or keyword of a NumPy helper that sees no user name"
        for name in _words("""array axes axis bad bound classes contract e expected
            expected_params expected_state got input_axes keepdims keys known label_axes missing
-           name names need_labels optimize origin rng s shape shifted size strict u unknown
-           value what""")},
+           name names need_targets optimize origin rng s shape shifted size strict u unknown
+           value what kind bare listed input_names target_names real_axes unknown_sizes shown""")},
+    **{name: "a local of the NumPy module's erf helper, _erf, which sees no user name"
+       for name in _words("terms fraction")},
     "collections": "the package the NumPy module imports Mapping from (never bound)",
     **{name: "a local or argument of a C function that sees no user name"
        for name in _words("a i v y")},
@@ -185,13 +186,11 @@ INTERNAL: Mapping[str, str] = {
 }
 
 
-def refusal(name: object, *, input: bool = False, size: bool = False) -> str | None:
-    """Why ``name`` cannot be a user's name, or None if it can; ``input``: it would name the
-    input, ``size``: a size."""
+def refusal(name: object, *, size: bool = False) -> str | None:
+    """Why ``name`` cannot be a user's name, or None if it can; ``size``: it would name a
+    size."""
     if not isinstance(name, str) or not IDENTIFIER.fullmatch(name):
         return IDENTIFIER_RULE
-    if name == INPUT_ARGUMENT and input:
-        return None
     why = RESERVED.get(name) or (SIZE_RESERVED.get(name) if size else None)
     if why is not None:
         return f"is reserved: {why}"

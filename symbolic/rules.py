@@ -30,12 +30,18 @@ class Rule(enum.StrEnum):
     BOUNDARY_AT_ZERO = "boundary_at_zero"
     # identities (identities.py)
     ONE_HOT_TARGETS = "one_hot_targets"
+    FACTORS_CANCEL = "factors_cancel"
     # derivative rules (functions.py)
     DERIVATIVE_EXP = "derivative_exp"
     DERIVATIVE_LN = "derivative_ln"
     DERIVATIVE_TANH = "derivative_tanh"
     DERIVATIVE_LOGISTIC = "derivative_logistic"
     DERIVATIVE_RELU = "derivative_relu"
+    DERIVATIVE_SOFTPLUS = "derivative_softplus"
+    DERIVATIVE_SIN = "derivative_sin"
+    DERIVATIVE_COS = "derivative_cos"
+    DERIVATIVE_ERF = "derivative_erf"
+    DERIVATIVE_ABS = "derivative_abs"
 
 
 _TEXT: dict[str, str] = {

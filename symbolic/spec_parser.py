@@ -51,11 +51,12 @@ import ast
 import math
 import sys
 import warnings
+from collections.abc import Callable
 
 import sympy
 from sympy import Expr, Idx, Indexed
 
-from .functions import functions_with_rules
+from .functions import function_names
 from .model import Model, ModelError, Role
 
 __all__ = ["MAX_LENGTH", "MAX_NESTING", "MAX_NODES", "MAX_NONLINEAR_DEPTH", "SUM", "NodeBudget",
@@ -99,9 +100,10 @@ class NodeBudget:
                             f"{self.limit} are accepted")
 
 
-def functions() -> dict[str, type]:
-    """The callable functions by name: every function with a registered derivative rule."""
-    return {f.__name__: f for f in functions_with_rules()}
+def functions() -> dict[str, Callable[[Expr], Expr]]:
+    """The callable functions by name: every function with a registered derivative rule
+    (``abs``), and ``sqrt`` (``symbolic.functions.function_names``)."""
+    return function_names()
 
 
 def parse_equation(text: str, model: Model, *,
@@ -333,7 +335,12 @@ class _Builder:
         return base[tuple(self.index(item) for item in _items(node.slice))]
 
     def index(self, node: ast.AST, *, plain: bool = False) -> Expr:
-        """An index name, or ``index ± integer`` (``t - 1``) unless ``plain``."""
+        """An index name, or ``index ± integer`` (``t - 1``) or the last step ``T`` unless
+        ``plain``."""
+        time = self.model.time_index
+        if (not plain and isinstance(node, ast.Name) and time is not None
+                and node.id == str(time.upper)):
+            return time.upper  # the last step, as in y[k, T]
         if isinstance(node, ast.Name):
             return self.index_name(node)
         if (not plain and isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Sub)
@@ -343,7 +350,8 @@ class _Builder:
             shift = node.right.value
             return index + shift if isinstance(node.op, ast.Add) else index - shift
         expected = ("an index name" if plain
-                    else "an index name or an index minus a whole number, such as t - 1")
+                    else "an index name, an index minus a whole number, such as t - 1, or the "
+                         "last step T")
         raise SpecError(f"the index `{_text(node)}` is not allowed here; expected {expected}")
 
     def index_name(self, node: ast.Name) -> Idx:
@@ -501,7 +509,10 @@ def _double(value: Expr) -> float | None:
         return math.pow(args[0], args[1])
     one = {"exp": math.exp, "log": math.log, "tanh": math.tanh,
            "logistic": lambda v: 0.5 * (1.0 + math.tanh(0.5 * v)),
-           "relu": lambda v: max(v, 0.0), "step": lambda v: float(v > 0)}
+           "relu": lambda v: max(v, 0.0), "step": lambda v: float(v > 0),
+           "sin": math.sin, "cos": math.cos, "erf": math.erf, "Abs": abs,
+           "sign": lambda v: float((v > 0) - (v < 0)),
+           "softplus": lambda v: max(v, 0.0) + math.log1p(math.exp(-abs(v)))}
     function = one.get(type(value).__name__)
     if function is None or len(args) != 1:
         return None

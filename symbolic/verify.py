@@ -54,7 +54,7 @@ from sympy import Expr, Idx, Indexed, KroneckerDelta
 
 from .derivation import Adjoint, Derivation, Step
 from .expressions import InRange, Partial
-from .functions import logistic, relu, step
+from .functions import logistic, relu, softplus, step
 from .model import Equation, Model, Quantity, Role
 from .names import adjoint_name, quantity_of_adjoint
 from .rules import rule_text
@@ -468,6 +468,26 @@ class _Numbers:
 # --- expressions to numbers -------------------------------------------------------------------
 
 
+def _softplus(v: np.ndarray) -> np.ndarray:
+    """ln(1 + e^v) as max(v, 0) + ln(1 + e^{-|v|}), which overflows for no v; each branch
+    is analytic, so the complex step passes through it."""
+    positive = np.real(v) > 0
+    return np.where(positive, v, 0.0) + np.log1p(np.exp(np.where(positive, -v, v)))
+
+
+def _erf(v: np.ndarray) -> np.ndarray:
+    """erf, with the complex step: NumPy has no erf, and ``math.erf`` takes no complex
+    number. The imaginary part of an argument here is a step of ``STEP`` (1e-20), so
+    ``erf(x + ih) = erf(x) + ih·(2/√π)e^{-x²}`` (the integrand of erf's definition) is
+    exact: the next term is h² smaller."""
+    v = np.asarray(v)
+    real = np.real(v).astype(float)
+    value = np.vectorize(math.erf, otypes=[float])(real)
+    if not np.iscomplexobj(v):
+        return value
+    return value + 1j * np.imag(v) * (2 / math.sqrt(math.pi)) * np.exp(-real**2)
+
+
 _FUNCTIONS: dict[type, Callable[[np.ndarray], np.ndarray]] = {
     sympy.exp: np.exp,
     sympy.log: np.log,
@@ -475,6 +495,12 @@ _FUNCTIONS: dict[type, Callable[[np.ndarray], np.ndarray]] = {
     logistic: lambda v: 0.5 * (1.0 + np.tanh(0.5 * v)),
     relu: lambda v: np.where(np.real(v) > 0, v, 0.0),
     step: lambda v: (np.real(v) > 0).astype(float),
+    sympy.sin: np.sin,
+    sympy.cos: np.cos,
+    sympy.Abs: lambda v: np.where(np.real(v) < 0, -v, v),
+    sympy.sign: lambda v: np.sign(np.real(v)).astype(float),
+    sympy.erf: _erf,
+    softplus: _softplus,
 }
 
 

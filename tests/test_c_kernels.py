@@ -115,7 +115,9 @@ def raw_call(c_kernel, sizes: list[int], labels: np.ndarray, params: dict) -> in
     def address(array: np.ndarray) -> ctypes.c_void_p:
         return ctypes.c_void_p(array.ctypes.data)
 
-    return function(c_sizes, pointers, address(x), address(labels), None, address(loss),
+    inputs = (ctypes.c_void_p * 1)(x.ctypes.data)
+    label_pointers = (ctypes.c_void_p * 1)(labels.ctypes.data)
+    return function(c_sizes, pointers, inputs, label_pointers, None, None, address(loss),
                     grad_pointers, None, address(workspace))
 
 
@@ -205,24 +207,34 @@ int main(int argc, char **argv) {{
                 state[n] = filled(state_count, single);
                 state_grads[n] = filled(state_count, single);
             }}
+            const int64_t *label_list[1];
+            void *inputs[1], *outputs[1];
+            label_list[0] = labels;
+            inputs[0] = x;
+            outputs[0] = y;
             if (single) {{
-                status = {net}_loss_and_grad_f32(sizes, (const float *const *)params, x, labels,
+                status = {net}_loss_and_grad_f32(sizes, (const float *const *)params,
+                    (const float *const *)inputs, label_list, NULL,
                     with_state ? (const float *const *)state : NULL, &loss32, (float *const *)grads,
                     with_state ? (float *const *)state_grads : NULL, workspace);
-                status |= {net}_predict_f32(sizes, (const float *const *)params, x,
-                    with_state ? (const float *const *)state : NULL, y, workspace);
+                status |= {net}_predict_f32(sizes, (const float *const *)params,
+                    (const float *const *)inputs, with_state ? (const float *const *)state : NULL,
+                    (float *const *)outputs, workspace);
             }} else {{
-                status = {net}_loss_and_grad_f64(sizes, (const double *const *)params, x, labels,
+                status = {net}_loss_and_grad_f64(sizes, (const double *const *)params,
+                    (const double *const *)inputs, label_list, NULL,
                     with_state ? (const double *const *)state : NULL, &loss64,
                     (double *const *)grads, with_state ? (double *const *)state_grads : NULL,
                     workspace);
-                status |= {net}_predict_f64(sizes, (const double *const *)params, x,
-                    with_state ? (const double *const *)state : NULL, y, workspace);
+                status |= {net}_predict_f64(sizes, (const double *const *)params,
+                    (const double *const *)inputs, with_state ? (const double *const *)state : NULL,
+                    (double *const *)outputs, workspace);
             }}
             if (status != 0) {{ printf("status %d\n", status); return 1; }}
             labels[label_count - 1] = K;
-            if ({net}_loss_and_grad_f64(sizes, (const double *const *)params, x, labels, NULL,
-                    &loss64, (double *const *)grads, NULL, workspace) != CHAINRULE_BAD_LABEL)
+            if ({net}_loss_and_grad_f64(sizes, (const double *const *)params,
+                    (const double *const *)inputs, label_list, NULL, NULL, &loss64,
+                    (double *const *)grads, NULL, workspace) != CHAINRULE_BAD_LABEL)
                 return 2;
             for (n = 0; n < {params}; ++n) {{ free(params[n]); free(grads[n]); }}
             for (n = 0; n < {states_or_one}; ++n) {{ free(state[n]); free(state_grads[n]); }}

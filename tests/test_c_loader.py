@@ -51,11 +51,13 @@ FAKE_H = string.Template("""\
 const char *${net}_contract(void);
 size_t ${net}_workspace_bytes(const long *sizes);
 #define DECLARE(REAL, SUF) \\
-int ${net}_loss_and_grad_##SUF(const long *sizes, const REAL *const *params, const REAL *x, \\
-    const int64_t *labels, const REAL *const *state, REAL *loss, REAL *const *grads, \\
+int ${net}_loss_and_grad_##SUF(const long *sizes, const REAL *const *params, \\
+    const REAL *const *inputs, const int64_t *const *labels, const REAL *const *targets, \\
+    const REAL *const *state, REAL *loss, REAL *const *grads, \\
     REAL *const *state_grads, void *workspace); \\
-int ${net}_predict_##SUF(const long *sizes, const REAL *const *params, const REAL *x, \\
-    const REAL *const *state, REAL *y, void *workspace);
+int ${net}_predict_##SUF(const long *sizes, const REAL *const *params, \\
+    const REAL *const *inputs, const REAL *const *state, REAL *const *outputs, \\
+    void *workspace);
 DECLARE(double, f64)
 DECLARE(float, f32)
 #undef DECLARE
@@ -91,9 +93,13 @@ const char *${net}_contract(void) { return ${contract}; }
 size_t ${net}_workspace_bytes(const long *sizes) { return (size_t)sizes[NS - 1] * 12 + 3; }
 
 #define FAKE(REAL, SUF) \\
-int ${net}_loss_and_grad_##SUF(const long *sizes, const REAL *const *params, const REAL *x, \\
-        const int64_t *labels, const REAL *const *state, REAL *loss, REAL *const *grads, \\
+int ${net}_loss_and_grad_##SUF(const long *sizes, const REAL *const *params, \\
+        const REAL *const *inputs, const int64_t *const *label_list, const REAL *const *targets, \\
+        const REAL *const *state, REAL *loss, REAL *const *grads, \\
         REAL *const *state_grads, void *workspace) { \\
+    const REAL *x = inputs[0]; \\
+    const int64_t *labels = label_list[0]; \\
+    (void)targets; \\
     for (int a = 0; a < NS; a++) if (sizes[a] < 1) return 1; \\
     long n = examples(sizes), I = sizes[0], K = sizes[K_AT]; \\
     for (long e = 0; e < n; e++) if (labels[e] < 0 || labels[e] >= K) return 2; \\
@@ -113,8 +119,11 @@ int ${net}_loss_and_grad_##SUF(const long *sizes, const REAL *const *params, con
     } \\
     return 0; \\
 } \\
-int ${net}_predict_##SUF(const long *sizes, const REAL *const *params, const REAL *x, \\
-        const REAL *const *state, REAL *y, void *workspace) { \\
+int ${net}_predict_##SUF(const long *sizes, const REAL *const *params, \\
+        const REAL *const *inputs, const REAL *const *state, REAL *const *outputs, \\
+        void *workspace) { \\
+    const REAL *x = inputs[0]; \\
+    REAL *y = outputs[0]; \\
     for (int a = 0; a < NS; a++) if (sizes[a] < 1) return 1; \\
     long n = examples(sizes), I = sizes[0], K = sizes[K_AT], B = sizes[NS - 1]; \\
     (void)workspace; \\
@@ -310,7 +319,7 @@ def make_fake(directory: Path, net: str, numpy_module: Path) -> Path:
     (directory / f"{net}.py").write_text(unsealed, encoding="utf-8")
     module = codegen.load(directory)
     contract = KernelContract.from_data(module.CONTRACT)
-    axes = contract.input
+    (axes,) = contract.inputs.values()
     order = contract.call_sizes
     NUMPY_MODULES[net] = module
     shapes = ", ".join(
@@ -427,7 +436,7 @@ def test_fake_status_codes(fake: CKernel) -> None:
     with pytest.raises(ValueError, match=r"must have shape .* with every size at least 1"):
         fake.loss_and_grad(hollow, x, labels)
     # the raw API: a label out of range straight into C
-    sizes, dtype = check_call(fake.CONTRACT, params, x, labels, None, need_labels=True)
+    sizes, dtype, _, _ = check_call(fake.CONTRACT, params, x, labels, None, need_targets=True)
     keep: list[np.ndarray] = []
     bad = np.full(labels.shape, 99, np.int64)
     loss = np.zeros(1)
@@ -439,8 +448,8 @@ def test_fake_status_codes(fake: CKernel) -> None:
         fake.function("nope")
     status = fake.function("loss_and_grad_f64")(
         fake.sizes_array(sizes), fake.pointers([params[n] for n in fake.PARAMS], dtype, keep),
-        x.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
-        bad.ctypes.data_as(ctypes.POINTER(ctypes.c_int64)), None,
+        fake.pointers([x], dtype, keep),
+        (ctypes.c_void_p * 1)(bad.ctypes.data), None, None,
         loss.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
         fake.pointers(grads, dtype, keep), None, workspace.ctypes.data)
     assert status == 2

@@ -283,24 +283,26 @@ def test_real_builtins_are_listed(capsys) -> None:
     assert [line.split()[0] for line in stdout.splitlines()] == list(BUILTINS)
 
 
+@pytest.mark.parametrize("command", ["generate", "check"])
 def test_a_model_the_kernels_cannot_take_is_an_error_not_a_traceback(
-        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    spec = tmp_path / "twoin.toml"
+        command: str, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """No input: nothing tells the kernels the batch size. ``generate`` and ``check`` refuse
+    it alike, with exit status 2 and the reason."""
+    spec = tmp_path / "noinput.toml"
     spec.write_text("\n".join([
-        'name = "twoin"', 'sizes = ["I", "K"]',
-        "[indices]", 'i = "I"', 'k = "K"', 'k_ = "K"',
+        'name = "noinput"', 'sizes = ["K"]',
+        "[indices]", 'k = "K"', 'k_ = "K"',
         "[quantities]",
-        'x = { role = "input", shape = ["I"] }', 'w = { role = "input", shape = ["I"] }',
-        'z = { role = "target", shape = ["K"] }', 'W = { role = "parameter", shape = ["I", "K"] }',
-        'a = { role = "intermediate", shape = ["K"] }',
+        'z = { role = "target", shape = ["K"] }', 'b = { role = "parameter", shape = ["K"] }',
         'y = { role = "intermediate", shape = ["K"] }',
         "[equations]",
-        'forward = ["a[k] = sum(W[i, k] * x[i] * w[i], i)", '
-        '"y[k] = exp(a[k]) / sum(exp(a[k_]), k_)"]',
+        'forward = ["y[k] = exp(b[k]) / sum(exp(b[k_]), k_)"]',
         'loss = "-sum(z[k] * log(y[k]), k)"']))
     out = tmp_path / "out"
-    code = main(["generate", "--model", str(spec), "--out", str(out)])
+    extra = ["--out", str(out)] if command == "generate" else []
+    code = main([command, "--model", str(spec), *extra])
     assert code == 2
-    assert "the kernels take one input vector per example, found ['x', 'w']" in (
-        capsys.readouterr().err)
+    captured = capsys.readouterr()
+    assert "model 'noinput': the kernels need at least one input" in captured.err
+    assert "Traceback" not in captured.err + captured.out
     assert not out.exists()

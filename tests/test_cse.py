@@ -278,7 +278,7 @@ def numpy_scopes(text: str) -> dict[str, list[str]]:
 
 def c_scopes(text: str) -> dict[str, list[str]]:
     """The statement lines of each ``<net>_run_<precision>`` function that holds the
-    computation, split into the forward pass and the rest (after ``if (y_out)``), each into
+    computation, split into the forward pass and the rest (after ``if (outputs)``), each into
     its loop over time and the rest. A body written once as a macro (continued lines) is
     read like any other."""
     scopes: dict[str, list[str]] = {}
@@ -291,7 +291,7 @@ def c_scopes(text: str) -> dict[str, list[str]]:
         for line in lines[start + 1:]:
             if line == "}":
                 break
-            if "if (y_out)" in line:
+            if "if (outputs)" in line:
                 part = "later"
             if "/* through time" in line:
                 through_time = True

@@ -160,8 +160,8 @@ def test_the_kernels_refuse_huge_sizes_before_touching_memory(c_kernel) -> None:
     lib = c_kernel.lib
     order = c_kernel.SIZES_ORDER
     sizes = (ctypes.c_long * len(order))(*[2**40] * len(order))
-    for function, arguments in ((f"{net}_loss_and_grad_f64", 9), (f"{net}_predict_f64", 6),
-                                (f"{net}_loss_and_grad_f32", 9), (f"{net}_predict_f32", 6)):
+    for function, arguments in ((f"{net}_loss_and_grad_f64", 10), (f"{net}_predict_f64", 6),
+                                (f"{net}_loss_and_grad_f32", 10), (f"{net}_predict_f32", 6)):
         call = lib[function]
         call.restype = ctypes.c_int
         assert call(sizes, *[None] * (arguments - 1)) == 1, function  # CHAINRULE_BAD_SIZE

@@ -33,10 +33,11 @@ class Poisoned:
     def __init__(self, kernel: Any, name: str, value: float) -> None:
         self.kernel, self.name, self.value = kernel, name, value
         self.SIZES, self.PARAMS, self.STATE = kernel.SIZES, kernel.PARAMS, kernel.STATE
+        self.CONTRACT = kernel.CONTRACT
         self.init_params = kernel.init_params
 
-    def loss_and_grad(self, params, x, labels, state=None):
-        loss, grads = self.kernel.loss_and_grad(params, x, labels, state)
+    def loss_and_grad(self, params, inputs, targets, state=None):
+        loss, grads = self.kernel.loss_and_grad(params, inputs, targets, state)
         if self.name == "loss":
             return loss * self.value, grads
         grads = dict(grads)

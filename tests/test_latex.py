@@ -19,22 +19,28 @@ import pytest
 import sympy
 from sympy import Idx, KroneckerDelta, Sum, exp, log, tanh
 
-from chainrule.codegen.backends.latex.backend import (
-    TEMPLATE,
-    _Notes,
-    render_tex,
-    tex_context,
-    tex_escape,
-)
+from chainrule.codegen.backends.latex import backend
+from chainrule.codegen.backends.latex.backend import TRACE as TEMPLATE
+from chainrule.codegen.backends.latex.backend import tex_escape
 from chainrule.codegen.backends.latex.printer import (
     NotesLatexPrinter,
     Scripted,
     split_scripts,
     with_primes,
 )
+from chainrule.codegen.backends.latex.trace import _Notes
 from chainrule.codegen.templating import template_variables
 from chainrule.symbolic import InRange, Model, Partial, derive, logistic, relu, step
 from chainrule.symbolic.networks import mlp
+
+
+def render_tex(derivation, lang: str = "en") -> str:
+    """The full trace (``--detail full``): these tests read every recorded step."""
+    return backend.render_tex(derivation, lang, detail="full")
+
+
+def tex_context(derivation, lang: str = "en"):
+    return backend.tex_context(derivation, lang, detail="full")
 
 TEX_PACKAGES = ("texlive-latex-base texlive-latex-recommended texlive-latex-extra "
                 "texlive-pictures texlive-fonts-recommended lmodern")
@@ -149,8 +155,9 @@ def test_indexed_subscripts_units_and_superscripts_time(rnn_model) -> None:
 def test_symbol_scripts_merge_with_indices(mlp_model, rnn_model) -> None:
     p = NotesLatexPrinter(mlp_model)
     i, h1 = mlp_model.indices["i"], mlp_model.indices["h1"]
-    assert p.doprint(q(mlp_model, "a1")[h1]) == "a_{h_{1}}^{(1)}"
-    assert p.doprint(q(mlp_model, "W_xh1")[i, h1]) == r"w_{i\,h_{1}}^{(1)}"
+    # the layer label (1) is dropped: the index h_1 already names the layer (Graves' a_h)
+    assert p.doprint(q(mlp_model, "a1")[h1]) == "a_{h_{1}}"
+    assert p.doprint(q(mlp_model, "W_xh1")[i, h1]) == r"w_{i\,h_{1}}"
     r = NotesLatexPrinter(rnn_model)
     h, t = rnn_model.indices["h"], rnn_model.indices["t"]
     assert r.doprint(q(rnn_model, "s")[h, t]) == "s_{c,h}^{t}"
@@ -161,7 +168,7 @@ def test_adjoints_print_as_their_symbols(mlp_model, rnn_model) -> None:
     p = NotesLatexPrinter(mlp_model)
     k, h1 = mlp_model.indices["k"], mlp_model.indices["h1"]
     assert p.doprint(d("a_y")[k]) == r"\delta_{k}"
-    assert p.doprint(d("a1")[h1]) == r"\delta_{h_{1}}^{(1)}"
+    assert p.doprint(d("a1")[h1]) == r"\delta_{h_{1}}"
     r = NotesLatexPrinter(rnn_model)
     h, t = rnn_model.indices["h"], rnn_model.indices["t"]
     assert r.doprint(d("a_h")[h, t + 1]) == r"\delta_{h}^{t + 1}"
@@ -171,7 +178,7 @@ def test_adjoints_print_as_their_symbols(mlp_model, rnn_model) -> None:
 def test_adjoints_without_a_symbol_print_as_partials(mlp_model, rnn_model) -> None:
     p = NotesLatexPrinter(mlp_model)
     i, h1 = mlp_model.indices["i"], mlp_model.indices["h1"]
-    assert p.doprint(d("W_xh1")[i, h1]) == r"\frac{\partial L}{\partial w_{i\,h_{1}}^{(1)}}"
+    assert p.doprint(d("W_xh1")[i, h1]) == r"\frac{\partial L}{\partial w_{i\,h_{1}}}"
     r = NotesLatexPrinter(rnn_model)
     assert r.doprint(d("h0")[rnn_model.indices["h"]]) == r"\frac{\partial L}{\partial b_{h}^{(0)}}"
 
@@ -255,7 +262,7 @@ def test_powers_of_scripted_symbols(mlp_model, rnn_model) -> None:
     p = NotesLatexPrinter(mlp_model)
     i, h1 = mlp_model.indices["i"], mlp_model.indices["h1"]
     assert p.doprint(q(mlp_model, "x")[i] ** 2) == "x_{i}^{2}"
-    assert p.doprint(q(mlp_model, "act1")[h1] ** 2) == r"\left(b_{h_{1}}^{(1)}\right)^{2}"
+    assert p.doprint(q(mlp_model, "act1")[h1] ** 2) == r"b_{h_{1}}^{2}"
     assert p.doprint(1 / q(mlp_model, "x")[i]) == r"\frac{1}{x_{i}}"
     r = NotesLatexPrinter(rnn_model)
     b = q(rnn_model, "b")[rnn_model.indices["h"], rnn_model.indices["t"]]
@@ -410,3 +417,27 @@ def test_document_compiles(which, request, tmp_path: Path) -> None:
     assert "Token not allowed in a PDF string" not in log_text  # bookmarks are plain text
     assert (tmp_path / "notes.pdf").stat().st_size > 0
     assert "Overfull" not in log_text
+
+
+def test_one_convention_of_symbols_in_every_network() -> None:
+    """Graves' letters: the output adjoint is δ_k^t everywhere, a label that only repeats the
+    unit index is not printed beside it (no a_{c,c}), a label that tells apart weights of the
+    same sizes stays (the LSTM's gates)."""
+    from chainrule.symbolic.networks import BUILTINS
+
+    for name in ("mlp", "rnn", "lstm", "lstm_no_peepholes"):
+        derivation = derive(BUILTINS[name]())
+        p = NotesLatexPrinter(derivation.model)
+        output = derivation.adjoint("a_y")
+        assert p.doprint(output.lhs) in (r"\delta_{k}", r"\delta_{k}^{t}"), name
+        assert p.doprint(output.expr) in ("y_{k} - z_{k}", "y_{k}^{t} - z_{k}^{t}"), name
+    lstm = derive(BUILTINS["lstm"]())
+    p = NotesLatexPrinter(lstm.model)
+    c, t = lstm.model.indices["c"], lstm.model.time_index
+    assert p.doprint(q(lstm.model, "h")[c, t - 1]) == "b_{c}^{t - 1}"
+    assert p.doprint(q(lstm.model, "a_c")[c, t]) == "a_{c}^{t}"
+    assert p.doprint(q(lstm.model, "W_hy")[c, lstm.model.indices["k"]]) == "w_{c k}"
+    assert p.doprint(q(lstm.model, "W_xi")[lstm.model.indices["i"], c]) == r"w_{i c}^{(x\iota)}"
+    # the logistic derivative stays together: b(1 - b)
+    assert r"b_{\omega,c}^{t} \left(1 - b_{\omega,c}^{t}\right)" in p.doprint(
+        lstm.adjoint("a_o").expr)

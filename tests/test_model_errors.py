@@ -95,8 +95,8 @@ def test_cycle() -> None:
 def test_function_without_a_derivative_rule() -> None:
     m, s = small()
     with pytest.raises(ModelError, match=r"equation a\[h\] = .*no derivative rule for function "
-                                         r"'sinh'; functions with rules: exp, log, logistic, "
-                                         r"relu, tanh"):
+                                         r"'sinh'; functions with rules: Abs, cos, erf, exp, "
+                                         r"log, logistic, relu, sin, softplus, tanh"):
         m.define(s["a"][s["h"]], sympy.sinh(Sum(s["W"][s["i"], s["h"]] * s["x"][s["i"]],
                                                  s["i"])))
 
@@ -147,8 +147,8 @@ def test_time_errors() -> None:
     t = m.time()
     a = m.intermediate("a", [H], time=True)
     x = m.input("x", [H], time=True)
-    with pytest.raises(ModelError, match=r"time index t \+ 1 in a\[h, t \+ 1\]: expected t or "
-                                         r"t-1"):
+    with pytest.raises(ModelError, match=r"time index t \+ 1 in a\[h, t \+ 1\]: expected t, t-1, "
+                                         r"or the last step T"):
         m.define(a[h, t], a[h, t + 1])
     with pytest.raises(ModelError, match=r"reads the input 'x' at t-1"):
         m.define(a[h, t], x[h, t - 1])

@@ -26,6 +26,7 @@ from chainrule.codegen.backends.latex.backend import (
     BOOK,
     PREAMBLE,
     TEMPLATE,
+    TRACE,
     preamble,
     render_book,
     render_tex,
@@ -33,7 +34,14 @@ from chainrule.codegen.backends.latex.backend import (
 )
 from chainrule.codegen.backends.latex.figure import layers, tikz_graph
 from chainrule.codegen.backends.latex.printer import NotesLatexPrinter
-from chainrule.codegen.backends.latex.words import LANGUAGES, RULES, TEXT, rule_name, strings
+from chainrule.codegen.backends.latex.words import (
+    LANGUAGES,
+    RULES,
+    TEXT,
+    model_text,
+    rule_name,
+    strings,
+)
 from chainrule.codegen.templating import template_variables
 from chainrule.symbolic import Role, Rule, derive
 from chainrule.symbolic.networks import BUILTINS
@@ -73,6 +81,8 @@ def test_rule_names_translate_and_unknown_rules_stay_as_named(derivations) -> No
 def test_templates_read_exactly_what_the_backend_fills(derivations) -> None:
     for lang in LANGUAGES:
         assert set(tex_context(derivations["lstm"], lang)) == template_variables(TEMPLATE)
+        assert set(tex_context(derivations["lstm"], lang, detail="full")) == template_variables(
+            TRACE)
     assert template_variables(PREAMBLE) == {"lang"}
     assert template_variables(BOOK) == {"model_names", "preamble", "title", "author", "intro",
                                         "parts"}
@@ -80,7 +90,7 @@ def test_templates_read_exactly_what_the_backend_fills(derivations) -> None:
 
 def test_chinese_notes_have_chinese_headings_and_the_same_mathematics(derivations) -> None:
     en, zh = render_tex(derivations["lstm"], "en"), render_tex(derivations["lstm"], "zh")
-    for heading in ("前向传播", "反向传播", "参数梯度", "记号", "链式法则"):
+    for heading in ("前向传播", "反向传播", "参数梯度", "小结", "链式法则"):
         assert heading in zh
     assert r"\documentclass[fontset=none,zihao=-4]{ctexart}" in zh
     assert "Noto Serif CJK SC" in zh and "glyphtounicode" not in zh
@@ -165,7 +175,7 @@ def test_user_text_is_escaped(derivations) -> None:
     for lang in LANGUAGES:
         tex = render_tex(derive(model), lang)
         assert r"\title{50\% \& \$x\_1\$ \#2}" in tex
-        assert r"\texttt{tiny\_rnn}" in tex
+        assert r"\texttt{tiny\_rnn}" in render_tex(derive(model), lang, detail="full")
 
 
 # --- the command without TeX --------------------------------------------------------------------
@@ -201,7 +211,7 @@ def test_built_in_networks_are_named_in_both_languages(derivations) -> None:
     assert r"\title{Long short-term memory}" in en and "长短期记忆网络" in zh
     for heading in ("遗忘门", "输出门", "输入门", "输出层", "细胞状态"):
         assert heading in zh
-    assert "(forget gate)" in en
+    assert "(forget gate" in en
     assert "隐层" in render_tex(derivations["rnn"], "zh")
 
 
@@ -248,17 +258,19 @@ def test_every_document_compiles_without_overfull_boxes(built) -> None:
         assert document.overfull == [], f"{name} ({lang}): {document.overfull}"
 
 
-def test_the_pdfs_carry_the_key_results_as_real_characters(built) -> None:
+def test_the_pdfs_carry_the_key_results_as_real_characters(built, derivations) -> None:
     lang, documents = built
     mlp = _text(documents["mlp"].pdf)
-    assert "δk = yk − zk" in mlp  # softmax and cross-entropy with one-hot targets
+    assert "δk = yk − zk" in mlp  # softmax and cross-entropy, in the summary
     assert "∂L" in mlp and "∑" in mlp
+    assert ("quotient rule" if lang == "en" else "商的求导法则") in mlp  # the softmax Jacobian
+    assert "softmax" in mlp and "⊙" in mlp  # the matrix forms
     lstm = _text(documents["lstm"].pdf)
-    assert "εts,c = ∂L/∂stc" in lstm  # the heading of ε_s^t, searchable
+    assert "εts,c =" in lstm  # the heading and summary of ε_s^t, searchable
     assert "εt+1" in lstm  # the recursion reads ε_s^{t+1}
     book = _text(documents[notes.BOOK_NAME].pdf)
-    for name in NETS:
-        assert name in book
+    for derivation in derivations.values():
+        assert model_text(derivation.model.title, lang).split("（")[0] in book
     headings = ("前向传播", "反向传播") if lang == "zh" else ("Forward pass", "Backward pass")
     for text in (mlp, lstm):
         for heading in headings:
@@ -282,7 +294,9 @@ def test_the_pdfs_have_their_figures_and_bookmarks(built) -> None:
         outline = documents[name].tex.with_suffix(".out").read_text(encoding="latin-1")
         assert outline.count(r"\BOOKMARK") > 5, name
         titles = [_bookmark_title(line) for line in outline.splitlines() if "BOOKMARK" in line]
-        assert any(title.startswith("3.1 ∂L/∂") for title in titles), titles
+        # bookmarks are the headings: Graves' symbols, never a kernel's name
+        assert any(title.startswith("2.1 δ") for title in titles), titles
+        assert not any("_" in title for title in titles), titles
     assert (documents[notes.BOOK_NAME].tex.with_suffix(".toc")).exists()
 
 
@@ -301,3 +315,89 @@ def test_the_command_takes_a_spec_file(tmp_path: Path, capsys) -> None:
     assert (tmp_path / "gru.pdf").exists()
     assert cli.main(["notes", "mlp", "--model", str(spec), "--out", str(tmp_path)]) == 2
     assert "not both" in capsys.readouterr().err
+
+
+# --- the notes a student reads ------------------------------------------------------------------
+
+#: The page budgets of issue 13 (English, A4): the notes, not the full trace.
+BUDGETS = {"mlp": 4, "rnn": 4, "lstm": 7, "lstm_no_peepholes": 6, notes.BOOK_NAME: 24}
+
+
+def _pages(pdf: Path) -> int:
+    run = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True)
+    return int(re.search(r"^Pages:\s+(\d+)", run.stdout, re.M).group(1))
+
+
+def test_the_notes_keep_their_page_budgets(built) -> None:
+    lang, documents = built
+    if lang != "en":
+        pytest.skip("the budgets are for the English notes")
+    pages = {name: _pages(documents[name].pdf) for name in BUDGETS}
+    assert all(pages[name] <= budget for name, budget in BUDGETS.items()), pages
+
+
+def test_a_spec_network_keeps_its_page_budget(tmp_path: Path) -> None:
+    _need_tex("en")
+    from chainrule.symbolic.spec import load_spec
+
+    spec = Path(__file__).resolve().parents[1] / "examples" / "gru.toml"
+    (document,) = notes.build([derive(load_spec(spec))], "en", tmp_path)
+    assert document.ok and document.overfull == [], document.error or document.overfull
+    assert _pages(document.pdf) <= 7
+
+
+def _prose(tex: str) -> str:
+    """The notes without the appendix table, the comments and the preamble."""
+    body = tex.split(r"\begin{document}", 1)[-1]
+    body = re.sub(r"\\begin\{tikzpicture\}.*?\\end\{tikzpicture\}", "", body, flags=re.S)
+    body = re.sub(r"\\(label|ref)\{[^}]*\}", "", body)  # labels are not shown
+    return body.split(r"\appendix", 1)[0]
+
+
+def test_no_kernel_name_outside_the_appendix(derivations) -> None:
+    for name, derivation in derivations.items():
+        for lang in LANGUAGES:
+            prose = _prose(render_tex(derivation, lang))
+            assert r"\texttt" not in prose.replace(r"\texttt{chainrule verify}", ""), name
+            for q in derivation.model.quantities:
+                if "_" in q or len(q) > 2:
+                    assert q not in prose and q.replace("_", r"\_") not in prose, (name, q)
+            assert "内核" not in prose and "消费者" not in prose and "Kronecker delta" not in (
+                prose if lang == "zh" else ""), name
+
+
+def test_no_displayed_equation_says_a_equals_a(derivations) -> None:
+    row = re.compile(r"^(.*?)\s*&= (.*?)(?: && .*)?(?: \\notag)?(?: \\\\)?$")
+    for name, derivation in derivations.items():
+        tex = render_tex(derivation, "en")
+        for line in tex.splitlines():
+            match = row.match(line.strip())
+            if match and match.group(1):
+                assert match.group(1).strip() != match.group(2).strip(), (name, line)
+        for lhs, rhs in re.findall(r"^(\S[^&\n]*?) = (.*)$", tex, re.M):
+            assert lhs.strip() != rhs.strip(), (name, lhs)
+
+
+def test_chinese_punctuation_is_full_width_beside_chinese(derivations) -> None:
+    cjk = r"[\u4e00-\u9fff]"
+    half = re.compile(rf"{cjk}[:(),;]|[:(),;]{cjk}")
+    for name, derivation in derivations.items():
+        prose = _prose(render_tex(derivation, "zh"))
+        text = re.sub(r"\$[^$]*\$", "", prose)  # mathematics has its own punctuation
+        assert not half.findall(text), (name, half.findall(text)[:5])
+
+
+def test_the_summary_has_index_and_matrix_forms(derivations) -> None:
+    rnn = render_tex(derivations["rnn"], "en")
+    summary = rnn.split(r"\section{Summary}", 1)[1]
+    assert r"\sum_{k} w_{h k} \delta_{k}^{t}" in summary  # index form
+    assert r"W^{(hy)} \delta^{(y)\,t}" in summary  # the same sum as a matrix product
+    assert r"\sum_{t} x^{t} \left(\delta^{t}\right)^{\top}" in summary  # ∂L/∂W = Σ_t x (δ)ᵀ
+    assert r"t = T, \dots, 1" in summary and r"\delta_{h}^{T + 1} = 0" in summary
+
+
+def test_the_full_trace_is_still_there(derivations, tmp_path: Path) -> None:
+    full = render_tex(derivations["rnn"], "en", detail="full")
+    assert "Kronecker delta" in full and full != render_tex(derivations["rnn"], "en")
+    with pytest.raises(ValueError, match="unknown detail"):
+        render_tex(derivations["rnn"], "en", detail="some")

@@ -90,5 +90,5 @@ def test_no_rule_is_left_in_english_in_the_chinese_notes(derivations) -> None:
 
 
 def test_a_rule_without_words_is_shown_by_the_engines_name() -> None:
-    assert rule_name("derivative_softplus", "zh") == "derivative_softplus"
+    assert rule_name("derivative_swish", "zh") == "derivative_swish"
     assert rule_name(Rule.DERIVATIVE_RELU, "en") == "derivative of ReLU"

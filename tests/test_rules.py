@@ -62,3 +62,35 @@ def test_a_function_without_a_rule_is_named() -> None:
 
 def test_step_is_zero_at_zero() -> None:
     assert step(0) == 0 and step(2) == 1 and step(-1) == 0
+
+
+# --- the functions of issue 14, part 6 (tests/test_functions_more.py checks them end to end)
+
+from chainrule.symbolic.functions import softplus  # noqa: E402
+
+MORE = [
+    (softplus, [-30.0, -2.0, 0.0, 0.7, 30.0]),
+    (sympy.sin, [-3.0, -0.5, 0.0, 0.7, 2.0]),
+    (sympy.cos, [-3.0, -0.5, 0.0, 0.7, 2.0]),
+    (sympy.erf, [-3.0, -0.5, 0.0, 0.7, 2.0]),
+    (sympy.Abs, [-2.0, -0.1, 0.1, 1.5]),  # the kink at 0 left out, as relu's
+]
+TABLE = [*TABLE, *MORE]  # a new list: the parametrized test above keeps its own
+
+
+@pytest.mark.parametrize("function, points", MORE, ids=[f.__name__ for f, _ in MORE])
+def test_more_rules_match_a_numerical_derivative(function: type, points: list[float]) -> None:
+    _, rule = rule_for(function)
+    local = rule(X, function(X))
+    f = sympy.lambdify(X, function(X).rewrite(sympy.log) if function is softplus
+                       else function(X), modules="math")
+    h = 1e-6
+    for value in points:
+        exact = float(local.subs(X, value).rewrite(sympy.exp).evalf())
+        assert exact == pytest.approx((f(value + h) - f(value - h)) / (2 * h), rel=1e-7,
+                                      abs=1e-9)
+
+
+def test_abs_at_zero_is_zero_as_relu() -> None:
+    _, rule = rule_for(sympy.Abs)
+    assert rule(X, sympy.Abs(X)).subs(X, 0) == 0 == step(0)

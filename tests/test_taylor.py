@@ -43,13 +43,21 @@ from tests.kernel_files import write_kernels
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
+#: example specs whose loss is not smooth enough at these sizes and steps: layer
+#: normalisation over H = 1 unit makes the cell's output the bias alone (the loss does
+#: not depend on the state: no slope to fit), over H = 2 a sign function smoothed by
+#: ε = 1e-5, whose remainder is not yet second order at h ≥ 1e-4. Its gradients are
+#: checked against nn.LayerNorm and finite differences in tests/test_losses_targets.py.
+NOT_SMOOTH_HERE = {"rnn_layernorm"}
+
 #: every model: the built-ins by name, the example specs by file (the same names clash)
 MODELS: dict[str, Callable[[], Model]] = {
     **{f"builtin-{name}": build for name, build in BUILTINS.items()},
     **{f"spec-{path.stem}": (lambda path=path: load_spec(path))
-       for path in sorted(EXAMPLES.glob("*.toml"))},
+       for path in sorted(EXAMPLES.glob("*.toml")) if path.stem not in NOT_SMOOTH_HERE},
 }
-SOURCES = {f"spec-{path.stem}": source_of(path) for path in EXAMPLES.glob("*.toml")}
+SOURCES = {f"spec-{path.stem}": source_of(path) for path in EXAMPLES.glob("*.toml")
+           if path.stem not in NOT_SMOOTH_HERE}
 STATEFUL = {model_id for model_id, build in MODELS.items() if build().of_role(Role.STATE)}
 BACKENDS = ["numpy", "c"]
 #: (seed, T, B, I, H, K): the edges of ``tests.cases``, then one larger case

@@ -31,9 +31,10 @@ import numpy as np
 
 from chainrule.codegen import load
 from chainrule.codegen.artifacts import render
+from chainrule.codegen.plan.lower import LoweringError
 from chainrule.codegen.registry import backend_named, kernel_backends
 from chainrule.codegen.writer import write_atomically
-from chainrule.symbolic import Model, Role
+from chainrule.symbolic import Model, ModelError
 
 __all__ = ["BACKENDS", "GENERATE", "TOLERANCE", "Report", "check_model",
            "finite_difference_errors", "not_finite"]
@@ -124,13 +125,16 @@ def check_model(model: Model, *, source: str | None = None, seed: int = 0, cases
     """Generate ``model``'s kernels into a temporary folder and check each backend.
 
     A backend is skipped (with the reason) where it cannot run here (C without a C
-    compiler: ``KernelBackend.unavailable``). Anything else that
-    goes wrong (the engine cannot generate the model, a kernel does not compile or
-    raises) is recorded in ``Report.failed``: finding it is what the check is for.
+    compiler: ``KernelBackend.unavailable``). A model the engine or the kernels refuse
+    raises its ``ModelError`` or ``LoweringError``, as ``generate`` does. Anything else that
+    goes wrong (the engine fails on the model, a kernel does not compile or raises) is
+    recorded in ``Report.failed``: finding it is what the check is for.
     """
     report = Report(model.name, tolerance)
     try:
         files = render(model, source=source)
+    except (ModelError, LoweringError):
+        raise  # a model the engine or the kernels refuse, by design: the caller's to report
     except Exception as error:
         report.failed[GENERATE] = _error_text(error)
         return report
@@ -207,8 +211,8 @@ def _error_text(error: Exception) -> str:
     return lines[0] + (f" (... {len(lines) - 1} more lines)" if len(lines) > 1 else "")
 
 
-def finite_difference_errors(kernel: Any, params: dict[str, np.ndarray], x: np.ndarray,
-                             labels: np.ndarray, state: dict[str, np.ndarray] | None = None,
+def finite_difference_errors(kernel: Any, params: dict[str, np.ndarray], inputs: Any,
+                             targets: Any, state: dict[str, np.ndarray] | None = None,
                              eps: float = 1e-3) -> dict[str, float]:
     """Normwise relative error of every gradient against central differences.
 
@@ -220,7 +224,7 @@ def finite_difference_errors(kernel: Any, params: dict[str, np.ndarray], x: np.n
     near zero, and the floor keeps a gradient that is exactly zero (``W_hh`` when
     ``T = 1`` and the initial state is zero) from comparing round-off with round-off.
     """
-    loss, grads = kernel.loss_and_grad(params, x, labels, state)
+    loss, grads = kernel.loss_and_grad(params, inputs, targets, state)
     floor = 1e-3 * max(abs(float(loss)), 1.0)
     errors = {}
     for name, array in {**params, **(state or {})}.items():
@@ -230,7 +234,7 @@ def finite_difference_errors(kernel: Any, params: dict[str, np.ndarray], x: np.n
             values = []
             for step in (2, 1, -1, -2):
                 array[index] = old + step * eps
-                values.append(float(kernel.loss_and_grad(params, x, labels, state)[0]))
+                values.append(float(kernel.loss_and_grad(params, inputs, targets, state)[0]))
             array[index] = old
             numeric[index] = (-values[0] + 8 * values[1] - 8 * values[2] + values[3]) / (12 * eps)
         scale = max(float(np.abs(grads[name]).max()), float(np.abs(numeric).max()), floor)
@@ -240,33 +244,40 @@ def finite_difference_errors(kernel: Any, params: dict[str, np.ndarray], x: np.n
 
 def _random_inputs(model: Model, kernel: Any, rng: np.random.Generator,
                    with_state: bool) -> dict[str, Any]:
-    """Sizes, order-one parameters, inputs, labels and (maybe) a state, per the contract."""
-    (x_quantity,) = model.of_role(Role.INPUT)
-    (z_quantity,) = model.of_role(Role.TARGET)
+    """Sizes, order-one parameters, inputs, targets and (maybe) a state, per the contract:
+    normal inputs, labels in range (at least two classes), real-valued targets in
+    0.1..0.9 (valid for a regression, a binary cross-entropy and soft labels alike)."""
     sizes = {name: int(rng.integers(1, MAX_SIZE + 1)) for name in kernel.SIZES}
-    classes = z_quantity.sizes[0].name
-    sizes[classes] = max(sizes[classes], 2)
+    for classes in kernel.CONTRACT["classes"].values():
+        sizes[classes] = max(sizes[classes], 2)
     shown = dict(sizes)
-    batch: tuple[int, ...] = (int(rng.integers(1, MAX_SIZE + 1)),)
-    if model.time_index is not None:
-        shown["T"] = int(rng.integers(2, MAX_SIZE + 2))  # at least one step through time
-        batch = (shown["T"], *batch)
-    shown["B"] = batch[-1]
+    time = kernel.CONTRACT["time"]
+    if time is not None:
+        shown[time] = int(rng.integers(2, MAX_SIZE + 2))  # at least one step through time
+    shown["B"] = int(rng.integers(1, MAX_SIZE + 1))
+
+    def shape(axes: Iterable[str]) -> tuple[int, ...]:
+        return tuple(shown[axis] for axis in axes)
+
     params = kernel.init_params(sizes, rng=rng)
     # parameters of order one, so that every gate matters to the loss
     params = {n: a + rng.normal(scale=0.5, size=a.shape) for n, a in params.items()}
-    x = rng.normal(size=(*batch, *(sizes[s.name] for s in x_quantity.sizes)))
-    labels = rng.integers(0, sizes[classes], size=batch)
+    inputs = {n: rng.normal(size=shape(axes)) for n, axes in kernel.CONTRACT["inputs"].items()}
+    targets = {n: rng.integers(0, shown[kernel.CONTRACT["classes"][n]], size=shape(axes))
+               for n, axes in kernel.CONTRACT["labels"].items()}
+    targets |= {n: rng.uniform(0.1, 0.9, size=shape(axes))
+                for n, axes in kernel.CONTRACT["targets"].items()}
     state = None
     if with_state and kernel.STATE:
-        state = {n: rng.normal(size=(batch[-1], *(sizes[a] for a in axes)))
-                 for n, axes in kernel.STATE.items()}
-    return {"sizes": shown, "params": params, "x": x, "labels": labels, "state": state}
+        state = {n: rng.normal(size=shape(("B", *axes))) for n, axes in kernel.STATE.items()}
+    return {"sizes": shown, "params": params, "inputs": inputs, "targets": targets,
+            "state": state}
 
 
 def _copy(inputs: dict[str, Any]) -> dict[str, Any]:
     """Fresh arrays per backend: the differences perturb them in place."""
-    state = inputs["state"]
-    return {"params": {n: a.copy() for n, a in inputs["params"].items()},
-            "x": inputs["x"].copy(), "labels": inputs["labels"].copy(),
-            "state": None if state is None else {n: a.copy() for n, a in state.items()}}
+    def copied(arrays: dict[str, np.ndarray] | None) -> dict[str, np.ndarray] | None:
+        return None if arrays is None else {n: a.copy() for n, a in arrays.items()}
+
+    return {"params": copied(inputs["params"]), "inputs": copied(inputs["inputs"]),
+            "targets": copied(inputs["targets"]), "state": copied(inputs["state"])}

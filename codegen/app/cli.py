@@ -259,7 +259,7 @@ def cmd_notes(args: argparse.Namespace) -> int:
     derivations = [derive(model) for model in models]
     missing = notes.missing_tex(args.lang)
     if missing:
-        documents = notes.write_sources(derivations, args.lang, out)
+        documents = notes.write_sources(derivations, args.lang, out, detail=args.detail)
         for document in documents:
             print(_display(document.tex))
         _error(f"TeX is missing, so no PDF was built (the .tex files are written); the notes in "
@@ -267,7 +267,7 @@ def cmd_notes(args: argparse.Namespace) -> int:
                f"{notes.install_hint(missing)}")
         return 1
     start = time.perf_counter()
-    documents = notes.build(derivations, args.lang, out)
+    documents = notes.build(derivations, args.lang, out, detail=args.detail)
     seconds = time.perf_counter() - start
     status = 0
     for document in documents:
@@ -365,6 +365,9 @@ def _add_notes(commands: Commands) -> None:
                        help="language of the headings and prose (default: en)")
     notes.add_argument("--out", type=Path, default=None, metavar="DIR",
                        help="output folder (default: ./build/notes/LANG)")
+    notes.add_argument("--detail", choices=("short", "full"), default="short",
+                       help="short: the notes a student reads (default); full: the mechanical "
+                       "trace of every recorded step")
     notes.set_defaults(func=cmd_notes)
 
 

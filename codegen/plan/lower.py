@@ -57,7 +57,9 @@ from chainrule.symbolic import (
     Quantity,
     Role,
     c_functions,
+    logistic,
     reduce_ranges,
+    softplus,
 )
 
 
@@ -83,6 +85,8 @@ class _Lowering:
         self.temporaries = 0
         self.softmax_logits: dict[str, tuple[Indexed, Idx]] = {}
         self.log_softmax: dict[str, Indexed] = {}
+        #: a quantity defined as logistic(u): its reference as defined, and u
+        self.logistic_of: dict[str, tuple[Indexed, Expr]] = {}
 
     # --- arrays -----------------------------------------------------------------------------
 
@@ -135,15 +139,16 @@ class _Lowering:
         model = self.model
         inputs = model.of_role(Role.INPUT)
         targets = model.of_role(Role.TARGET)
-        if len(inputs) != 1 or len(inputs[0].sizes) != 1:
-            raise LoweringError(f"model {model.name!r}: the kernels take one input vector "
-                                f"per example, found {[q.name for q in inputs]}")
-        if len(targets) != 1 or not targets[0].one_hot or len(targets[0].sizes) != 1:
-            raise LoweringError(f"model {model.name!r}: the kernels take one one-hot target "
-                                f"(class labels), found {[q.name for q in targets]}")
-        if self.time is not None and not (inputs[0].time and targets[0].time):
-            raise LoweringError(f"model {model.name!r}: over time, the kernels take an input "
-                                f"and a target at every step (x[i, t], z[k, t])")
+        if not inputs:
+            raise LoweringError(f"model {model.name!r}: the kernels need at least one input "
+                                f"(they read the batch size from the inputs' shapes); "
+                                f"declare one with role = \"input\"")
+        for target in targets:
+            if target.one_hot and not target.sizes:
+                raise LoweringError(
+                    f"model {model.name!r}: the target {target.name!r} is one-hot (class "
+                    f"labels) but has no unit axis to hold the classes; give it a shape such "
+                    f"as [K], or declare it real-valued (one_hot = false)")
         for quantity in model.quantities.values():
             if quantity.role in (Role.INPUT, Role.TARGET, Role.INTERMEDIATE):
                 self.declare_quantity(quantity.name, quantity, Kind.FORWARD
@@ -164,16 +169,18 @@ class _Lowering:
         loss_name = model.loss_name
         self.arrays[loss_name] = Array(loss_name, (), Kind.FORWARD, loss_name)
 
-        target = targets[0]
         forward: list[Statement] = []
         for name in model.evaluation_order():
             forward += self.define(model.equations[name])
-        output = self.output_quantity()
+        outputs = self.output_quantities()
         forward = self.phase(forward, step=1)
-        loss_statements: list[Statement] = [
-            OneHot(self.convert(target.base[(self.unit(target),
-                                             *([self.time] if target.time else []))]),
-                   self.unit(target), "one-hot targets from the labels")]
+        labels = [target for target in targets if target.one_hot]
+        loss_statements: list[Statement] = []
+        for target in labels:
+            indices = model.canonical_indices(target)
+            axis = indices[-2 if target.time else -1]
+            loss_statements.append(OneHot(self.convert(target.base[indices]), axis,
+                                          f"{target.name}: one-hot rows from its labels"))
         assert model.loss_equation is not None
         over = "the batch and time" if self.time is not None else "the batch"
         loss_statements += self.assign(sympy.Symbol(loss_name),
@@ -197,8 +204,9 @@ class _Lowering:
             name=model.name, title=model.title, source=self.source,
             sizes=tuple(s for s in model.sizes.values()
                         if self.time is None or s != self.time.upper),
-            arrays=self.arrays, input=inputs[0].name, target=target.name, output=output,
-            loss=loss_name,
+            arrays=self.arrays, inputs=tuple(q.name for q in inputs),
+            targets=tuple(q.name for q in targets), labels=tuple(q.name for q in labels),
+            outputs=outputs, loss=loss_name,
             parameters={q.name: q.sizes for q in model.of_role(Role.PARAMETER)},
             states={q.name: q.sizes for q in model.of_role(Role.STATE)}, gradients=gradients,
             time=self.time, forward=forward, loss_statements=loss_statements,
@@ -240,30 +248,31 @@ class _Lowering:
         return common_subexpressions([*setup, *before, *body, *after], self.arrays,
                                      self.temporary, self.time)
 
-    def unit(self, quantity: Quantity) -> Idx:
-        return self.model.primary_index(quantity.sizes[0])
-
-    def output_quantity(self) -> str:
-        read_by_loss = {q.name for q, _ in self.model.dependencies(self.model.loss_name)}
-        outputs = [name for name in self.softmax_logits if name in read_by_loss]
-        if len(outputs) != 1:
-            raise LoweringError(f"model {self.model.name!r}: the loss must read one softmax "
-                                f"output (y_k = exp(a_k)/Σ exp(a_k')); found "
-                                f"{outputs or 'none'}")
-        return outputs[0]
+    def output_quantities(self) -> tuple[str, ...]:
+        """What ``predict`` returns: every intermediate the loss reads, in the model's order."""
+        read = {q.name for q, _ in self.model.dependencies(self.model.loss_name)
+                if q.role is Role.INTERMEDIATE}
+        outputs = tuple(name for name in self.model.equations if name in read)
+        if not outputs:
+            raise LoweringError(f"model {self.model.name!r}: the loss reads no intermediate, "
+                                f"so the kernels have no output to predict; write the loss "
+                                f"in terms of the network's output (e.g. y[k])")
+        return outputs
 
     # --- statements -------------------------------------------------------------------------
 
     def define(self, equation: Equation) -> list[Statement]:
         out = self.convert(equation.lhs)
         rhs = self.convert(equation.rhs)
-        axis = equation.free[-1 if self.time is None or not equation.quantity.time else -2] \
-            if equation.free else None
+        units = [i for i in equation.free if i != self.time]  # the last is a softmax's axis
+        axis = units[-1] if units else None
         logits = _softmax_logits(rhs, axis)
         if logits is not None:
             assert axis is not None
             self.softmax_logits[equation.quantity.name] = (logits, axis)
             return [Softmax(out, logits, axis, False, str(equation))]
+        if isinstance(rhs, logistic) and isinstance(out, Indexed):
+            self.logistic_of[equation.quantity.name] = (out, rhs.args[0])
         return self.assign(out, rhs, str(equation))
 
     def lower_adjoint(self, lhs: Expr, expr: Expr, comment: str) -> list[Statement]:
@@ -309,7 +318,9 @@ class _Lowering:
 
     def guarded(self, lo: Expr, hi: Expr, expr: Expr, context: tuple[Expr, ...],
                 statements: list[Statement]) -> Ref:
-        temporary = self.temporary(_ordered(_indices(expr), context))
+        # over time even where the guarded terms are not (δ(t, T)·Σ_k w δ_k): the guard is
+        indices = _indices(expr) | ({self.time} if self.time in context else set())
+        temporary = self.temporary(_ordered(indices, context))
         body: list[Statement] = []
         self._assign(temporary, expr, body)
         statements.append(Guarded(lo, hi, tuple(body), temporary,
@@ -327,8 +338,14 @@ class _Lowering:
     def _assign(self, out: Ref, expr: Expr, statements: list[Statement]) -> None:
         value = self.stable(self.fuser.fuse_sums(expr), statements)
         if value.has(InRange):
-            raise LoweringError(f"model {self.model.name!r}: {out} = {value}: a range "
-                                f"condition on a unit index is not supported by the kernels")
+            condition = next(iter(value.atoms(InRange)))
+            on = [s for s in condition.args[0].free_symbols if isinstance(s, Idx)]
+            what = (f"a range condition on the unit index {on[0]}" if on else
+                    f"a condition on the sizes alone ({condition.args[1]} ≤ "
+                    f"{condition.args[0]} ≤ {condition.args[2]})")
+            raise LoweringError(f"model {self.model.name!r}: {out} = {value}: {what} is not "
+                                f"supported by the kernels; the kernels take conditions on "
+                                f"the time index only (such as t ≤ T - 1 or t = T)")
         if BATCH not in ref_indices(out) and _has_batch(value):
             value = _merge_sums(sympy.Sum(value, (BATCH, 0, BATCH_SIZE - 1)))
         if isinstance(value, sympy.Mul | sympy.Sum) or isinstance(value, Indexed):
@@ -340,7 +357,10 @@ class _Lowering:
         statements.append(Assign(out, value))
 
     def stable(self, expr: Expr, statements: list[Statement]) -> Expr:
-        """``log(y[e])`` of a softmax quantity ``y`` → its stable log-softmax."""
+        """``log`` of a softmax quantity → its stable log-softmax; ``log σ(u)`` →
+        ``-softplus(-u)`` and ``log(1 - σ(u))`` → ``-softplus(u)``, for a logistic written
+        inline or a quantity defined as one (a binary cross-entropy stays finite where
+        σ(u) rounds to 0 or 1)."""
 
         def is_log_softmax(node: Expr) -> bool:
             return (isinstance(node, sympy.log) and isinstance(node.args[0], Indexed)
@@ -356,7 +376,30 @@ class _Lowering:
                 self.log_softmax[name] = log_out
             return self.log_softmax[name].base[ref.indices]
 
-        return expr.replace(is_log_softmax, rewrite)
+        expr = expr.replace(is_log_softmax, rewrite)
+        return expr.replace(lambda e: isinstance(e, sympy.log) and
+                            self.log_logistic(e.args[0]) is not None,
+                            lambda e: self.log_logistic(e.args[0]))
+
+    def log_logistic(self, argument: Expr) -> Expr | None:
+        """``ln argument`` as a softplus when ``argument`` is ``σ(u)`` or ``1 - σ(u)``."""
+        def logistic_argument(value: Expr) -> Expr | None:
+            if isinstance(value, logistic):
+                return value.args[0]
+            if isinstance(value, Indexed) and str(value.base.label) in self.logistic_of:
+                defined, u = self.logistic_of[str(value.base.label)]
+                return u.xreplace(dict(zip(defined.indices, value.indices, strict=True)))
+            return None
+
+        u = logistic_argument(argument)
+        if u is not None:
+            return -softplus(-u)
+        rest = argument - 1  # 1 - σ(u) → -σ(u)
+        if isinstance(rest, sympy.Mul) and len(rest.args) == 2 and rest.args[0] == -1:
+            u = logistic_argument(rest.args[1])
+            if u is not None:
+                return -softplus(u)
+        return None
 
     def extract_sums(self, expr: Expr, context: tuple[Expr, ...],
                      statements: list[Statement]) -> Expr:

@@ -74,7 +74,8 @@ def schedule(statements: list[Statement], arrays: dict[str, Array], time: Idx,
                     depends[position].add((writer, shifted))
     recurrent = _recurrent(count, depends)
     if not recurrent:
-        return Schedule(list(statements), [], [], _allocations(statements, [], arrays))
+        before = _guards_step_by_step(list(statements), list(statements), arrays, time)
+        return Schedule(before, [], [], _allocations(statements, _stepped(before), arrays))
     users: list[set[int]] = [set() for _ in statements]
     for position, edges in enumerate(depends):
         for writer, _ in edges:
@@ -86,16 +87,38 @@ def schedule(statements: list[Statement], arrays: dict[str, Array], time: Idx,
     before = [s for p, s in enumerate(statements) if p not in in_loop | after_loop]
     loop = [s for p, s in enumerate(statements) if p in in_loop]
     after = [s for p, s in enumerate(statements) if p in after_loop]
-    for statement in (*before, *after):
-        if isinstance(statement, Guarded):
-            raise SchedulingError(
-                f"a boundary condition [{statement.lo} ≤ {time} ≤ {statement.hi}] outside the "
-                f"loop over {time} (on {statement.out}) is not supported by the kernels yet")
     if temporary is not None:
         loop, hoisted = _hoist_invariant_terms(loop, arrays, temporary)
         before += hoisted
     loop = _localize(loop, [*before, *after], arrays, time)
-    return Schedule(before, loop, after, _allocations(statements, loop, arrays))
+    everything = [*before, *loop, *after]
+    before = _guards_step_by_step(before, everything, arrays, time)
+    after = _guards_step_by_step(after, everything, arrays, time)
+    return Schedule(before, loop, after,
+                    _allocations(statements, [*loop, *_stepped(before), *_stepped(after)],
+                                 arrays))
+
+
+def _guards_step_by_step(statements: list[Statement], phase: list[Statement],
+                         arrays: dict[str, Array], time: Idx) -> list[Statement]:
+    """A boundary condition outside the loop (``[t = T]`` from a read at the last step) runs
+    in a loop of its own, one step at a time: its terms may read a neighbouring step, which
+    exists only where the condition holds. Its temporaries that nothing else in the
+    ``phase`` reads lose their time axis."""
+    result: list[Statement] = []
+    for statement in statements:
+        if isinstance(statement, Guarded):
+            others = [s for s in phase if s is not statement]
+            (statement,) = _localize([statement], others, arrays, time)
+            statement = Loop(1, (statement,), f"where {statement.lo} ≤ {time} ≤ "
+                                              f"{statement.hi}, one step at a time")
+        result.append(statement)
+    return result
+
+
+def _stepped(statements: list[Statement]) -> list[Statement]:
+    """The bodies of the loops :func:`_guards_step_by_step` made."""
+    return [inner for s in statements if isinstance(s, Loop) for inner in s.body]
 
 
 def _offset(ref: object, array: Array, time: Idx) -> int | None:

@@ -104,7 +104,8 @@ class Softmax:
 
 @dataclass(frozen=True)
 class OneHot:
-    """``out[..., k] = [labels[...] == k]``: the one-hot target built from integer labels."""
+    """``out[..., k] = [labels[...] == k]``: the one-hot target ``out`` built from the
+    integer labels the caller passes for it."""
 
     out: Ref
     axis: Idx
@@ -184,9 +185,14 @@ class Plan:
     source: str
     sizes: tuple[Symbol, ...]
     arrays: dict[str, Array]
-    input: str
-    target: str
-    output: str
+    #: the model's inputs, in its order (the kernels take them by name)
+    inputs: tuple[str, ...]
+    #: every target, in the model's order; those in ``labels`` come as class labels
+    #: (integers, expanded by a :class:`OneHot`), the others as real values
+    targets: tuple[str, ...]
+    labels: tuple[str, ...]
+    #: what ``predict`` returns: the quantities the loss reads
+    outputs: tuple[str, ...]
     loss: str
     parameters: dict[str, tuple[Symbol, ...]]
     states: dict[str, tuple[Symbol, ...]]

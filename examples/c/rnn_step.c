@@ -23,6 +23,8 @@ int main(void) {
     double *params[NPARAMS], *grads[NPARAMS];
     double x[T * B * I], loss_before = 0, loss_after = 0;
     int64_t labels[T * B];
+    const double *inputs[] = {x};        /* the inputs, in the header's order: x */
+    const int64_t *label_list[] = {labels}; /* the targets given as class labels: z */
     void *workspace = malloc(rnn_workspace_bytes(sizes));
     unsigned seed = 1;
     size_t n, p;
@@ -34,15 +36,15 @@ int main(void) {
     for (n = 0; n < T * B * I; ++n) x[n] = 2 * uniform(&seed);
     for (n = 0; n < T * B; ++n) labels[n] = (int64_t)(n % K);
 
-    if (rnn_loss_and_grad_f64(sizes, (const double *const *)params, x, labels, NULL,
-                              &loss_before, grads, NULL, workspace) != CHAINRULE_OK) {
+    if (rnn_loss_and_grad_f64(sizes, (const double *const *)params, inputs, label_list, NULL,
+                              NULL, &loss_before, grads, NULL, workspace) != CHAINRULE_OK) {
         fprintf(stderr, "rnn_loss_and_grad_f64 failed\n");
         return 1;
     }
     for (p = 0; p < NPARAMS; ++p)
         for (n = 0; n < counts[p]; ++n) params[p][n] -= 0.05 * grads[p][n];
-    rnn_loss_and_grad_f64(sizes, (const double *const *)params, x, labels, NULL, &loss_after,
-                          grads, NULL, workspace);
+    rnn_loss_and_grad_f64(sizes, (const double *const *)params, inputs, label_list, NULL, NULL,
+                          &loss_after, grads, NULL, workspace);
     printf("loss %.6f -> %.6f after one step\n", loss_before, loss_after);
 
     for (p = 0; p < NPARAMS; ++p) {

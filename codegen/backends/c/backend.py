@@ -37,7 +37,7 @@ from chainrule.codegen.kernel_set import SEAL_PLACEHOLDER
 from chainrule.codegen.plan.contract import contract_of
 from chainrule.codegen.plan.types import Plan
 from chainrule.codegen.precision import F32, PRECISIONS, Precision
-from chainrule.symbolic import logistic
+from chainrule.symbolic import logistic, softplus
 
 __all__ = ["STATUS_MACROS", "TANH_HELPER", "render_c"]
 
@@ -83,7 +83,6 @@ class _Kernel:
         regions and scalars it declares, in the plan's order."""
         plan, printer = self.plan, self.printer
         emit = _Emitter(plan, self.storage.layouts, self.variables, printer)
-        target = plan.arrays[plan.target]
         body: dict[str, object] = {
             "forward": emit.lines(plan.forward),
             "backward": emit.lines([*plan.loss_statements, *plan.backward,
@@ -93,9 +92,11 @@ class _Kernel:
             "state_copies": [line for i, state in enumerate(self.states)
                              for line in emit.copy_out(plan.gradients[state],
                                                        f"state_grads[{i}]")],
-            "output_copy": emit.copy_out(plan.output, "y_out"),
-            "labels_count": printer.doprint(sympy.Mul(*target.axes[:-1])),
-            "classes": printer.doprint(target.axes[-1]),
+            "output_copy": [line for slot, output in enumerate(plan.outputs)
+                            for line in emit.copy_out(output, f"outputs[{slot}]")],
+            "label_checks": [(slot, printer.doprint(sympy.Mul(*plan.arrays[name].axes[:-1])),
+                              printer.doprint(plan.arrays[name].axes[-1]))
+                             for slot, name in enumerate(plan.labels)],
         }
         used = printer.names  # the live set: it takes in the sizes region_starts prints
         # a region the body never names gets no place (nor bytes in <net>_workspace_bytes)
@@ -105,6 +106,10 @@ class _Kernel:
                          if size in used]
         body["params"] = [(param, slot) for slot, param in enumerate(self.params)
                           if param in used]
+        body["inputs"] = [(name, slot) for slot, name in enumerate(plan.inputs) if name in used]
+        real_targets = [name for name in plan.targets if name not in plan.labels]
+        body["real_targets"] = [(name, slot) for slot, name in enumerate(real_targets)
+                                if name in used]
         body["scalars"] = [scalar for scalar in self.storage.scalars if scalar in used]
         body["gradient_pointers"] = [(plan.gradients[p], slot)
                                      for slot, p in enumerate(self.params)
@@ -126,6 +131,31 @@ class _Kernel:
         return [(STATUS_MACROS[code], code, names[code].ljust(width),
                  escape.c_comment(meaning)) for code, meaning in status.items()]
 
+    def run_arguments(self) -> dict[str, object]:
+        """What the API's functions pass on to the run function of labels and targets (only
+        what the network takes), and the API's arguments the network does not use."""
+        labels = bool(self.body["label_checks"])
+        targets = bool(self.body["real_targets"])
+        unused = [name for name, used in (("labels", labels), ("targets", targets))
+                  if not used]
+        if not self.states:
+            unused += ["state", "state_grads"]
+        parameters = ["const long *sizes", "const T_ *const *params", "const T_ *const *inputs",
+                      *(["const int64_t *const *labels"] if labels else []),
+                      *(["const T_ *const *targets"] if targets else []),
+                      *(["const T_ *const *state"] if self.states else []),
+                      "T_ *loss", "T_ *const *grads",
+                      *(["T_ *const *state_grads"] if self.states else []),
+                      "T_ *const *outputs", "void *workspace"]
+        return {
+            # T_ stands for each precision's type (the template replaces it)
+            "run_parameters": _wrapped(parameters, "    ", width=60),
+            "run_targets": "".join(f" {name}," for name, used in
+                                   (("labels", labels), ("targets", targets)) if used),
+            "run_no_targets": " NULL," * (labels + targets),
+            "unused_arguments": " ".join(f"(void){name};" for name in unused),
+        }
+
     def header_context(self) -> dict[str, object]:
         plan = self.plan
         return {
@@ -136,10 +166,13 @@ class _Kernel:
             "recurrent": plan.time is not None,
             "params": [(n, _shape_text(axes)) for n, axes in plan.parameters.items()],
             "states": [(n, _shape_text(("B", *axes))) for n, axes in plan.states.items()],
-            "x_shape": _shape_text(plan.arrays[plan.input].axes),
-            "labels_shape": _shape_text(plan.arrays[plan.target].axes[:-1]),
-            "y_shape": _shape_text(plan.arrays[plan.output].axes),
-            "classes": str(plan.arrays[plan.target].axes[-1]),
+            "inputs": [(n, _shape_text(plan.arrays[n].axes)) for n in plan.inputs],
+            "labels": [(n, _shape_text(plan.arrays[n].axes[:-1]), str(plan.arrays[n].axes[-1]))
+                       for n in plan.labels],
+            "real_targets": [(n, _shape_text(plan.arrays[n].axes)) for n in plan.targets
+                             if n not in plan.labels],
+            "outputs": [(n, _shape_text(plan.arrays[n].axes)) for n in plan.outputs],
+            "loss_text": escape.c_comment(f"the loss {plan.loss}, summed over the batch"),
             "status": self.status(),
             "precisions": PRECISIONS,
             "widest": _widest().c_type,
@@ -158,10 +191,13 @@ class _Kernel:
             "tanh_helper": TANH_HELPER if uses_tanh or uses_logistic else None,
             "logistic_helpers": [(p, _bound(p, sympy.tanh.__name__)) for p in PRECISIONS]
             if uses_logistic else [],
+            "softplus_helpers": list(PRECISIONS) if softplus.__name__ in functions else [],
+            "sign_helpers": list(PRECISIONS) if sympy.sign.__name__ in functions else [],
             "uses_gemm": "gemm" in functions,
             "precisions": [(p, _bindings(p, functions)) for p in PRECISIONS],
             "real": REAL,
             "states": bool(self.states),
+            **self.run_arguments(),
             **self.body,
             **workspace_context(self.regions, self.size_names),
             "widest": _widest().c_type,
@@ -169,12 +205,24 @@ class _Kernel:
         }
 
 
+def _wrapped(items: list[str], indent: str, width: int = 72) -> str:
+    """``items`` joined by commas, a line break (and ``indent``) before one that would pass
+    ``width``."""
+    lines = [""]
+    for item in items:
+        piece = f"{item}, "
+        if lines[-1] and len(lines[-1]) + len(piece) > width:
+            lines.append(indent)
+        lines[-1] += piece
+    return "\n".join(line.rstrip() for line in lines).rstrip(",")
+
+
 def _bound(precision: Precision, function: str) -> str:
     """What ``chainrule_<function>`` of the body stands for in ``precision``."""
     if function == "gemm":
         return precision.gemm
-    if function == logistic.__name__:
-        return f"chainrule_logistic_{precision.name}"
+    if function in (logistic.__name__, softplus.__name__, sympy.sign.__name__):
+        return f"chainrule_{function}_{precision.name}"
     if function == sympy.tanh.__name__ and precision == TANH_HELPER:
         return f"chainrule_tanh_{precision.name}"
     return precision.c_math(function)

@@ -16,9 +16,12 @@ The C API of a kernel named NET (the kernels return a status, 0 for success):
 
 - ``const char *NET_contract(void)``: the kernel contract as JSON
 - ``size_t NET_workspace_bytes(const long *sizes)``
-- ``int NET_loss_and_grad_f64(sizes, params, x, labels, state, loss, grads,
+- ``int NET_loss_and_grad_f64(sizes, params, inputs, labels, targets, state, loss, grads,
   state_grads, workspace)``
-- ``int NET_predict_f64(sizes, params, x, state, y, workspace)``
+- ``int NET_predict_f64(sizes, params, inputs, state, outputs, workspace)``
+
+``params``, ``inputs``, ``labels`` (int64), ``targets``, ``state``, ``grads`` and
+``outputs`` are arrays of pointers in the contract's order of each table.
 - the same with ``_f32`` and ``float``.
 
 ``sizes`` is the contract's ``call_sizes``: SIZES in order, then the time size
@@ -66,7 +69,7 @@ __all__ = [
 ]
 
 #: the status codes of the C kernels (the contract's, with the classes' size as ``K``)
-STATUS = {code: meaning.format(classes="K") for code, meaning in CONTRACT_STATUS.items()}
+STATUS = {code: meaning.format(classes="0..K-1") for code, meaning in CONTRACT_STATUS.items()}
 
 
 # --- the kernel ------------------------------------------------------------------------
@@ -99,7 +102,7 @@ def _declare(lib: ctypes.CDLL, net: str) -> dict[str, Any]:
     functions["workspace_bytes"] = workspace_bytes
     for precision in PRECISIONS:
         loss_and_grad = function(f"{net}_loss_and_grad_{precision.name}")
-        loss_and_grad.argtypes = [pointer] * 9
+        loss_and_grad.argtypes = [pointer] * 10
         loss_and_grad.restype = ctypes.c_int
         functions[f"loss_and_grad_{precision.name}"] = loss_and_grad
         predict = function(f"{net}_predict_{precision.name}")
@@ -147,7 +150,12 @@ class CKernel:
         #: the order of the C ``sizes`` array: SIZES, then the time size (recurrent nets), then B
         self.SIZES_ORDER: tuple[str, ...] = contract.call_sizes
         self.STATUS: dict[int, str] = dict(contract.status)
-        self._classes = contract.classes
+        #: the inputs, label targets, real-valued targets and outputs with their axes: the
+        #: order of the C functions' pointer arrays
+        self.INPUTS: dict[str, tuple[str, ...]] = dict(contract.inputs)
+        self.LABELS: dict[str, tuple[str, ...]] = dict(contract.labels)
+        self.TARGETS: dict[str, tuple[str, ...]] = dict(contract.targets)
+        self.OUTPUTS: dict[str, tuple[str, ...]] = dict(contract.outputs)
 
     def __repr__(self) -> str:
         blas = ", CBLAS" if self.blas else ""
@@ -160,14 +168,17 @@ class CKernel:
         """Parameters for ``sizes``, exactly as the NumPy module's ``init_params`` draws them."""
         return draw_params(self.CONTRACT, sizes, rng=rng, dtype=dtype)
 
-    def loss_and_grad(self, params: Mapping[str, np.ndarray], x: np.ndarray, labels: np.ndarray,
+    def loss_and_grad(self, params: Mapping[str, np.ndarray], inputs: Any, targets: Any,
                       state: Mapping[str, np.ndarray] | None = None
                       ) -> tuple[np.floating, dict[str, np.ndarray]]:
         """(loss, grads): the loss summed over the batch (and time), and its gradients.
 
-        grads holds every PARAMS key, and every STATE key when ``state`` is given.
+        ``inputs`` maps the input names to arrays (or is the array, for one input);
+        ``targets`` the same for the targets (labels and real-valued; None if there are
+        none). grads holds every PARAMS key, and every STATE key when ``state`` is given.
         """
-        sizes, dtype = check_call(self.CONTRACT, params, x, labels, state, need_labels=True)
+        sizes, dtype, inputs, targets = check_call(self.CONTRACT, params, inputs, targets,
+                                                   state, need_targets=True)
         suffix = precision_of(dtype).name
         keep: list[np.ndarray] = []
         # the header promises the kernels overwrite every gradient: no need to clear them
@@ -176,14 +187,19 @@ class CKernel:
         state_grads = None
         if state is not None and self.STATE:
             state_grads = {name: np.empty(state[name].shape, dtype) for name in self.STATE}
-        labels64 = np.ascontiguousarray(labels, dtype=np.int64)
+        labels = [np.ascontiguousarray(targets[name], dtype=np.int64) for name in self.LABELS]
+        keep += labels
+        label_pointers = (_LABELS_P * len(labels))(
+            *(a.ctypes.data_as(_LABELS_P) for a in labels)) if labels else None
+        real = [targets[name] for name in self.TARGETS]
         workspace = self.scratch(sizes)
         function = f"loss_and_grad_{suffix}"
         status = self._functions[function](
             self.sizes_array(sizes),
             self.pointers([params[name] for name in self.PARAMS], dtype, keep),
-            self._pointer(x, dtype, keep),
-            labels64.ctypes.data_as(_LABELS_P),
+            self.pointers([inputs[name] for name in self.INPUTS], dtype, keep),
+            label_pointers,
+            self.pointers(real, dtype, keep) if real else None,
             self._state_pointers(state, dtype, keep),
             loss.ctypes.data_as(_real_pointer(dtype)),
             self.pointers(list(grads.values()), dtype, keep),
@@ -196,25 +212,31 @@ class CKernel:
             grads.update(state_grads or {})
         return dtype.type(loss[0]), grads
 
-    def predict(self, params: Mapping[str, np.ndarray], x: np.ndarray,
-                state: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
-        """Softmax outputs, shape ``x.shape[:-1] + (K,)``, in the dtype of ``x``."""
-        sizes, dtype = check_call(self.CONTRACT, params, x, None, state, need_labels=False)
+    def predict(self, params: Mapping[str, np.ndarray], inputs: Any,
+                state: Mapping[str, np.ndarray] | None = None
+                ) -> np.ndarray | dict[str, np.ndarray]:
+        """The outputs (OUTPUTS) for ``inputs``, in their dtype: the array when there is one
+        output, else a dict by name."""
+        sizes, dtype, inputs, _ = check_call(self.CONTRACT, params, inputs, None, state,
+                                             need_targets=False)
         suffix = precision_of(dtype).name
         keep: list[np.ndarray] = []
-        y = np.empty((*x.shape[:-1], sizes[self._classes]), dtype)
+        outputs = {name: np.empty(tuple(int(sizes[a]) for a in axes), dtype)
+                   for name, axes in self.OUTPUTS.items()}
         workspace = self.scratch(sizes)
         function = f"predict_{suffix}"
         status = self._functions[function](
             self.sizes_array(sizes),
             self.pointers([params[name] for name in self.PARAMS], dtype, keep),
-            self._pointer(x, dtype, keep),
+            self.pointers([inputs[name] for name in self.INPUTS], dtype, keep),
             self._state_pointers(state, dtype, keep),
-            y.ctypes.data_as(_real_pointer(dtype)),
+            self.pointers(list(outputs.values()), dtype, keep),
             workspace.ctypes.data_as(ctypes.c_void_p),
         )
         self._raise_on(status, function)
-        return y
+        if len(outputs) == 1:
+            return next(iter(outputs.values()))
+        return outputs
 
     # --- the raw C API --------------------------------------------------------------
 

@@ -13,7 +13,11 @@ The printer prints the kernel body once for every precision
 ``CHAINRULE_LIT(0.5, 0.5F)`` (the literal of each precision, in the order of
 ``PRECISIONS``), and a libm function prints as the name the C file binds to the
 precision's own (``chainrule_exp`` → ``exp`` or ``expf``); functions of our own
-print the same way (``chainrule_logistic`` → ``chainrule_logistic_f32``). The
+print the same way (``chainrule_logistic`` → ``chainrule_logistic_f32``; softplus and
+sign too). A constant that is not rational (``2/sqrt(pi)``, ``sqrt(2)``) prints as one
+literal, never as a ``<math.h>`` macro such as ``M_PI``, which strict C99 does not
+define; a function printed by none of these is a
+:class:`~symbolic.functions.MissingPrinter` error. The
 printer records the bound names it printed (:attr:`KernelCPrinter.functions`) and
 every array, size and scalar it named (:attr:`KernelCPrinter.names`), so that the
 backend binds and declares exactly those.
@@ -33,7 +37,7 @@ from sympy.printing.c import C99CodePrinter
 from sympy.printing.precedence import PRECEDENCE
 
 from chainrule.codegen.precision import PRECISIONS
-from chainrule.symbolic import Names, numbered
+from chainrule.symbolic import Names, missing_printer, numbered
 
 __all__ = ["BOUND_PREFIX", "LITERAL", "REAL", "KernelCPrinter", "Layout", "c_identifier"]
 
@@ -222,6 +226,33 @@ class KernelCPrinter(C99CodePrinter):
         return (f"(({self._print(expr.args[0])}) > 0 ? {self.literal('1.0')} : "
                 f"{self.literal('0.0')})")
 
+    def _print_softplus(self, expr: Expr) -> str:
+        return f"{self.function('softplus')}({self._print(expr.args[0])})"
+
+    def _print_sign(self, expr: Expr) -> str:
+        return f"{self.function('sign')}({self._print(expr.args[0])})"
+
+    def _print_Function(self, expr: Expr) -> str:
+        # a function libm has no name for and no printer of ours knows: a user's, without
+        # a _ccode method (SymPy asks for that before it dispatches here)
+        if type(expr).__name__ in self.known_functions:
+            return super()._print_Function(expr)
+        raise missing_printer(type(expr), "C", "_ccode")
+
+    def _print(self, expr: object, **kwargs: object) -> str:
+        constant = _irrational_constant(expr)
+        return super()._print(expr if constant is None else constant, **kwargs)
+
+    def _print_Mul(self, expr: Expr, **kwargs: object) -> str:
+        # fold the number factors into one literal when one of them is irrational
+        numbers = [arg for arg in expr.args if arg.is_number]
+        if any(not arg.is_Rational for arg in numbers):
+            constant = _irrational_constant(sympy.Mul(*numbers))
+            if constant is not None:
+                rest = [arg for arg in expr.args if not arg.is_number]
+                expr = sympy.Mul(constant, *rest, evaluate=False)
+        return super()._print_Mul(expr, **kwargs)
+
 
 # SymPy routes each libm function (_print_exp, _print_log, ...) straight to
 # C99CodePrinter._print_math_func; route them to the override above instead.
@@ -229,6 +260,17 @@ for _name in dir(C99CodePrinter):
     if _name.startswith("_print_") and _name not in KernelCPrinter.__dict__ \
             and getattr(C99CodePrinter, _name) is C99CodePrinter._print_math_func:
         setattr(KernelCPrinter, _name, KernelCPrinter._print_math_func)
+
+
+def _irrational_constant(expr: object) -> Float | None:
+    """``expr`` as a Float of 17 digits (a double's) when it is a real constant that is not
+    rational (``sqrt(2)``, ``log(2)``, ``2/sqrt(pi)``); None otherwise."""
+    if not isinstance(expr, Expr) or expr.is_Rational or expr.is_Float or not expr.is_number:
+        return None
+    value = expr.evalf(20)
+    if not value.is_Float or not value.is_finite:
+        return None
+    return Float(float(value), 17)
 
 
 def _whole(ratio: Expr) -> bool:

@@ -36,6 +36,7 @@ from chainrule.codegen.plan.types import (
     Split,
     Statement,
     ref_indices,
+    ref_name,
 )
 from chainrule.codegen.plan.visitor import StatementVisitor
 
@@ -137,7 +138,8 @@ class Emitter(StatementVisitor):
         out = statement.out
         assert isinstance(out, Indexed)
         label = self.label_index(out, statement.axis)
-        body = [f"{self.printer.element(out)} = labels[{label}] == "
+        slot = self.plan.labels.index(ref_name(out))
+        body = [f"{self.printer.element(out)} = labels[{slot}][{label}] == "
                 f"{self.var(statement.axis)} ? 1 : 0;"]
         return self.loops(self.free(out), body, indent)
 

@@ -2,8 +2,8 @@
 
 Role in DESIGN.md's picture: part of ``plan → c``, read by ``backend.py`` before any
 statement is printed. Each array of the plan gets a place: the caller's arrays (the
-input ``x``, the parameters, their gradients), a scalar local, or a region of the
-caller's workspace, one region after another; a fused buffer's views print through
+inputs, the real-valued targets, the parameters, their gradients), a scalar local, or
+a region of the caller's workspace, one region after another; a fused buffer's views print through
 the buffer's strides. A place is a ``printer.Layout``, row-major. The workspace's size,
 ``<net>_workspace_bytes``, counts each region's elements through the template's
 saturating helpers, so that an overflow shows as ``SIZE_MAX`` instead of wrapping
@@ -61,8 +61,9 @@ def assign_storage(plan: Plan) -> Storage:
         if not array.axes:
             storage.scalars.append(name)
             continue
-        if array.kind is Kind.INPUT:
-            layouts[name] = _row_major("x", array)
+        if array.kind is Kind.INPUT or (array.kind is Kind.TARGET
+                                        and name not in plan.labels):
+            layouts[name] = _row_major(name, array)  # the caller's, bound by name
         elif array.kind is Kind.PARAMETER:
             layouts[name] = _row_major(name, array)
         elif array.kind is Kind.STATE:

@@ -2,7 +2,8 @@
 
 Role in DESIGN.md's picture: after the ``latex`` branch, ``.tex`` → ``.pdf``. For
 each network it writes ``<out>/<net>.tex`` (the standalone notes of
-:func:`~codegen.latex_backend.render_tex`) and, for all of them together,
+:func:`~codegen.backends.latex.backend.render_tex`, the notes or with ``detail="full"``
+the full trace) and, for all of them together,
 ``<out>/notes.tex`` (:func:`~codegen.latex_backend.render_book`: a table of
 contents, one part per network); then latexmk builds every PDF, with pdflatex
 for English and xelatex (ctex, Noto CJK fonts) for Chinese, several at once.
@@ -117,14 +118,15 @@ class Document:
 
 
 def write_sources(derivations: Sequence[Derivation], lang: str, out: Path,
-                  *, book: bool = True) -> list[Document]:
-    """Write ``<net>.tex`` for each derivation (and the combined ``notes.tex``) into ``out``."""
+                  *, book: bool = True, detail: str = "short") -> list[Document]:
+    """Write ``<net>.tex`` for each derivation (and the combined ``notes.tex``) into ``out``;
+    ``detail`` is ``"short"`` (the notes) or ``"full"`` (every recorded step)."""
     if lang not in LANGUAGES:
         raise ValueError(f"unknown language {lang!r}; choose one of {', '.join(LANGUAGES)}")
     out.mkdir(parents=True, exist_ok=True)
-    texts = {f"{d.model.name}.tex": render_tex(d, lang) for d in derivations}
+    texts = {f"{d.model.name}.tex": render_tex(d, lang, detail) for d in derivations}
     if book and len(derivations) > 1:
-        texts[f"{BOOK_NAME}.tex"] = render_book(derivations, lang)
+        texts[f"{BOOK_NAME}.tex"] = render_book(derivations, lang, detail)
     # only what changed is rewritten (latexmk rebuilds by content), all of it at once
     changed = {name: text for name, text in texts.items()
                if not (out / name).is_file()
@@ -170,9 +172,9 @@ def overfull_boxes(log_text: str, tolerance_pt: float = 1.0) -> list[str]:
 
 
 def build(derivations: Sequence[Derivation], lang: str, out: Path,
-          *, jobs: int | None = None) -> list[Document]:
+          *, jobs: int | None = None, detail: str = "short") -> list[Document]:
     """Write the sources and build every PDF (several at once); TeX must be installed."""
-    documents = write_sources(derivations, lang, out)
+    documents = write_sources(derivations, lang, out, detail=detail)
     workers = jobs or min(len(documents), os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         return list(pool.map(lambda d: compile_document(d, lang), documents))

@@ -37,6 +37,7 @@ import sympy
 from sympy import Expr, Idx, Indexed, IndexedBase
 from sympy.printing.latex import LatexPrinter
 
+from chainrule.codegen.backends.latex.notation import index_form_symbols, index_subscript
 from chainrule.symbolic import InRange, Model, Partial, Quantity, quantity_of_adjoint
 
 
@@ -153,11 +154,26 @@ class NotesLatexPrinter(LatexPrinter):
         super().__init__(settings)
         self.model = model
         self._bracket_logs = False
+        self._symbols: tuple[dict[str, str], dict[str, str]] | None = None
 
     # --- symbols of the model ---------------------------------------------------------------
 
     def quantity_latex(self, quantity: Quantity) -> str:
-        """The symbol of a quantity; one declared without ``latex=`` prints like a SymPy Symbol."""
+        """The symbol of a quantity in the notes' convention (``notation.py``)."""
+        return self._graves()[0].get(quantity.name) or self.declared_latex(quantity)
+
+    def adjoint_latex(self, quantity: Quantity) -> str | None:
+        """The symbol of a quantity's adjoint in the notes' convention, or None."""
+        return self._graves()[1].get(quantity.name) if quantity.adjoint_latex else None
+
+    def _graves(self) -> tuple[dict[str, str], dict[str, str]]:
+        if self._symbols is None:
+            self._symbols = index_form_symbols(self.model, self.declared_latex)
+        return self._symbols
+
+    def declared_latex(self, quantity: Quantity) -> str:
+        """The symbol a quantity declares; one declared without ``latex=`` prints like a
+        SymPy Symbol."""
         if quantity.latex != quantity.name:
             return quantity.latex
         stem, *_ = quantity.name.partition("_")
@@ -189,10 +205,12 @@ class NotesLatexPrinter(LatexPrinter):
                             (join_indices([self._print(i) for i in indices]),))
         if adjoint and not quantity.adjoint_latex:
             return None
-        symbol = quantity.adjoint_latex if adjoint else self.quantity_latex(quantity)
+        symbol = self.adjoint_latex(quantity) if adjoint else self.quantity_latex(quantity)
         assert symbol is not None
         time = indices.pop() if quantity.time and len(indices) == quantity.rank else None
         own = split_scripts(symbol) or Scripted("{" + symbol + "}")
+        if indices and index_subscript(self.model, quantity, own.sub, self._print):
+            own = Scripted(own.stem, (), own.sup)  # ``a_k`` over k: the index takes its place
         sub = own.sub + ((join_indices([self._print(i) for i in indices]),) if indices else ())
         sup = own.sup + ((self._print(time),) if time is not None else ())
         return Scripted(own.stem, sub, sup)
@@ -212,7 +230,7 @@ class NotesLatexPrinter(LatexPrinter):
             return super()._print_IndexedBase(expr)
         if adjoint:
             if quantity.adjoint_latex:
-                return quantity.adjoint_latex
+                return self.adjoint_latex(quantity)  # type: ignore[return-value]
             return self._print(Partial(sympy.Symbol(self.model.loss_name), quantity.base))
         return self.quantity_latex(quantity)
 
@@ -293,8 +311,50 @@ class NotesLatexPrinter(LatexPrinter):
                     return self._print(sympy.Mul(*kept))
             if any(map(_is_log, expr.args)):
                 return self._print_product_with_logs(expr)
+            ordered = self.graves_order(expr)
+            if ordered is not None:
+                return ordered
         with self._logs_in_brackets(True):
             return super()._print_Mul(expr)
+
+    def graves_order(self, expr: sympy.Mul) -> str | None:
+        """A product in Graves' order, or None where SymPy's is kept: a derivative factor
+        first, beside the output it is written with (``b(1 - b)``, ``(1 - b^{2})``), then the
+        weights, the forward quantities, the adjoints (``w_{hk} \\delta_{k}``) and sums last."""
+        coefficient, factors = expr.as_coeff_mul()
+        if coefficient not in (1, -1) or len(factors) < 2 or any(
+                isinstance(f, sympy.Pow) and f.exp.is_negative for f in factors):
+            return None  # SymPy's printer makes the fractions
+        partners = {f.args[1] if f.args[0] == 1 else f.args[0]: f for f in factors
+                    if isinstance(f, sympy.Add) and len(f.args) == 2 and sympy.S.One in f.args}
+        partners = {-k if k.could_extract_minus_sign() else k: v for k, v in partners.items()}
+
+        def rank(factor: Expr) -> int:
+            if isinstance(factor, sympy.Add) or factor in partners:
+                return 0
+            if isinstance(factor, sympy.Sum):
+                return 5
+            if isinstance(factor, Indexed):
+                quantity, adjoint = self._quantity_of(factor.base)
+                if adjoint:
+                    return 4
+                if quantity is not None and quantity.role.value == "parameter":
+                    return 1
+            return 2
+
+        ordered = sorted(factors, key=lambda f: (rank(f), factors.index(f)))
+        for output, derivative in partners.items():  # b(1 - b): the pair side by side
+            if output in ordered:
+                ordered.remove(output)
+                ordered.insert(ordered.index(derivative), output)
+        pieces = []
+        for position, factor in enumerate(ordered):
+            tex = self._print(factor)
+            last = position == len(ordered) - 1
+            if isinstance(factor, sympy.Add) or (isinstance(factor, sympy.Sum) and not last):
+                tex = self._add_parens(tex)
+            pieces.append(tex)
+        return ("- " if coefficient == -1 else "") + " ".join(pieces)
 
     def _print_product_with_logs(self, expr: sympy.Mul) -> str:
         """``z_{k} \\ln y_{k}``: logarithms last; only the last one goes without brackets."""
@@ -335,6 +395,9 @@ class NotesLatexPrinter(LatexPrinter):
 
     def _print_relu(self, expr: sympy.Function, exp: str | None = None) -> str:
         return self._function(r"\operatorname{relu}", expr, exp)
+
+    def _print_softplus(self, expr: sympy.Function, exp: str | None = None) -> str:
+        return self._function(r"\operatorname{softplus}", expr, exp)
 
     def _print_step(self, expr: sympy.Function, exp: str | None = None) -> str:
         tex = rf"\left[{self._print(expr.args[0])} > 0\right]"

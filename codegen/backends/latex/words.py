@@ -174,12 +174,18 @@ RULES: dict[str, dict[str, str]] = {
     Rule.INITIAL_STATE: {"en": "initial state", "zh": "初始状态"},
     Rule.BOUNDARY_AT_ZERO: {"en": "boundary: t = 0", "zh": "边界：t = 0"},
     Rule.ONE_HOT_TARGETS: {"en": "one-hot targets: Σ_k z_k = 1", "zh": "独热目标：Σ_k z_k = 1"},
+    Rule.FACTORS_CANCEL: {"en": "the factors cancel", "zh": "因子相消"},
     Rule.DERIVATIVE_EXP: {"en": "derivative of exp", "zh": "exp 的导数"},
     Rule.DERIVATIVE_LN: {"en": "derivative of ln", "zh": "ln 的导数"},
     Rule.DERIVATIVE_TANH: {"en": "derivative of tanh", "zh": "tanh 的导数"},
     Rule.DERIVATIVE_LOGISTIC: {"en": "derivative of the logistic function",
                                "zh": "logistic 函数的导数"},
     Rule.DERIVATIVE_RELU: {"en": "derivative of ReLU", "zh": "ReLU 的导数"},
+    Rule.DERIVATIVE_SOFTPLUS: {"en": "derivative of softplus", "zh": "softplus 的导数"},
+    Rule.DERIVATIVE_SIN: {"en": "derivative of sin", "zh": "sin 的导数"},
+    Rule.DERIVATIVE_COS: {"en": "derivative of cos", "zh": "cos 的导数"},
+    Rule.DERIVATIVE_ERF: {"en": "derivative of erf", "zh": "误差函数 erf 的导数"},
+    Rule.DERIVATIVE_ABS: {"en": "derivative of abs", "zh": "绝对值 abs 的导数"},
 }
 
 _LSTM = {

@@ -91,8 +91,16 @@ def render_numpy(plan: Plan) -> str:
         "contract": _literal(contract_of(plan).as_dict()),
         "checks": _kernel_checks(),
         "size_names": [str(s) for s in plan.sizes] + ([str(plan.time.upper)] if plan.time else []),
-        "input": plan.input,  # the statements read it by its name; the argument is x
-        "output": plan.output,
+        "inputs": list(plan.inputs),
+        "later_inputs": [name for name in plan.inputs if name in _read_names(later)],
+        "input_names": ", ".join(plan.inputs),
+        "real_targets": [name for name in plan.targets if name not in plan.labels
+                         and name in _read_names(later)],
+        "target_names": ", ".join(plan.targets) or "nothing",
+        "target_count": len(plan.targets),
+        "outputs": list(plan.outputs),
+        "predict_doc": _predict_doc(plan),
+        "loss_summed": "summed over the batch",
         "params": list(plan.parameters),
         "state_shapes": {name: _shape((sympy.Symbol("B"), *axes))
                          for name, axes in plan.states.items()},
@@ -149,9 +157,20 @@ def _shape(axes: tuple[Expr, ...]) -> str:
         f"({', '.join(str(a) for a in axes)})")
 
 
+def _read_names(statements: list[Statement]) -> set[str]:
+    return {ref_name(r) for s in walk(statements) for r in read(s)}
+
+
+def _predict_doc(plan: Plan) -> str:
+    """predict's docstring: what it returns."""
+    if len(plan.outputs) == 1:
+        return f"The output {plan.outputs[0]} for the given inputs."
+    return f"The outputs {', '.join(plan.outputs)} for the given inputs, as a dict by name."
+
+
 def _results(plan: Plan, forward: list[Statement], later: list[Statement]) -> list[str]:
     """What ``_forward`` hands on: every array it binds that a later phase (or predict) reads."""
-    needed = {plan.output} | {ref_name(r) for s in walk(later) for r in read(s)}
+    needed = set(plan.outputs) | _read_names(later)
     needed |= {p for s in walk(later) if isinstance(s, Concat) for p in s.parts}
     bound: list[str] = []
     for statement in walk(forward):
@@ -247,7 +266,8 @@ class _StatementPrinter(StatementVisitor):
     def one_hot(self, statement: OneHot, loop: bool, indent: str) -> list[str]:
         target, _, _ = self.target(statement.out, loop)
         size = self.plan.array(statement.out).axes[-1]
-        return [f"{indent}{target} = (labels[..., numpy.newaxis] == "
+        labels = f'targets["{ref_name(statement.out)}"]'
+        return [f"{indent}{target} = ({labels}[..., numpy.newaxis] == "
                 f"numpy.arange({size})).astype(dtype)"]
 
     def concat(self, statement: Concat, loop: bool, indent: str) -> list[str]:
@@ -276,7 +296,16 @@ View = tuple[str, tuple[Expr, ...]]
 
 
 def _contraction(operands: list[View], out: tuple[Expr, ...], coefficient: Expr) -> str:
-    """``@`` for a matrix product, ``tensordot`` for several axes, else ``numpy.einsum``."""
+    """``@`` for a matrix product, ``tensordot`` for several axes, else ``numpy.einsum``; an
+    axis of ``out`` that no operand has (a sum broadcast back, ``s_h = Σ_h' a_h'``) is
+    added by ``numpy.broadcast_to``."""
+    present = {axis for _, axes in operands for axis in axes}
+    missing = [position for position, axis in enumerate(out) if axis not in present]
+    if missing:
+        reduced = _contraction(operands, tuple(a for a in out if a in present), coefficient)
+        shape = _shape(tuple(_extent(a) for a in out))
+        return (f"numpy.broadcast_to(numpy.expand_dims({reduced}, {tuple(missing)}), "
+                f"{shape})")
     product = _matmul(operands, out) or _tensordot(operands, out)
     if product is None:
         letters: dict[Expr, str] = {}
@@ -293,6 +322,13 @@ def _contraction(operands: list[View], out: tuple[Expr, ...], coefficient: Expr)
     if coefficient == -1:
         return f"-{product}"
     return f"{KernelNumPyPrinter().doprint(coefficient)}*{product}"
+
+
+def _extent(axis: Expr) -> Expr:
+    """The number of values of an axis of a view: an index's range, or the time index's."""
+    if isinstance(axis, sympy.Idx):
+        return sympy.expand(axis.upper - axis.lower + 1)
+    return axis
 
 
 def _matmul(operands: list[View], out: tuple[Expr, ...]) -> str | None:

@@ -7,7 +7,11 @@ array it reads is printed as a view broadcast against those axes
 ``.transpose(...)``). Where an array runs over time, :class:`Rows` says which
 rows a reference means: one step inside the loop over ``t`` (``h[t - 1]``), or
 every step at once outside it (``h[1:]``, ``h[:T]``). Functions of our own
-(logistic, relu, step) print as stable NumPy forms.
+(logistic, relu, step, softplus) print as stable NumPy forms; ``erf``, which NumPy
+lacks, as the module's helper ``_erf`` (``templates/kernel.py.j2``). A constant that
+is not rational (``2/sqrt(pi)``) prints as one float literal: a Python float, which
+keeps a float32 kernel in float32 where ``numpy.sqrt(numpy.pi)`` would not. A function
+printed by none of these is a :class:`~symbolic.functions.MissingPrinter` error.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from sympy import Expr, Idx, Indexed, Symbol
 from sympy.printing.numpy import NumPyPrinter
 
 from chainrule.codegen.plan.types import Array, Ref
+from chainrule.symbolic import missing_printer
 
 
 class Rows:
@@ -78,6 +83,46 @@ class KernelNumPyPrinter(NumPyPrinter):
 
     def _print_step(self, expr: Expr) -> str:
         return f"numpy.heaviside({self._print(expr.args[0])}, 0)"
+
+    def _print_softplus(self, expr: Expr) -> str:
+        # ln(e^x + e^0), which NumPy computes as max(x, 0) + ln(1 + e^{-|x|}): no overflow
+        return f"numpy.logaddexp({self._print(expr.args[0])}, 0)"
+
+    def _print_erf(self, expr: Expr) -> str:
+        return f"_erf({self._print(expr.args[0])})"
+
+    def _print_Abs(self, expr: Expr) -> str:
+        return f"numpy.abs({self._print(expr.args[0])})"
+
+    def _print_Function(self, expr: Expr) -> str:
+        # a function NumPy has no name for and no printer of ours knows: a user's, without
+        # a _numpycode method (SymPy asks for that before it dispatches here)
+        raise missing_printer(type(expr), "NumPy", "_numpycode")
+
+    def _print(self, expr: object, **kwargs: object) -> str:
+        constant = _irrational_constant(expr)
+        return super()._print(expr if constant is None else constant, **kwargs)
+
+    def _print_Mul(self, expr: Expr) -> str:
+        # fold the number factors into one literal when one of them is irrational
+        numbers = [arg for arg in expr.args if arg.is_number]
+        if any(not arg.is_Rational for arg in numbers):
+            constant = _irrational_constant(sympy.Mul(*numbers))
+            if constant is not None:
+                rest = [arg for arg in expr.args if not arg.is_number]
+                return super()._print_Mul(sympy.Mul(constant, *rest, evaluate=False))
+        return super()._print_Mul(expr)
+
+
+def _irrational_constant(expr: object) -> sympy.Float | None:
+    """``expr`` as a Float of 17 digits (a double's) when it is a real constant that is not
+    rational (``sqrt(2)``, ``log(2)``, ``2/sqrt(pi)``); None otherwise."""
+    if not isinstance(expr, Expr) or expr.is_Rational or expr.is_Float or not expr.is_number:
+        return None
+    value = expr.evalf(20)
+    if not value.is_Float or not value.is_finite:
+        return None
+    return sympy.Float(float(value), 17)
 
 
 def broadcast(name: str, indices: tuple[Expr, ...], out: tuple[Expr, ...]) -> str:

@@ -1,0 +1,628 @@
+"""The notes a student reads: a Derivation → what ``templates/notes.tex.j2`` shows.
+
+Role in DESIGN.md's picture: the default document of the ``latex`` branch
+(``detail="short"``). Everything comes from the derivation and the model, nothing from
+the network's name: the model (indices, symbols, figure), the forward pass and the loss
+(and, for a cross-entropy, where it comes from), the backward pass, the boundary
+condition once, the parameter gradients by one general derivation and a table, a
+one-page summary in index and matrix form (``vector.py``) and, in an appendix, the only
+table of the kernels' names.
+
+Each stored adjoint is derived from its recorded steps with what a reader learns from:
+the local partials that use a derivative rule (a quotient such as the softmax by the
+quotient rule), the adjoints substituted into it, the chain rule, the sums over the
+Kronecker deltas and the identities, each line annotated "by (n)". Steps that change
+nothing are left out, and an adjoint whose derivation has the shape of an earlier one
+shows its result only.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterable
+
+import sympy
+from sympy import Expr, Idx, Indexed
+
+from chainrule.codegen.backends.latex.figure import tikz_graph
+from chainrule.codegen.backends.latex.prose import prose
+from chainrule.codegen.backends.latex.trace import (
+    LINE_WIDTH,
+    _Notes,
+    _unique,
+    _visible_width,
+    tex_escape,
+)
+from chainrule.codegen.backends.latex.trace import preamble as _preamble
+from chainrule.codegen.backends.latex.vector import VectorForms
+from chainrule.codegen.backends.latex.words import model_text, quantity_name, rule_name
+from chainrule.symbolic import Adjoint, Derivation, InRange, LocalPartial, Partial, Role, Rule
+
+#: Width (estimated characters) of a derivation line that has a note beside it.
+NOTED_WIDTH = 42
+#: Width of one cell of the summary and of the gradient table.
+CELL_WIDTH = 30
+
+_UNICODE = {
+    r"\delta": "δ", r"\epsilon": "ε", r"\iota": "ι", r"\phi": "φ", r"\omega": "ω",
+    r"\beta": "β", r"\theta": "θ", r"\sigma": "σ", r"\partial": "∂", r"\prime": "′",
+    r"\alpha": "α", r"\gamma": "γ", r"\eta": "η", r"\lambda": "λ", r"\mu": "μ", r"\tau": "τ",
+}
+
+
+def bookmark(tex: str) -> str:
+    """Inline math as the plain text of a PDF bookmark: ``\\delta_{k}^{t}`` → ``δkt``, with
+    the characters hyperref can write in any engine (``\\unichar``)."""
+    text = re.sub(r"\\frac\{([^{}]*)\}\{([^{}]*)\}", r"\1/\2", tex)
+    text = re.sub(r"\\(left|right|,|;|quad|mathit|operatorname)", "", text)
+    for command, char in sorted(_UNICODE.items(), key=lambda kv: -len(kv[0])):
+        text = text.replace(command, char)
+    text = re.sub(r"[{}_^$\\ ]", "", text)
+    return "".join(rf'\unichar{{"{ord(c):04X}}}' if ord(c) > 127 else tex_escape(c)
+                   for c in text)
+
+
+def simplify_deltas(expr: Expr) -> Expr:
+    """Sum out every Kronecker delta that is a factor of a whole summand: the substitutions
+    that need no thought (``Σ_{t'} f(t') δ_{t t'} = f(t)``), the others kept."""
+    if isinstance(expr, sympy.Sum):
+        body = sympy.factor_terms(simplify_deltas(expr.function))
+        limits = list(expr.limits)
+        changed = True
+        while changed:
+            changed = False
+            for delta in [f for f in sympy.Mul.make_args(body)
+                          if isinstance(f, sympy.KroneckerDelta)]:
+                for limit in limits:
+                    value = _solve(delta, limit[0])
+                    if value is not None:
+                        rest = [f for f in sympy.Mul.make_args(body) if f is not delta]
+                        body = sympy.Mul(*rest).xreplace({limit[0]: value})
+                        limits.remove(limit)
+                        changed = True
+                        break
+                if changed:
+                    break
+        return sympy.Sum(body, *limits) if limits else body
+    if expr.args and not isinstance(expr, (Indexed, Idx)):
+        return expr.func(*(simplify_deltas(a) for a in expr.args))
+    return expr
+
+
+def _modulo_renaming(tex: str) -> str:
+    """Printed text with bound indices' primes merged (``h''`` reads as ``h'``)."""
+    return re.sub(r"'+", "'", tex)
+
+
+def _solve(delta: sympy.KroneckerDelta, variable: Idx) -> Expr | None:
+    a, b = delta.args
+    for side, other in ((a, b), (b, a)):
+        offset = sympy.expand(side - variable)
+        if side.has(variable) and not offset.has(variable) and not other.has(variable):
+            return sympy.expand(other - offset)
+    return None
+
+
+def partial_view(local: LocalPartial) -> tuple[Partial, Expr]:
+    """A local partial with the deltas that fix the consumer's indices substituted:
+    ``∂a_{h'}^{t'}/∂b_h^t = w_{hh'} δ_{hh'}``... → ``∂a_{h'}^{t+1}/∂b_h^t = w_{hh'}``."""
+    partial, value = local.partial, sympy.factor_terms(local.value)
+    mine = set(partial.den.indices) if isinstance(partial.den, Indexed) else set()
+    theirs = [i for i in (partial.num.indices if isinstance(partial.num, Indexed) else ())
+              if isinstance(i, Idx) and i not in mine]
+    for delta in [f for f in sympy.Mul.make_args(value) if isinstance(f, sympy.KroneckerDelta)]:
+        for index in theirs:
+            solved = _solve(delta, index)
+            if solved is not None:
+                value = sympy.Mul(*[f for f in sympy.Mul.make_args(value) if f is not delta])
+                value, num = value.xreplace({index: solved}), partial.num.xreplace(
+                    {index: solved})
+                partial = Partial(num, partial.den)
+                theirs.remove(index)
+                break
+    return partial, value
+
+
+class _Teaching(_Notes):
+    """Everything ``notes.tex.j2`` shows for one derivation, printed."""
+
+    def __init__(self, derivation: Derivation, lang: str = "en", *,
+                 standalone: bool = True) -> None:
+        super().__init__(derivation, lang, standalone=standalone)
+        self.s = {**self.s, **prose(lang)}
+        self.vectors = VectorForms(self.model)
+        self.refs: dict[str, str] = {}  # quantity name → label of the equation deriving it
+        # Chinese is set at 12pt, English at 11pt: fewer characters fit beside a note
+        self._width = NOTED_WIDTH if lang == "en" else NOTED_WIDTH - 5
+
+    # --- references ---------------------------------------------------------------------
+
+    def ref(self, label: str) -> str:
+        return rf"(\ref{{{self.prefix}{label}}})"
+
+    def by(self, labels: Iterable[str], rules: Iterable[str] = ()) -> str:
+        refs = self.s["ref_sep"].join(self.ref(label) for label in _unique(labels))
+        words = [tex_escape(rule_name(key, self.lang), subscripts=True) for key in rules]
+        pieces = ([self.s["by"].format(refs=refs)] if refs else []) + words
+        return self.s["list_sep"].join(pieces)
+
+    def fits(self, expr: Expr, width: int = NOTED_WIDTH) -> bool:
+        return _visible_width(self.tex(expr)) <= width
+
+    def lines(self, lhs: str, expr: Expr, note: str = "", width: int | None = None
+              ) -> list[dict[str, str]]:
+        """Rows ``lhs &= …`` broken at ``width`` (default: beside a note), the note on the
+        first."""
+        saved = self._width
+        self._width = width or saved
+        try:
+            rows = self.rows(lhs, "=", expr)
+        finally:
+            self._width = saved
+        for row in rows:
+            row["note"], row["gap"] = "", ""
+        rows[0]["note"] = note
+        return rows
+
+    _width = NOTED_WIDTH
+
+    def equation(self, label: str, lhs: Expr, rhs: Expr) -> dict[str, object]:
+        """A numbered display equation, broken as in the full trace (the same in every
+        language)."""
+        saved = self._width
+        self._width = LINE_WIDTH
+        try:
+            return super().equation(label, lhs, rhs)
+        finally:
+            self._width = saved
+
+    def terms(self, expr: Expr) -> list[str]:
+        whole = self.tex(expr)
+        if not isinstance(expr, sympy.Add) or _visible_width(whole) <= self._width:
+            return [whole]
+        lines: list[str] = []
+        for position, term in enumerate(self.printer._as_ordered_terms(expr)):
+            piece = (self.tex(term) if position == 0 else "- " + self.tex(-term)
+                     if term.could_extract_minus_sign() else "+ " + self.tex(term))
+            if lines and _visible_width(lines[-1] + piece) <= self._width:
+                lines[-1] += " " + piece
+            else:
+                lines.append(piece)
+        return lines
+
+    # --- the whole document -------------------------------------------------------------
+
+    def context(self) -> dict[str, object]:
+        model = self.model
+        time = model.time_index
+        what = model_text(model.title, self.lang)
+        if model.description:  # the model's own words, escaped (a user's text)
+            what += self.s["what"].format(what=model_text(model.description, self.lang))
+        description = self.s["description"].format(what=tex_escape(what)) if what else ""
+        forward = [self.equation(f"eq:fwd:{name}", model.equations[name].lhs,
+                                 model.equations[name].rhs)
+                   for name in model.evaluation_order()]
+        loss = self.equation("eq:loss", model.loss_equation.lhs,  # type: ignore[union-attr]
+                             model.loss_equation.rhs)  # type: ignore[union-attr]
+        named = self.derivation.named
+        blocks = self.blocks(named)
+        return {
+            "standalone": self.standalone,
+            "preamble": _preamble(self.lang) if self.standalone else "",
+            "prefix": self.prefix,
+            "s": self.s,
+            "title": tex_escape(model_text(model.title, self.lang)),
+            "bookmark_title": tex_escape(model_text(model.title, self.lang)),
+            "intro": self.s["intro"].format(description=description),
+            "verified": self.verified(),
+            "figure": tikz_graph(model, self.printer),
+            "recurrent": time is not None,
+            "indices": self.indices_sentence(),
+            "symbols": self.symbols(),
+            "functions": self.uses_functions(),
+            "states": (self.join(self.tex(self.initial(q)) for q in model.of_role(Role.STATE))
+                       if model.of_role(Role.STATE) else ""),
+            "forward": forward,
+            "loss": loss,
+            "loss_origin": self.loss_origin(),
+            "order": r",\ ".join(self.tex(a.lhs) for a in named),
+            "boundary": self.boundary_sentence(named),
+            "blocks": blocks,
+            "gradients": self.gradients(),
+            "summary": self.summary(),
+            "appendix": self.appendix(),
+        }
+
+    # --- the model ----------------------------------------------------------------------
+
+    def indices_sentence(self) -> str:
+        groups: dict[tuple[Expr, Expr], list[Idx]] = {}
+        for index in self.model.indices.values():
+            if index is not self.model.time_index:
+                groups.setdefault((index.lower, index.upper), []).append(index)
+        # the notes count units from 1, as Graves does (the kernels' arrays from 0)
+        units = self.s["list_sep"].join(
+            rf"${', '.join(self.tex(i) for i in members)} = {self.tex(lo + 1)}, \dots, "
+            rf"{self.tex(hi + 1)}$" for (lo, hi), members in groups.items())
+        time = self.model.time_index
+        if time is None:
+            return self.s["indices_plain"].format(units=units)
+        return self.s["indices_time"].format(
+            time=rf"{self.tex(time)} = {self.tex(time.lower)}, \dots, {self.tex(time.upper)}",
+            units=units)
+
+    def initial(self, state) -> Expr:
+        owner = self.model.quantity(state.state_of)
+        indices = self.indices_of(owner)[:-1]
+        return owner.base[(*indices, 0)]
+
+    def symbols(self) -> list[dict[str, str]]:
+        rows = []
+        for role in (Role.INPUT, Role.TARGET, Role.PARAMETER, Role.STATE):
+            members = self.model.of_role(role)
+            if members:
+                shown = [self.initial(q) if role is Role.STATE else self.element(q)
+                         for q in members]
+                rows.append({"role": self.s[f"role_{role.value}"],
+                             "symbols": ", ".join(f"${self.tex(e)}$" for e in shown)})
+        return rows
+
+    def uses_functions(self) -> str:
+        equations = [e.rhs for e in self.model.equations.values()]
+        names = {type(f).__name__ for e in equations for f in e.atoms(sympy.Function)}
+        return self.s["functions"] if names & {"logistic", "tanh"} else ""
+
+    def loss_origin(self) -> str:
+        """Where a cross-entropy comes from, when the loss is one: ``-Σ z ln y`` over a
+        target ``z`` and an output ``y``."""
+        rhs = self.model.loss_equation.rhs  # type: ignore[union-attr]
+        logs = [f for f in rhs.atoms(sympy.log) if isinstance(f.args[0], Indexed)]
+        targets = {q.name for q in self.model.of_role(Role.TARGET)}
+        reads = {ref.base.name for ref in rhs.atoms(Indexed)}
+        if len(logs) == 1 and reads & targets and rhs.could_extract_minus_sign():
+            output = logs[0].args[0]
+            return self.s["loss_likelihood"].format(y=self.tex(output))
+        return self.s["loss_plain"]
+
+    # --- the backward pass --------------------------------------------------------------
+
+    def shifted_adjoints(self, adjoints: Iterable[Adjoint]) -> list[Indexed]:
+        """The adjoints read at ``t+1`` in ``adjoints``' results."""
+        time = self.model.time_index
+        found = []
+        for adjoint in adjoints:
+            for ref in sympy.preorder_traversal(adjoint.expr):
+                if (isinstance(ref, Indexed) and time is not None and self.is_adjoint(ref)
+                        and ref.indices and ref.indices[-1] == time + 1):
+                    found.append(ref)
+        return _unique(found)
+
+    def boundary_sentence(self, named: list[Adjoint]) -> str:
+        shifted = self.shifted_adjoints(self.derivation.adjoints.values())
+        time = self.model.time_index
+        if not shifted or time is None:
+            return ""
+        reads = self.join(self.tex(ref) for ref in _unique(
+            ref.func(ref.base, *self.plain_indices(ref)) for ref in shifted))
+        conds = r",\ ".join(
+            rf"{self.tex(ref.func(ref.base, *self.plain_indices(ref, time.upper + 1)))} = 0"
+            for ref in _unique(ref.func(ref.base, *self.plain_indices(ref)) for ref in shifted))
+        return self.s["boundary"].format(reads=reads, conds=conds)
+
+    def plain_indices(self, ref: Indexed, when: Expr | None = None) -> tuple[Expr, ...]:
+        """``ref``'s quantity at its canonical unit indices, at ``when`` (default t+1)."""
+        time = self.model.time_index
+        assert time is not None
+        quantity = self.model.quantities.get(ref.base.name)
+        if quantity is None:
+            from chainrule.symbolic import quantity_of_adjoint
+
+            quantity = self.model.quantity(quantity_of_adjoint(ref.base.name))
+        units = self.indices_of(quantity)[:-1]
+        return (*units, time + 1 if when is None else when)
+
+    def signature(self, adjoint: Adjoint) -> tuple[object, ...]:
+        inlined = tuple(sorted(
+            (lp.rule_keys, self.derivation.adjoints[lp.consumer.quantity.name].inlined
+             if lp.consumer.quantity.name in self.derivation.adjoints else False)
+            for lp in adjoint.local_partials))
+        return (inlined, adjoint.expr.has(InRange), len(adjoint.steps))
+
+    def blocks(self, named: list[Adjoint]) -> list[dict[str, object]]:
+        seen: dict[tuple[object, ...], str] = {}
+        blocks = []
+        for adjoint in named:
+            signature = self.signature(adjoint)
+            earlier = seen.get(signature)
+            seen.setdefault(signature, adjoint.quantity.name)
+            self.refs[adjoint.quantity.name] = f"eq:adj:{adjoint.quantity.name}"
+            blocks.append(self.block(adjoint, earlier))
+        return blocks
+
+    def heading(self, adjoint: Adjoint) -> tuple[str, str]:
+        symbol = self.tex(adjoint.lhs)
+        what = quantity_name(self.model.name, adjoint.quantity.name, self.lang)
+        suffix = self.s["what"].format(what=tex_escape(what)) if what else ""
+        return f"${symbol}${suffix}", bookmark(symbol) + (tex_escape(
+            self.s["what"].format(what=what)) if what else "")
+
+    def block(self, adjoint: Adjoint, earlier: str | None) -> dict[str, object]:
+        heading, mark = self.heading(adjoint)
+        label = f"eq:adj:{adjoint.quantity.name}"
+        symbol = self.tex(adjoint.lhs)
+        if earlier is not None:
+            rows = self.lines(symbol, adjoint.expr, width=80)
+            return {"heading": heading, "bookmark": mark, "label": label, "rows": rows,
+                    "same": self.s["same_way"].format(ref=self.ref(f"eq:adj:{earlier}")),
+                    "notes": self.notes(adjoint)}
+        rows = self.partial_rows(adjoint) + self.lemma_rows(adjoint)
+        if rows:
+            rows.append({"left": "", "right": "", "note": "", "gap": "1"})
+        rows += self.chain_rows(adjoint)
+        return {"heading": heading, "bookmark": mark, "label": label, "rows": rows, "same": "",
+                "notes": self.notes(adjoint)}
+
+    def source(self, local: LocalPartial) -> str:
+        name = local.consumer.quantity.name
+        return "eq:loss" if name == self.model.loss_name else f"eq:fwd:{name}"
+
+    def partial_rows(self, adjoint: Adjoint) -> list[dict[str, str]]:
+        """The local partials with a rule to learn from; a quotient by the quotient rule."""
+        rows: list[dict[str, str]] = []
+        for local in adjoint.local_partials:
+            partial, value = partial_view(local)
+            quotient = self.quotient(local, partial)
+            if quotient is not None:
+                rows += quotient
+                rows += self.lines("", value, self.by([self.source(local)]))
+                rows[-1]["right"] = "= " + self.tex(value)
+                continue
+            if local.rule_keys:
+                rows += self.lines(self.tex(partial), value,
+                                   self.by([self.source(local)], local.rule_keys))
+        return rows
+
+    def quotient(self, local: LocalPartial, partial: Partial) -> list[dict[str, str]] | None:
+        """``∂(n/d)/∂q = (∂n/∂q d - n ∂d/∂q)/d²``, where the consumer's equation is a
+        fraction whose denominator depends on ``q``."""
+        equation = local.consumer
+        num = partial.num
+        if not isinstance(num, Indexed) or not isinstance(equation.lhs, Indexed):
+            return None
+        clashes = {limit[0] for s in equation.rhs.atoms(sympy.Sum) for limit in s.limits
+                   if limit[0] in num.indices}
+        rhs = equation.rhs.xreplace({i: Idx(i.name + "'", (i.lower, i.upper)) for i in clashes})
+        rhs = rhs.xreplace(dict(zip(equation.lhs.indices, num.indices, strict=True)))
+        top, bottom = sympy.fraction(rhs)
+        if bottom == 1 or not bottom.has(partial.den.base):  # type: ignore[union-attr]
+            return None
+        d_top = simplify_deltas(sympy.diff(top, partial.den))
+        d_bottom = simplify_deltas(sympy.diff(bottom, partial.den))
+        d_top, d_bottom = (self.time_deltas(e) for e in (d_top, d_bottom))
+        step = (sympy.Mul(d_top, bottom, evaluate=False) - top * d_bottom) / bottom ** 2
+        return self.lines(self.tex(partial), step, self.s["quotient_rule"], width=80)
+
+    def time_deltas(self, expr: Expr) -> Expr:
+        """``expr`` with a delta between two times replaced by 1 (the times are equal here)."""
+        time = self.model.time_index
+        return expr.xreplace({d: sympy.S.One for d in expr.atoms(sympy.KroneckerDelta)
+                              if time is not None and any(
+                                  a.has(time) or (isinstance(a, Idx) and a.upper == time.upper)
+                                  for a in d.args)})
+
+    def lemma_rows(self, adjoint: Adjoint) -> list[dict[str, str]]:
+        rows: list[dict[str, str]] = []
+        for local in adjoint.local_partials:
+            name = local.consumer.quantity.name
+            lemma = self.derivation.adjoints.get(name)
+            if lemma is None or not lemma.inlined:
+                continue
+            rules = [k for lp in lemma.local_partials for k in lp.rule_keys]
+            sources = [self.source(lp) for lp in lemma.local_partials]
+            sources += [self.refs[lp.consumer.quantity.name] for lp in lemma.local_partials
+                        if lp.consumer.quantity.name in self.refs]
+            rows += self.lines(self.tex(Partial(self.loss, lemma.lhs.xreplace(
+                {lemma.base: lemma.quantity.base}))), lemma.expr,
+                               self.by(sources, rules))
+        return rows
+
+    def chain_rows(self, adjoint: Adjoint) -> list[dict[str, str]]:
+        """The chain of equalities from the chain rule to the result, each line noted."""
+        rows: list[dict[str, str]] = []
+        shown: list[str] = []
+        symbol = self.tex(adjoint.lhs)
+        consumers = [self.refs[lp.consumer.quantity.name] for lp in adjoint.local_partials
+                     if lp.consumer.quantity.name in self.refs]
+        sources = [self.source(lp) for lp in adjoint.local_partials]
+
+        def add(expr: Expr, note: str) -> int:
+            printed = self.same_terms(expr)
+            if shown and printed == shown[-1]:
+                return 0
+            shown.append(printed)
+            new = self.lines(symbol if not rows else "", expr, note)
+            rows.extend(new)
+            return len(new)
+
+        for step in adjoint.steps:
+            if step.rule_key == Rule.CHAIN_RULE:
+                if self.fits(step.after):
+                    add(step.after, self.s["chain_rule"])
+            elif step.rule_key == Rule.SUBSTITUTE_ADJOINTS:
+                add(simplify_deltas(step.after), self.by(sources + consumers))
+            elif step.rule_key == Rule.KRONECKER_DELTA:
+                add(step.after, self.s["deltas"])
+            elif step.rule_key not in (Rule.LOCAL_PARTIALS,):
+                add(step.after, tex_escape(rule_name(step.rule_key, self.lang),
+                                           subscripts=True))
+        if not rows or shown[-1] != self.same_terms(adjoint.expr):
+            add(adjoint.expr, "")
+        if len(self.lines("", adjoint.expr)) == 1 and rows[-1]["right"].startswith("= "):
+            rows[-1]["right"] = r"= \boxed{" + rows[-1]["right"][2:] + "}"
+        return rows
+
+    def same_terms(self, expr: Expr) -> str:
+        """What two lines of a derivation share when one only reorders the other's terms or
+        renames a bound index: their printed terms, sorted, primes merged."""
+        return "|".join(sorted(_modulo_renaming(self.tex(t)) for t in sympy.Add.make_args(expr)))
+
+    def notes(self, adjoint: Adjoint) -> list[str]:
+        """What the result teaches: why ``y - z``, what a self term at ``t+1`` carries."""
+        notes = []
+        if any(step.rule_key == Rule.ONE_HOT_TARGETS for step in adjoint.steps):
+            notes.append(self.s["sum_to_one"].format(result=self.tex(adjoint.expr)))
+        time = self.model.time_index
+        for term in sympy.Add.make_args(adjoint.expr):
+            factors = [f for f in sympy.Mul.make_args(term) if not isinstance(f, InRange)]
+            own = [f for f in factors if isinstance(f, Indexed) and f.base == adjoint.base
+                   and time is not None and f.indices[-1] == time + 1]
+            rest = [f for f in factors if f not in own]
+            if own and rest and all(isinstance(f, Indexed) and not self.is_adjoint(f)
+                                    and self.model.quantity(f.base.name).role
+                                    is Role.INTERMEDIATE for f in rest):
+                notes.append(self.s["carousel"].format(term=self.tex(sympy.Mul(*factors)),
+                                                       factor=self.tex(sympy.Mul(*rest))))
+        return notes
+
+    # --- gradients ----------------------------------------------------------------------
+
+    def gradient_lhs(self, adjoint: Adjoint) -> Partial:
+        return Partial(self.loss, adjoint.quantity.base[adjoint.indices])
+
+    def gradients(self) -> dict[str, object]:
+        gradients = list(self.derivation.gradients.values())
+        parameters = [g for g in gradients if g.quantity.role is Role.PARAMETER]
+        states = [g for g in gradients if g.quantity.role is Role.STATE]
+        example = next((g for g in parameters if len(g.quantity.sizes) == 2),
+                       parameters[0] if parameters else None)
+        rows: list[dict[str, str]] = []
+        source = ""
+        if example is not None:
+            sources = [self.source(lp) for lp in example.local_partials]
+            source = self.s["ref_sep"].join(self.ref(label) for label in _unique(sources))
+            lhs = self.tex(self.gradient_lhs(example))
+            shown: list[str] = []
+            for step in example.steps:
+                if step.rule_key == Rule.LOCAL_PARTIALS:
+                    continue
+                expr = (simplify_deltas(step.after)
+                        if step.rule_key == Rule.SUBSTITUTE_ADJOINTS else step.after)
+                printed = self.tex(expr)
+                if shown and printed == shown[-1]:
+                    continue
+                note = {Rule.CHAIN_RULE: self.s["chain_rule"],
+                        Rule.KRONECKER_DELTA: self.s["deltas"]}.get(
+                    step.rule_key, self.by(sources))
+                rows += self.lines("" if rows else lhs, expr, note)
+                shown.append(printed)
+        state_rows = [self.lines(self.tex(self.gradient_lhs(g)), g.expr,
+                                 self.by([self.refs[lp.consumer.quantity.name]
+                                          for lp in g.local_partials
+                                          if lp.consumer.quantity.name in self.refs]),
+                                 width=80) for g in states]
+        return {"example": self.tex(self.element(example.quantity)) if example else "",
+                "source": source, "rows": rows,
+                "states": [row for rows_ in state_rows for row in rows_]}
+
+    # --- summary ------------------------------------------------------------------------
+
+    def cell(self, lhs: str, expr_tex_lines: list[str]) -> str:
+        if len(expr_tex_lines) == 1:
+            return f"${lhs} = {expr_tex_lines[0]}$"
+        body = r" \\ &\quad ".join(expr_tex_lines)
+        return rf"$\begin{{aligned}}[t] {lhs} &= {body}\end{{aligned}}$"
+
+    def vector_lines(self, tex: str) -> list[str]:
+        """A vector form broken after top-level ``+`` where it is wide."""
+        if _visible_width(tex) <= CELL_WIDTH:
+            return [tex]
+        pieces, depth, start = [], 0, 0
+        for position, char in enumerate(tex):
+            depth += {"{": 1, "}": -1}.get(char, 0)
+            if tex.startswith(r"\left", position):
+                depth += 1
+            if tex.startswith(r"\right", position):
+                depth -= 1
+            if depth == 0 and char in "+-" and position > 0 and tex[position - 1] == " ":
+                pieces.append(tex[start:position].strip())
+                start = position
+        pieces.append(tex[start:].strip())
+        lines: list[str] = []
+        for piece in filter(None, pieces):
+            if lines and _visible_width(lines[-1] + piece) <= CELL_WIDTH:
+                lines[-1] += " " + piece
+            else:
+                lines.append(piece)
+        return lines
+
+    def inline(self, lhs: Expr) -> str:
+        """A left side as a cell shows it: ``∂L/∂w_{hk}`` on one line."""
+        if isinstance(lhs, Partial):
+            return rf"\partial {self.tex(lhs.num)}/\partial {self.tex(lhs.den)}"
+        return self.tex(lhs)
+
+    def pair(self, lhs: Expr, expr: Expr, indices: tuple[Expr, ...] = ()) -> dict[str, str]:
+        """One row of index form beside matrix form."""
+        saved = self._width
+        self._width = CELL_WIDTH
+        try:
+            index = self.cell(self.inline(lhs), self.terms(expr))
+        finally:
+            self._width = saved
+        units = tuple(i for i in indices if i != self.model.time_index)
+        form = self.vectors.form(expr, units)
+        matrix = (self.cell(self.vectors.lhs(lhs, inline=True), self.vector_lines(form))
+                  if form is not None else "")
+        return {"index": index, "matrix": matrix}
+
+    def summary(self) -> dict[str, object]:
+        model = self.model
+        time = model.time_index
+        forward = [self.pair(model.equations[n].lhs, model.equations[n].rhs,
+                             model.equations[n].lhs.indices)
+                   for n in model.evaluation_order()]
+        forward.append(self.pair(model.loss_equation.lhs,  # type: ignore[union-attr]
+                                 model.loss_equation.rhs))  # type: ignore[union-attr]
+        backward = [self.pair(a.lhs, a.expr, a.indices) for a in self.derivation.named]
+        gradients = [self.pair(self.gradient_lhs(g), g.expr, g.indices)
+                     for g in self.derivation.gradients.values()]
+        shifted = self.shifted_adjoints(self.derivation.adjoints.values())
+        if time is not None and shifted:
+            conds = self.join(
+                rf"{self.tex(r.func(r.base, *self.plain_indices(r, time.upper + 1)))} = 0"
+                for r in _unique(r.func(r.base, *self.plain_indices(r)) for r in shifted))
+            head = self.s["summary_backward"].format(conds=conds)
+        else:
+            head = self.s["summary_backward_plain"]
+        return {"forward_head": self.s["summary_forward" if time is not None
+                                       else "summary_forward_plain"],
+                "forward": forward, "backward_head": head, "backward": backward,
+                "gradients": gradients}
+
+    # --- appendix -----------------------------------------------------------------------
+
+    def appendix(self) -> list[dict[str, str]]:
+        rows = []
+        for q in self.model.quantities.values():
+            if q.role is Role.LOSS:
+                continue
+            shape = [self.tex(size) for size in q.sizes]
+            if q.time:
+                shape.insert(0, self.tex(self.model.time_index.upper))  # type: ignore[union-attr]
+            symbol = self.initial(q) if q.role is Role.STATE else self.element(q)
+            rows.append({"symbol": self.tex(symbol), "name": tex_escape(q.name),
+                         "shape": r" \times ".join(shape) if shape else "1"})
+        half = (len(rows) + 1) // 2
+        return [{"left": left, "right": right} for left, right in itertools.zip_longest(
+            rows[:half], rows[half:], fillvalue={"symbol": "", "name": "", "shape": ""})]
+
+
+def teaching_context(derivation: Derivation, lang: str = "en", *,
+                     standalone: bool = True) -> dict[str, object]:
+    """What ``notes.tex.j2`` is filled with for ``derivation``: every expression printed."""
+    return _Teaching(derivation, lang, standalone=standalone).context()
+
+
+__all__ = ["CELL_WIDTH", "NOTED_WIDTH", "bookmark", "partial_view", "simplify_deltas",
+           "teaching_context"]
