@@ -6,7 +6,9 @@ Role in DESIGN.md's picture: the way tests, benchmarks and users call what
 module, the C backend compiles ``<net>.c``) and returns an object with the same
 kernel contract (CONTRACT, SIZES, PARAMS, STATE, init_params, loss_and_grad,
 predict). Files whose seals say they do not belong together are refused
-(``kernel_set.py``).
+(``kernel_set.py``). What it returns also offers ``torch(...)`` and ``jax()``, the
+wrappers of ``codegen/frameworks/`` (set on the object here: the generated module's
+text imports NumPy alone and stays as it is).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from chainrule.codegen.frameworks import attach
 from chainrule.codegen.registry import Kernel, backend_named
 
 __all__ = ["load"]
@@ -25,6 +28,8 @@ def load(directory: str | Path, backend: str = "numpy", **options: Any) -> Kerne
     ``backend`` is the name of a kernel backend (``numpy``, ``c``); ``options`` are that
     backend's own: ``blas=`` for C (True requires CBLAS, False never uses it, None, the
     default, uses it when the compiler finds it). ValueError for an unknown backend or
-    option, and for files whose seals say they do not belong together.
+    option, and for files whose seals say they do not belong together. The kernel has
+    ``torch(sizes, *, params, rng, dtype)`` (a ``torch.nn.Module``) and ``jax()`` (a
+    ``jax.custom_vjp`` loss), which import their framework when called.
     """
-    return backend_named(backend).load(Path(directory), **options)
+    return attach(backend_named(backend).load(Path(directory), **options))

@@ -33,6 +33,12 @@ class Step:
         """The rule's name as the engine writes it, e.g. "chain rule"."""
         return rule_text(self.rule_key)
 
+    def _repr_latex_(self) -> str:
+        """Jupyter: ``before = after`` and the rule (``notebook.py``)."""
+        from .notebook import step_latex
+
+        return step_latex(self)
+
 
 @dataclass(frozen=True)
 class LocalPartial:
@@ -77,6 +83,12 @@ class Adjoint:
             return self.quantity.adjoint_latex
         return rf"\frac{{\partial L}}{{\partial {self.quantity.latex}}}"
 
+    def _repr_latex_(self) -> str:
+        """Jupyter: the adjoint step by step in the notes' letters (``notebook.py``)."""
+        from .notebook import adjoint_latex
+
+        return adjoint_latex(self)
+
 
 @dataclass
 class Derivation:
@@ -104,6 +116,12 @@ class Derivation:
     def named(self) -> list[Adjoint]:
         """Adjoints of intermediates that the backward pass stores, in evaluation order."""
         return [self.adjoints[name] for name in self.backward_order]
+
+    def _repr_latex_(self) -> str:
+        """Jupyter: every adjoint and gradient in the notes' letters (``notebook.py``)."""
+        from .notebook import derivation_latex
+
+        return derivation_latex(self)
 
     def describe(self) -> str:
         """The derivation as plain text: the forward equations, then every adjoint's steps."""

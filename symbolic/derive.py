@@ -61,8 +61,10 @@ class _Deriver:
         t = self.model.time_index
         if not quantity.time or t is None:
             return None
-        first = t.lower - 1 if self.model.state_for(quantity) else t.lower
-        return (first, t.upper)
+        initial = self.model.initial_step(quantity)
+        if initial is None:
+            return (t.lower, t.upper)
+        return (t.lower - 1, t.upper) if initial == t.lower - 1 else (t.lower, t.upper + 1)
 
     def ranges(self, quantity: Quantity) -> dict[Idx, tuple[Expr, Expr]]:
         span = self.time_range(quantity)
@@ -181,14 +183,17 @@ class _Deriver:
         return rename_bound(adjoint.expr, self.namer).xreplace(mapping)
 
     def state_adjoint(self, state: Quantity) -> Adjoint:
-        """∂L/∂(initial state) = the owner's adjoint at t = 0."""
+        """∂L/∂(initial state) = the owner's adjoint at t = 0 (at t = T+1 for a quantity
+        read at t+1)."""
         owner = self.adjoints[state.state_of]  # type: ignore[index]
         t = self.model.time_index
         assert t is not None
-        at_zero = reduce_ranges(owner.expr.xreplace({t: t.lower - 1}), {})
+        step = self.model.initial_step(owner.quantity)
+        assert step is not None
+        at_zero = reduce_ranges(owner.expr.xreplace({t: step}), {})
         indices = owner.indices[:-1]
         at_zero = prettify(rename_bound(at_zero, self.namer), self.family, set(indices))
-        owner_at_zero = owner.quantity.base[(*indices, t.lower - 1)]
+        owner_at_zero = owner.quantity.base[(*indices, step)]
         steps = [Step(Rule.INITIAL_STATE, Partial(sympy.Symbol(self.model.loss_name),
                                                    state.base[indices]),
                       Partial(sympy.Symbol(self.model.loss_name), owner_at_zero)),

@@ -14,10 +14,10 @@ problem raises :class:`ModelError` naming the name or the equation and what was
 expected.
 
 Conventions: unit indices run ``0..N-1`` for a size ``N``; the one optional time
-index runs ``1..T``; an equation may read a quantity at ``t-1``, and the value of
-a recurrent quantity at ``t = 0`` is a STATE quantity declared with
-:meth:`Model.state`; an equation without ``t`` (and the loss) may read a quantity
-at the last step, ``y[k, T]``.
+index runs ``1..T``; an equation may read a quantity at ``t-1`` (or at ``t+1``, a
+recurrence backward in time), and the value of a recurrent quantity at ``t = 0``
+(``t = T+1``) is a STATE quantity declared with :meth:`Model.state`; an equation
+without ``t`` (and the loss) may read a quantity at the last step, ``y[k, T]``.
 """
 
 from __future__ import annotations
@@ -106,7 +106,8 @@ class Model:
         return self._declare(name, Role.INTERMEDIATE, sizes, time, latex, adjoint_latex=adjoint)
 
     def state(self, name: str, of: IndexedBase, *, latex: str | None = None) -> IndexedBase:
-        """Declare the initial value (t = 0) of the recurrent intermediate ``of``, e.g. ``h0``."""
+        """Declare the initial value of the recurrent intermediate ``of``, e.g. ``h0``: at
+        t = 0 for a quantity read at t-1, at t = T+1 for one read at t+1."""
         owner = checks.quantity_of(self, of, f"state {name!r}")
         checks.check_state(self, name, owner)
         return self._declare(name, Role.STATE, owner.sizes, False, latex, state_of=owner.name)
@@ -178,6 +179,41 @@ class Model:
                 return q
         return None
 
+    def time_shift(self, ref: Indexed) -> int | None:
+        """``c`` for a read of a quantity over time at ``t + c`` (0 at ``t``); None for a
+        read at the last step ``T`` or of a quantity without time."""
+        quantity = self.find_quantity(ref.base)
+        t = self.time_index
+        if quantity is None or not quantity.time or t is None:
+            return None
+        offset = sympy.expand(ref.indices[-1] - t)
+        return int(offset) if offset.is_Integer else None
+
+    def shifts(self, quantity: Quantity) -> set[int]:
+        """The steps other than ``t`` at which the equations and the loss read ``quantity``:
+        ``{-1}`` for a recurrence through t-1, ``{1}`` through t+1, ``{-2, -1}``, ..."""
+        found: set[int] = set()
+        for equation in [*self.equations.values(), self.loss_equation]:
+            if equation is None:
+                continue
+            for ref in self.references(equation.rhs):
+                if ref.base == quantity.base:
+                    shift = self.time_shift(ref)
+                    if shift:
+                        found.add(shift)
+        return found
+
+    def initial_step(self, quantity: Quantity) -> Expr | None:
+        """The step a quantity's initial state stands for: 0 when it is read at earlier
+        steps (a recurrence forward in time), T + 1 when it is read at later steps
+        (backward in time), None without a state. Steps beyond it (t ≤ -1 for a read at
+        t-2, t ≥ T+2 for one at t+2) hold zeros."""
+        if self.state_for(quantity) is None or self.time_index is None:
+            return None
+        t = self.time_index
+        ahead = any(shift > 0 for shift in self.shifts(quantity))
+        return t.upper + 1 if ahead else t.lower - 1
+
     def primary_index(self, size: Expr) -> Idx:
         """The first declared index over ``size`` (the time index for ``T``)."""
         for index in self.indices.values():
@@ -205,15 +241,14 @@ class Model:
                 yield node
 
     def dependencies(self, name: str) -> list[tuple[Quantity, bool]]:
-        """(quantity, read at t-1) pairs read by the definition of intermediate ``name``; a
-        read at the last step ``T`` counts as unshifted: it orders the equations as a read
-        at ``t`` does."""
+        """(quantity, read at another step) pairs read by the definition of intermediate
+        ``name``: ``shifted`` for a read at t-1, t+1, t-2, ...; a read at the last step ``T``
+        counts as unshifted: it orders the equations as a read at ``t`` does."""
         equation = self.loss_equation if name == self.loss_name else self.equations[name]
         seen: dict[tuple[str, bool], Quantity] = {}
         for ref in self.references(equation.rhs):
             q = self.quantity(ref.base)
-            shifted = bool(q.time and self.time_index is not None
-                           and ref.indices[-1] == self.time_index - 1)
+            shifted = bool(self.time_shift(ref))
             seen.setdefault((q.name, shifted), q)
         return [(q, shifted) for (_, shifted), q in seen.items()]
 

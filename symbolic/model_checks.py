@@ -55,6 +55,8 @@ class ModelView(Protocol):
 
     def state_for(self, quantity: Quantity) -> Quantity | None: ...
 
+    def shifts(self, quantity: Quantity) -> set[int]: ...
+
 
 def _a(kind: str) -> str:
     return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
@@ -300,14 +302,16 @@ def _check_reference(model: ModelView, ref: Indexed, scope: set[Idx], where: str
                     raise ModelError(f"{where}: the time index {t} in {ref} is not bound; "
                                      f"{unbound}")
                 continue
-            if index == t - 1:
+            shift = sympy.expand(index - t)
+            if shift.is_Integer and shift != 0:
                 if t not in scope:
                     raise ModelError(f"{where}: the time index {t} in {ref} is not bound; "
                                      f"{unbound}")
                 if quantity.role is not Role.INTERMEDIATE:
+                    step = f"{t}{int(shift):+d}"
                     raise ModelError(f"{where}: {ref} reads the {quantity.role.value} "
-                                     f"{quantity.name!r} at t-1; only intermediates with an "
-                                     f"initial state may be read at t-1")
+                                     f"{quantity.name!r} at {step}; only intermediates with "
+                                     f"an initial state may be read at another step")
                 used.add(t)
                 continue
             if index == t.upper:
@@ -316,9 +320,9 @@ def _check_reference(model: ModelView, ref: Indexed, scope: set[Idx], where: str
                                      f"equation over {t}; read {t} or {t}-1 there, or read "
                                      f"{t.upper} from an equation without {t} (or the loss)")
                 continue
-            raise ModelError(f"{where}: time index {index} in {ref}: expected {t}, {t}-1, or "
-                             f"the last step {t.upper} (a quantity may read the previous step, "
-                             f"not others)")
+            raise ModelError(f"{where}: time index {index} in {ref}: expected {t}, {t}-1, "
+                             f"{t}+1, or the last step {t.upper} (a quantity may read the "
+                             f"previous or the next step, not others)")
         if not isinstance(index, Idx):
             raise ModelError(f"{where}: index {index} in {ref}: unit axes take a plain index, "
                              f"no arithmetic")
@@ -351,13 +355,19 @@ def validate(model: ModelView) -> None:
     _check_every_intermediate_is_read(model)
     for q in model.quantities.values():
         if q.role is Role.INTERMEDIATE and q.time:
-            reads_previous = any(
-                dep.name == q.name and shifted
-                for name in [*model.equations, model.loss_name]
-                for dep, shifted in model.dependencies(name))
-            if reads_previous and model.state_for(q) is None:
-                raise ModelError(f"{q.name!r} is read at t-1 but has no initial state; "
-                                 f"declare one with Model.state('...', of={q.name})")
+            shifts = model.shifts(q)
+            if any(s < 0 for s in shifts) and any(s > 0 for s in shifts):
+                raise ModelError(f"{q.name!r} is read at t-1 and at t+1 (steps "
+                                 f"{', '.join(f't{s:+d}' for s in sorted(shifts))}): a "
+                                 f"quantity runs forward or backward in time, not both; "
+                                 f"split it in two")
+            if shifts and model.state_for(q) is None:
+                ahead = max(shifts) > 0
+                step = "t+1" if ahead else "t-1"
+                at = "t = T+1" if ahead else "t = 0"
+                raise ModelError(f"{q.name!r} is read at {step} but has no initial state "
+                                 f"(its value at {at}); declare one with "
+                                 f"Model.state('...', of={q.name})")
 
 
 def _check_every_intermediate_is_read(model: ModelView) -> None:

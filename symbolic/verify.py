@@ -166,6 +166,13 @@ def verify_derivation(derivation: Derivation, *, seed: int = 0,
     rng = np.random.default_rng(seed)
     sizes_list = [dict(case) for case in cases] if cases is not None else default_cases(
         model, rng)
+    unsupported = sorted({f"{q.name} at t{shift:+d}" for q in model.quantities.values()
+                          if q.time for shift in model.shifts(q) if shift != -1})
+    if unsupported:
+        # its forward pass evaluates recurrences through t-1 only, up in time
+        raise VerifyError(f"{model.name}: the verifier evaluates reads at t-1 only, not "
+                          f"{', '.join(unsupported)} (the kernels take them; `chainrule "
+                          f"check` compares them with finite differences)")
     report = VerifyReport(model.name, tolerance, cases=sizes_list)
     worst: dict[tuple[str, int], StepCheck] = {}
     for sizes in sizes_list:

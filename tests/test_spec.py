@@ -192,9 +192,9 @@ ERRORS = {
     "cycle not through t-1": (
         changed(TINY, "sum(W[i, h] * x[i], i)", "sum(W[i, h] * x[i], i) + b[h]"),
         ["the equations form a cycle a -> b -> a", "only through t-1"]),
-    "read two steps back": (
-        changed(RNN, "h[j_, t - 1]", "h[j_, t - 2]"),
-        ["equation 1", "expected t, t-1, or the last step T"]),
+    "a time index that is no shift": (
+        changed(RNN, "h[j_, t - 1]", "h[j_, 2 * t]"),
+        ["equation 1", "the index `2 * t` is not allowed here"]),
     "recurrent cycle without state": (
         changed(RNN, 'h0 = { role = "state", of = "h", latex = "b^{0}" }\n', ""),
         ["'h' is read at t-1 but has no initial state",

@@ -27,7 +27,7 @@ from chainrule.symbolic import (
 from chainrule.symbolic import functions as rules_of_functions
 from chainrule.symbolic.networks import BUILTINS
 from chainrule.symbolic.spec import load_spec
-from chainrule.symbolic.verify import TOLERANCE, default_cases, verify_derivation
+from chainrule.symbolic.verify import TOLERANCE, VerifyError, default_cases, verify_derivation
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 _DERIVED: dict[str, Derivation] = {}
@@ -78,8 +78,17 @@ def test_every_builtin_verifies(name: str) -> None:
     assert report.worst < 1e-12  # rounding only: the derivatives are complex-step ones
 
 
+#: examples reading t+1 or t-2, which the verifier's forward pass does not evaluate yet
+NOT_VERIFIABLE = {"blstm", "blstm_peepholes", "blstm_stacked", "brnn", "rnn_skip"}
+
+
 @pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.toml")), ids=lambda path: path.name)
 def test_every_example_verifies(path: Path) -> None:
+    if path.stem in NOT_VERIFIABLE:
+        with pytest.raises(VerifyError, match=r"the verifier evaluates reads at t-1 only, not "
+                                              r".* at t(\+1|-2)"):
+            verify_derivation(derive(load_spec(path)))
+        return
     report = verify_derivation(derive(load_spec(path)))
     assert report.ok, report.table()
     assert report.worst < 1e-12

@@ -167,7 +167,10 @@ def contract_of(plan: Plan) -> KernelContract:
         return tuple(str(a) for a in axes)
 
     def axes_of(name: str) -> Axes:
-        return names(plan.arrays[name].axes)
+        array = plan.arrays[name]
+        if array.time is not None:  # the steps 1..T, without an initial state's row
+            return (str(array.time.upper), *names(array.axes[1:]))
+        return names(array.axes)
 
     classes = {name: str(plan.arrays[name].axes[-1]) for name in plan.labels}
     status = {code: meaning.format(classes=label_ranges(classes))

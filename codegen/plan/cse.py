@@ -201,7 +201,7 @@ class _Pass:
         definition: Statement = Assign(target, node, comment)
         if first.guard is not None and all(o.guard is not None for o in run):
             definition = Guarded(first.guard.lo, first.guard.hi, (Assign(target, node),),
-                                 target, comment)
+                                 target, comment, first.guard.value)
         for position in positions:
             statements[position] = _replace(statements[position], node, target)
         statements.insert(first.position, definition)

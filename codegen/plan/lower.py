@@ -26,7 +26,7 @@ from sympy import Expr, Idx, Indexed, IndexedBase
 
 from chainrule.codegen.plan.cse import common_subexpressions
 from chainrule.codegen.plan.fuse import Fuser, split_coefficient
-from chainrule.codegen.plan.schedule import SchedulingError, schedule
+from chainrule.codegen.plan.schedule import SchedulingError, Segment, schedule
 from chainrule.codegen.plan.types import (
     BATCH,
     BATCH_SIZE,
@@ -97,9 +97,17 @@ class _Lowering:
         over_time = quantity.time if time is None else time
         if over_time:
             assert self.time is not None
-            first = 0 if kind is Kind.FORWARD and self.model.state_for(quantity) else 1
-            rows = self.time.upper - self.time.lower + 1 + (1 - first)
-            self.arrays[name] = Array(name, (rows, *axes), kind, quantity.name, self.time, first)
+            # a state's row: before step 1 (t = 0), or after step T (t = T + 1) for a
+            # quantity read at t + 1
+            initial = self.model.initial_step(quantity) if kind is Kind.FORWARD else None
+            # steps beyond the state's (t ≤ -1 for a read at t-2), zeros
+            padding = max((abs(s) for s in self.model.shifts(quantity)), default=1) - 1 \
+                if initial is not None else 0
+            first = -padding if initial == 0 else 1
+            rows = (self.time.upper - self.time.lower + 1
+                    + (0 if initial is None else 1 + padding))
+            self.arrays[name] = Array(name, (rows, *axes), kind, quantity.name, self.time, first,
+                                      initial_at=initial, padding=padding)
         else:
             self.arrays[name] = Array(name, axes, kind, quantity.name)
 
@@ -196,9 +204,10 @@ class _Lowering:
         backward = self.phase(backward, step=-1)
         gradient_statements: list[Statement] = []
         for adjoint in self.derivation.gradients.values():
-            gradient_statements += self.assign(
-                self.convert(adjoint.lhs), self.convert(adjoint.expr),
-                f"∂L/∂{adjoint.quantity.name}")
+            out = self.convert(adjoint.lhs)
+            value = self.guard(self.convert(adjoint.expr), ref_indices(out),
+                               gradient_statements)
+            gradient_statements += self.assign(out, value, f"∂L/∂{adjoint.quantity.name}")
         gradient_statements = self.phase(gradient_statements, step=0)
         return Plan(
             name=model.name, title=model.title, source=self.source,
@@ -213,22 +222,22 @@ class _Lowering:
             backward=backward, gradient_statements=gradient_statements)
 
     def phase(self, statements: list[Statement], step: int) -> list[Statement]:
-        """One phase as printed: set-up, hoisted work, the loop (if any), the work after it."""
-        before, loop, after, allocate = statements, [], [], []
+        """One phase as printed: set-up, then hoisted work and loops through time (``step``
+        0: a phase without loops, the gradients)."""
+        segments: list[Segment] = [Segment(None, statements)]
+        allocate: list[str] = []
         if self.time is not None and step != 0:
             try:
                 scheduled = schedule(statements, self.arrays, self.time, self.temporary)
             except SchedulingError as error:
                 raise LoweringError(f"model {self.model.name!r}: {error}") from None
-            before, loop, after = scheduled.before, scheduled.loop, scheduled.after
-            allocate = scheduled.allocate
+            segments, allocate = scheduled.segments, scheduled.allocate
         concats, buffers = self.fuser.take_new()
         in_place = {*allocate, *buffers, *(a.name for a in self.arrays.values() if a.view)}
-        before = self.fuser.fuse_statements(before, in_place)
-        loop = self.fuser.fuse_statements(loop, in_place)
-        after = self.fuser.fuse_statements(after, in_place)
+        for segment in segments:
+            segment.statements = self.fuser.fuse_statements(segment.statements, in_place)
         more_concats, more_buffers = self.fuser.take_new()
-        for statement in walk([*before, *loop, *after]):
+        for statement in walk([s for segment in segments for s in segment.statements]):
             self.fuser.frozen |= written(statement)
         assert not more_buffers, "stacked outputs are bound by their statement, not allocated"
         setup: list[Statement] = [*concats, *more_concats]
@@ -239,14 +248,21 @@ class _Lowering:
         for name in allocate:
             array = self.arrays[name]
             state = self.model.state_for(self.model.quantity(array.quantity)) \
-                if array.first_time == 0 and array.quantity else None
+                if array.initial_at is not None and array.quantity else None
             if state is not None:
-                setup.append(Initial(name, state.name, f"{name} at t = 0 is {state.name}"))
-        direction = "ascending" if step > 0 else "descending"
-        body = [Loop(step, tuple(loop), f"through time, t {direction}")] if loop else []
-        # after scheduling and fusion: the pass sees the loop body and the views as printed
-        return common_subexpressions([*setup, *before, *body, *after], self.arrays,
-                                     self.temporary, self.time)
+                step_of_state = array.initial_at
+                setup.append(Initial(name, state.name, step_of_state,
+                                     f"{name} at {self.time} = {step_of_state} is {state.name}"))
+        body: list[Statement] = []
+        for segment in segments:
+            if segment.step is None:
+                body += segment.statements
+            elif segment.statements:
+                direction = "ascending" if segment.step > 0 else "descending"
+                body.append(Loop(segment.step, tuple(segment.statements),
+                                 f"through time, t {direction}"))
+        # after scheduling and fusion: the pass sees the loop bodies and the views as printed
+        return common_subexpressions([*setup, *body], self.arrays, self.temporary, self.time)
 
     def output_quantities(self) -> tuple[str, ...]:
         """What ``predict`` returns: every intermediate the loss reads, in the model's order."""
@@ -286,11 +302,12 @@ class _Lowering:
         return statements
 
     def guard(self, expr: Expr, context: tuple[Expr, ...], statements: list[Statement]) -> Expr:
-        """Replace the terms under ``[lo ≤ t ≤ hi]`` by guarded temporaries (one per range)."""
+        """Replace the terms under ``[lo ≤ t ≤ hi]`` (or under a condition on the sizes,
+        ``[2 ≤ T]``) by guarded temporaries, one per condition."""
         if not expr.has(InRange):
             return expr
         if isinstance(expr, sympy.Add):
-            groups: dict[tuple[Expr, Expr], list[Expr]] = {}
+            groups: dict[tuple[Expr, Expr, Expr], list[Expr]] = {}
             rest = []
             for term in expr.args:
                 condition, inner = self.condition(term)
@@ -298,33 +315,42 @@ class _Lowering:
                     rest.append(self.guard(term, context, statements))
                 else:
                     groups.setdefault(condition, []).append(inner)
-            for (lo, hi), terms in groups.items():
-                rest.append(self.guarded(lo, hi, sympy.Add(*terms), context, statements))
+            for condition, terms in groups.items():
+                rest.append(self.guarded(*condition, sympy.Add(*terms), context, statements))
             return sympy.Add(*rest)
         condition, inner = self.condition(expr)
         if condition is not None:
             return self.guarded(*condition, inner, context, statements)
         return expr.func(*(self.guard(a, context, statements) for a in expr.args))
 
-    def condition(self, term: Expr) -> tuple[tuple[Expr, Expr] | None, Expr]:
-        """``([lo, hi], rest)`` if ``term`` is ``[lo ≤ t ≤ hi]·rest``."""
+    def condition(self, term: Expr) -> tuple[tuple[Expr, Expr, Expr] | None, Expr]:
+        """``((v, lo, hi), rest)`` if ``term`` is ``[lo ≤ v ≤ hi]·rest`` for ``v`` the time
+        index or an expression in the sizes alone (a condition on the sizes, ``[2 ≤ T]``,
+        from a read two steps back); the time index first."""
         factors = sympy.Mul.make_args(term)
-        brackets = [f for f in factors if isinstance(f, InRange) and f.target == self.time]
+        ranges = [f for f in factors if isinstance(f, InRange)]
+        on_time = [f for f in ranges if f.target == self.time]
+        on_sizes = [f for f in ranges
+                    if not any(isinstance(s, Idx) for s in f.target.free_symbols)]
+        brackets = on_time or [f for f in on_sizes if f.target == on_sizes[0].target]
         if not brackets:
             return None, term
         lo = sympy.Max(*(b.args[1] for b in brackets))
         hi = sympy.Min(*(b.args[2] for b in brackets))
-        return (lo, hi), sympy.Mul(*(f for f in factors if f not in brackets))
+        return (brackets[0].target, lo, hi), sympy.Mul(*(f for f in factors
+                                                         if f not in brackets))
 
-    def guarded(self, lo: Expr, hi: Expr, expr: Expr, context: tuple[Expr, ...],
+    def guarded(self, value: Expr, lo: Expr, hi: Expr, expr: Expr, context: tuple[Expr, ...],
                 statements: list[Statement]) -> Ref:
+        on_time = value == self.time
         # over time even where the guarded terms are not (δ(t, T)·Σ_k w δ_k): the guard is
-        indices = _indices(expr) | ({self.time} if self.time in context else set())
+        indices = _indices(expr) | ({self.time} if on_time and self.time in context else set())
         temporary = self.temporary(_ordered(indices, context))
         body: list[Statement] = []
-        self._assign(temporary, expr, body)
+        self._assign(temporary, self.guard(expr, ref_indices(temporary), body), body)
         statements.append(Guarded(lo, hi, tuple(body), temporary,
-                                  f"only where {lo} ≤ {self.time} ≤ {hi} (zero elsewhere)"))
+                                  f"only where {lo} ≤ {value} ≤ {hi} (zero elsewhere)",
+                                  None if on_time else value))
         return temporary
 
     def assign(self, out: Ref, expr: Expr, comment: str) -> list[Statement]:

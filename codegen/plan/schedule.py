@@ -39,75 +39,160 @@ class SchedulingError(ValueError):
 
 
 @dataclasses.dataclass
-class Schedule:
-    """One phase, in order: ``before`` the loop, the ``loop`` body, ``after`` it."""
+class Segment:
+    """Statements that run once for all steps (``step`` None) or in a loop over ``t``,
+    ascending (``step`` 1) or descending (``step`` -1)."""
 
-    before: list[Statement]
-    loop: list[Statement]
-    after: list[Statement]
+    step: int | None
+    statements: list[Statement]
+
+
+@dataclasses.dataclass
+class Schedule:
+    """One phase, in order: segments of hoisted work and loops through time."""
+
+    segments: list[Segment]
     allocate: list[str]
+
+    @property
+    def loops(self) -> list[Segment]:
+        return [segment for segment in self.segments if segment.step is not None]
 
 
 def schedule(statements: list[Statement], arrays: dict[str, Array], time: Idx,
              temporary: Callable[[tuple[Idx, ...]], Ref] | None = None) -> Schedule:
-    """Split ``statements`` (in a valid order for one step) around one loop over ``time``.
+    """Split ``statements`` (in a valid order for one step) around loops over ``time``.
 
-    ``arrays`` is updated in place: temporaries local to one step lose their time axis.
-    With ``temporary`` (a factory of fresh arrays over given indices), the terms of a
-    loop statement's sum that read nothing the loop writes (``β_i + Σ_i w x^t``) are
-    added up once for all steps before the loop.
+    A recurrence through ``t-1`` runs ascending, one through ``t+1`` descending (a
+    layer that reads the next step, in the forward pass of a bidirectional network,
+    or the adjoints of a forward layer); recurrences of one direction share a loop,
+    and the loops run in the order their dependencies ask. ``arrays`` is updated in
+    place: temporaries local to one step lose their time axis. With ``temporary`` (a
+    factory of fresh arrays over given indices), the terms of a loop statement's sum
+    that read nothing the loop writes (``β_i + Σ_i w x^t``) are added up once for all
+    steps before the loop.
     """
     count = len(statements)
     writers: dict[str, list[int]] = {}
     for position, statement in enumerate(statements):
         for name in written(statement):
             writers.setdefault(name, []).append(position)
-    depends: list[set[tuple[int, bool]]] = [set() for _ in statements]
+    depends: list[set[tuple[int, int]]] = [set() for _ in statements]
     for position, statement in enumerate(statements):
         for ref in read(statement):
             name = ref_name(ref)
             if name not in arrays:
                 continue
-            shifted = _offset(ref, arrays[name], time) not in (0, None)
+            offset = _offset(ref, arrays[name], time) or 0
             for storage in _storage(arrays, name):
                 for writer in writers.get(storage, []):
-                    depends[position].add((writer, shifted))
-    recurrent = _recurrent(count, depends)
-    if not recurrent:
-        before = _guards_step_by_step(list(statements), list(statements), arrays, time)
-        return Schedule(before, [], [], _allocations(statements, _stepped(before), arrays))
+                    depends[position].add((writer, offset))
     users: list[set[int]] = [set() for _ in statements]
     for position, edges in enumerate(depends):
         for writer, _ in edges:
             users[writer].add(position)
-    below = _closure(recurrent, users)
-    above = _closure(recurrent, [{w for w, _ in edges} for edges in depends])
-    in_loop = recurrent | (below & above)
-    after_loop = _closure(in_loop, users) - in_loop
-    before = [s for p, s in enumerate(statements) if p not in in_loop | after_loop]
-    loop = [s for p, s in enumerate(statements) if p in in_loop]
-    after = [s for p, s in enumerate(statements) if p in after_loop]
+    writes_of = [{w for w, _ in edges} for edges in depends]
+    # one loop per recurrent component (a strongly connected one: nothing lies between
+    # it and itself); adjacent loops of one direction are then merged
+    loops = dict(enumerate(_recurrent(count, depends, time)))
+    segments = _merged(_segments(statements, loops, writes_of))
     if temporary is not None:
-        loop, hoisted = _hoist_invariant_terms(loop, arrays, temporary)
-        before += hoisted
-    loop = _localize(loop, [*before, *after], arrays, time)
-    everything = [*before, *loop, *after]
-    before = _guards_step_by_step(before, everything, arrays, time)
-    after = _guards_step_by_step(after, everything, arrays, time)
-    return Schedule(before, loop, after,
-                    _allocations(statements, [*loop, *_stepped(before), *_stepped(after)],
-                                 arrays))
+        segments = _hoisted(segments, arrays, temporary)
+    everything = [s for segment in segments for s in segment.statements]
+    for segment in segments:
+        if segment.step is not None:
+            others = [s for s in everything if not any(s is m for m in segment.statements)]
+            segment.statements = _localize(segment.statements, others, arrays, time)
+    everything = [s for segment in segments for s in segment.statements]
+    for segment in segments:
+        if segment.step is None:
+            segment.statements = _guards_step_by_step(segment.statements, everything, arrays,
+                                                      time)
+    stepped = [s for segment in segments for s in
+               (segment.statements if segment.step is not None
+                else _stepped(segment.statements))]
+    return Schedule(segments, _allocations(statements, stepped, arrays))
+
+
+def _segments(statements: list[Statement], loops: dict[int, tuple[set[int], int]],
+              writes_of: list[set[int]]) -> list[Segment]:
+    """The statements as segments in an order their dependencies allow: each statement
+    outside the loops as early as it can run, each loop as a whole (ascending loops first
+    where the order is free)."""
+    unit_of = {p: ("loop", key) for key, (members, _) in loops.items() for p in members}
+    units: list[tuple[str, int]] = []
+    for position in range(len(statements)):
+        unit = unit_of.get(position, ("plain", position))
+        if unit not in units:
+            units.append(unit)
+    needs: dict[tuple[str, int], set[tuple[str, int]]] = {u: set() for u in units}
+    for position, writers in enumerate(writes_of):
+        unit = unit_of.get(position, ("plain", position))
+        for writer in writers:
+            other = unit_of.get(writer, ("plain", writer))
+            if other != unit:
+                needs[unit].add(other)
+    done: set[tuple[str, int]] = set()
+    order: list[tuple[str, int]] = []
+    while len(order) < len(units):
+        ready = [u for u in units if u not in done and needs[u] <= done]
+        if not ready:
+            raise SchedulingError("the loops through time depend on each other")
+        plain = [u for u in ready if u[0] == "plain"]
+        chosen = plain[:1] or sorted(ready, key=lambda u: -loops[u[1]][1])[:1]
+        order += chosen
+        done |= set(chosen)
+    segments: list[Segment] = []
+    for kind, key in order:
+        if kind == "loop":
+            members, direction = loops[key]
+            segments.append(Segment(direction, [statements[p] for p in sorted(members)]))
+        elif segments and segments[-1].step is None:
+            segments[-1].statements.append(statements[key])
+        else:
+            segments.append(Segment(None, [statements[key]]))
+    return segments
+
+
+def _merged(segments: list[Segment]) -> list[Segment]:
+    """Adjacent loops of one direction as one: the later reads the earlier at the same step
+    or before, which one loop computes first, and never the other way round."""
+    result: list[Segment] = []
+    for segment in segments:
+        if result and segment.step is not None and result[-1].step == segment.step:
+            result[-1].statements += segment.statements
+        else:
+            result.append(segment)
+    return result
+
+
+def _hoisted(segments: list[Segment], arrays: dict[str, Array],
+             temporary: Callable[[tuple[Idx, ...]], Ref]) -> list[Segment]:
+    """Each loop's invariant sums, computed for all steps just before the loop."""
+    result: list[Segment] = []
+    for segment in segments:
+        if segment.step is None:
+            result.append(segment)
+            continue
+        body, hoisted = _hoist_invariant_terms(segment.statements, arrays, temporary)
+        if hoisted:
+            if result and result[-1].step is None:
+                result[-1].statements += hoisted
+            else:
+                result.append(Segment(None, hoisted))
+        result.append(Segment(segment.step, body))
+    return result
 
 
 def _guards_step_by_step(statements: list[Statement], phase: list[Statement],
                          arrays: dict[str, Array], time: Idx) -> list[Statement]:
-    """A boundary condition outside the loop (``[t = T]`` from a read at the last step) runs
-    in a loop of its own, one step at a time: its terms may read a neighbouring step, which
-    exists only where the condition holds. Its temporaries that nothing else in the
+    """A boundary condition outside the loops (``[t = T]`` from a read at the last step)
+    runs in a loop of its own, one step at a time: its terms may read a neighbouring step,
+    which exists only where the condition holds. Its temporaries that nothing else in the
     ``phase`` reads lose their time axis."""
     result: list[Statement] = []
     for statement in statements:
-        if isinstance(statement, Guarded):
+        if isinstance(statement, Guarded) and statement.value is None:
             others = [s for s in phase if s is not statement]
             (statement,) = _localize([statement], others, arrays, time)
             statement = Loop(1, (statement,), f"where {statement.lo} ≤ {time} ≤ "
@@ -140,8 +225,10 @@ def _storage(arrays: dict[str, Array], name: str) -> set[str]:
     return names
 
 
-def _recurrent(count: int, depends: list[set[tuple[int, bool]]]) -> set[int]:
-    """Statements in a strongly connected component with a dependency across steps."""
+def _recurrent(count: int, depends: list[set[tuple[int, int]]],
+               time: Idx) -> list[tuple[set[int], int]]:
+    """The strongly connected components with a dependency across steps, each with the
+    direction its loop runs: 1 (ascending) for reads at t-1, -1 for reads at t+1."""
     index: dict[int, int] = {}
     low: dict[int, int] = {}
     stack: list[int] = []
@@ -171,11 +258,17 @@ def _recurrent(count: int, depends: list[set[tuple[int, bool]]]) -> set[int]:
     for node in range(count):
         if node not in index:
             visit(node)
-    recurrent: set[int] = set()
+    recurrent = []
     for component in components:
-        if any(shifted and writer in component
-               for node in component for writer, shifted in depends[node]):
-            recurrent |= component
+        offsets = {offset for node in component for writer, offset in depends[node]
+                   if offset != 0 and writer in component}
+        if not offsets:
+            continue
+        if len({offset > 0 for offset in offsets}) > 1:
+            raise SchedulingError(f"a recurrence reads both earlier and later steps "
+                                  f"({', '.join(f'{time}{o:+d}' for o in sorted(offsets))}): "
+                                  f"no order of the steps computes it")
+        recurrent.append((component, -1 if min(offsets) > 0 else 1))
     return recurrent
 
 
@@ -276,9 +369,9 @@ def _allocations(statements: list[Statement], loop: list[Statement],
             if array.view or name in names:
                 continue
             if (name in in_loop and array.time is not None) or (
-                    array.time is not None and array.first_time == 0):
+                    array.time is not None and array.initial_at is not None):
                 names.append(name)
     return names
 
 
-__all__ = ["Loop", "Schedule", "SchedulingError", "schedule"]
+__all__ = ["Loop", "Schedule", "SchedulingError", "Segment", "schedule"]

@@ -58,7 +58,8 @@ class Array:
     """An array of the kernel; ``axes`` are sizes (``B`` and the number of time rows included).
 
     An array over time has the time axis first; its row 0 holds step
-    ``first_time`` (0 for a quantity whose initial state is row 0, else 1). A
+    ``first_time`` (0 for a quantity whose initial state is row 0, else 1); a quantity
+    read at t+1 has its initial state after step T, in its last row. A
     fused buffer lists its ``parts``, each an array with a :class:`View` of it.
     """
 
@@ -70,6 +71,12 @@ class Array:
     first_time: int = 1
     view: View | None = None
     parts: tuple[str, ...] = ()
+    #: the step whose row holds the quantity's initial state: 0 (row 0) for a quantity read
+    #: at t-1, T + 1 (the last row) for one read at t+1; None without a state
+    initial_at: Expr | None = None
+    #: rows of zeros beyond the initial state's, for reads further back (t-2: the step
+    #: t = -1) or ahead (t+2: T + 2)
+    padding: int = 0
 
 
 @dataclass(frozen=True)
@@ -132,10 +139,13 @@ class Allocate:
 
 @dataclass(frozen=True)
 class Initial:
-    """Row 0 (step 0) of ``array`` is the initial state ``state`` (zeros when none is given)."""
+    """The row of step ``step`` (0, or T + 1 for a quantity read at t+1) of ``array`` is the
+    initial state ``state`` (zeros when none is given); the array's padding rows beyond it
+    are zeros."""
 
     array: str
     state: str
+    step: Expr
     comment: str = ""
 
 
@@ -149,7 +159,8 @@ class Split:
 
 @dataclass(frozen=True)
 class Guarded:
-    """``body`` runs only where ``lo ≤ t ≤ hi``; elsewhere ``out`` is zero.
+    """``body`` runs only where ``lo ≤ t ≤ hi`` (or ``lo ≤ value ≤ hi``); elsewhere ``out``
+    is zero.
 
     This is how a boundary condition of the derivation (``[t ≤ T-1]``, i.e.
     ``δ^{T+1} = 0``) reaches the kernels: the guarded term is never evaluated
@@ -161,6 +172,9 @@ class Guarded:
     body: tuple[Statement, ...]
     out: Ref
     comment: str = ""
+    #: what the condition tests: None for the time index, else an expression in the sizes
+    #: alone (``[2 ≤ T]``: the body reads step 2)
+    value: Expr | None = None
 
 
 @dataclass(frozen=True)

@@ -161,6 +161,16 @@ class CKernel:
         blas = ", CBLAS" if self.blas else ""
         return f"<CKernel {self.name} ({self.library}{blas})>"
 
+    def torch(self, sizes: Mapping[str, int] | None = None, *,
+              params: Mapping[str, Any] | None = None, rng: Any = None,
+              dtype: Any = None) -> Any:
+        """This kernel as a ``torch.nn.Module`` (``codegen.frameworks.torch_module``; needs
+        PyTorch): parameters from ``init_params(sizes, rng=rng)`` or ``params``, in
+        ``dtype`` (``torch.float32`` when None, or ``torch.float64``)."""
+        from chainrule.codegen.frameworks import torch_method
+
+        return torch_method(self)(sizes, params=params, rng=rng, dtype=dtype)
+
     # --- the contract -------------------------------------------------------------
 
     def init_params(self, sizes: Mapping[str, int], *, rng: Any = None,

@@ -120,9 +120,13 @@ class Emitter(StatementVisitor):
         time = self.plan.time
         assert time is not None
         conditions = []
-        if sympy.simplify(statement.lo - time.lower) != 0:
+        if statement.value is not None:  # a condition on the sizes alone
+            value = self.bound(statement.value)
+            conditions += [f"{value} >= {self.bound(statement.lo)}",
+                           f"{value} <= {self.bound(statement.hi)}"]
+        if statement.value is None and sympy.simplify(statement.lo - time.lower) != 0:
             conditions.append(f"{self.var(time)} >= {self.bound(statement.lo)}")
-        if sympy.simplify(statement.hi - time.upper) != 0:
+        if statement.value is None and sympy.simplify(statement.hi - time.upper) != 0:
             conditions.append(f"{self.var(time)} <= {self.bound(statement.hi)}")
         body = self.lines(statement.body, indent + _INDENT)
         return [f"{indent}if ({' && '.join(conditions) or '1'}) {{", *body,
@@ -249,13 +253,24 @@ class Emitter(StatementVisitor):
         array = self.plan.arrays[statement.array]
         layout = self.layouts[array.name]
         count = self.bound(sympy.Mul(*array.axes[1:]))
-        row = self.bound(sympy.expand(layout.offset))
+        row = self.bound(sympy.expand(layout.offset + (statement.step - array.first_time)
+                                      * layout.strides[0]))
         slot = list(self.plan.states).index(statement.state)
         pointer = self.printer.pointer(layout)
         destination = f"{pointer} + {row}" if row != "0" else pointer
-        return [f"{indent}if (state) memcpy({destination}, state[{slot}], "
-                f"sizeof({REAL}) * (size_t)({count}));",
-                f"{indent}else memset({destination}, 0, sizeof({REAL}) * (size_t)({count}));"]
+        lines = [f"{indent}if (state) memcpy({destination}, state[{slot}], "
+                 f"sizeof({REAL}) * (size_t)({count}));",
+                 f"{indent}else memset({destination}, 0, sizeof({REAL}) * (size_t)({count}));"]
+        if array.padding:  # the steps beyond the state's: zeros
+            rows = sympy.Integer(array.padding)
+            if array.first_time <= 0:
+                offset = sympy.expand(layout.offset)
+                start = pointer if offset == 0 else f"{pointer} + {self.bound(offset)}"
+            else:
+                start = f"{destination} + {count}"
+            lines.append(f"{indent}memset({start}, 0, sizeof({REAL}) * (size_t)("
+                         f"{self.bound(rows * sympy.Mul(*array.axes[1:]))}));")
+        return lines
 
     def copy_out(self, name: str, pointer: str) -> list[str]:
         """Copy array ``name`` (any layout) into the caller's contiguous array ``pointer``;
@@ -263,7 +278,7 @@ class Emitter(StatementVisitor):
         array = self.plan.arrays[name]
         over_time = array.time is not None
         extents = list(array.axes)
-        if over_time and array.first_time == 0:
+        if over_time and array.initial_at is not None:
             extents[0] = extents[0] - 1
         indices = self.variables.copy_indices(extents, over_time, self.fixed)
         destination = contiguous(pointer, extents, 1 if over_time else None)

@@ -50,14 +50,13 @@ PROSE: dict[str, dict[str, str]] = {
                     "zh": "各量之间的依赖关系见图~\\ref{{{label}}}。"},
     "graph_caption": {
         "en": "The computation graph, drawn from the equations: an arrow runs from each "
-              "quantity to every quantity whose equation reads it{recurrent}. Parameters are "
-              "left out; the loss is at the top.",
-        "zh": "由方程画出的计算图：箭头从每个量指向用到它的量{recurrent}。图中略去参数，"
-              "损失位于顶端。"},
+              "quantity to those whose equations read it, labelled with the parameters that "
+              "weight it; $\\times$ is a product{recurrent}.",
+        "zh": "由方程画出的计算图：箭头从每个量指向用到它的量，箭头上标注加权的参数；"
+              "$\\times$ 表示乘积{recurrent}。"},
     "graph_recurrent": {
-        "en": "; one time step $t$ is shown, and the dashed arrows come from step $t-1$ and go "
-              "to step $t+1$",
-        "zh": "；图中是一个时间步 $t$，虚线箭头来自第 $t-1$ 步、通向第 $t+1$ 步"},
+        "en": "; dashed arrows come from or go to another step, dotted ones carry adjoints back",
+        "zh": "；虚线箭头来自或通向另一时间步，点线箭头把伴随量传回"},
     "forward_pass": {"en": "Forward pass", "zh": "前向传播"},
     "each_step": {"en": "For $t = 1, \\dots, T$ in turn, starting from {states} (given; zero "
                         "unless passed):",
@@ -119,6 +118,31 @@ PROSE: dict[str, dict[str, str]] = {
     "states_gradients": {
         "en": "The initial states are read only at $t = 1$:",
         "zh": "初始状态只在 $t = 1$ 时被用到："},
+    "example_head": {"en": "A worked example", "zh": "算例"},
+    "example": {
+        "en": "At tiny sizes, {sizes}, parameters and input drawn with seed {seed} and one "
+              "target class per step, the generated NumPy code gives $L = {loss}$ and the "
+              "gradient on the left; central differences (step $10^{{-5}}$) give the right one:",
+        "zh": "取很小的尺寸 {sizes}，参数与输入用种子 {seed} 随机生成，每步一个目标类别，"
+              "生成的 NumPy 代码算得 $L = {loss}$ 及左边的梯度；中心差分（步长 $10^{{-5}}$）"
+              "给出右边的梯度："},
+    "example_passed": {
+        "en": "Over all {entries} gradient entries the two differ by less than "
+              "$10^{{{bound}}}$ (computed when these notes were written).",
+        "zh": "在全部 {entries} 个梯度分量上两者之差都小于 $10^{{{bound}}}$（生成本笔记时算出）。"},
+    "example_failed": {
+        "en": "\\textbf{{The check failed}}: over the {entries} entries of the parameter "
+              "gradients the two differ by up to ${worst}$.",
+        "zh": "\\textbf{{检验未通过}}：在参数梯度的 {entries} 个分量上，两者之差最大为 "
+              "${worst}$。"},
+    "example_numerical": {"en": "central differences", "zh": "中心差分"},
+    "loop_head": {"en": "The backward loop", "zh": "反向循环"},
+    "loop_init": {"en": "set", "zh": "置"},
+    "loop_for": {"en": "for $t = T, \\dots, 1$:", "zh": "对 $t = T, \\dots, 1$："},
+    "loop_compute": {"en": "compute", "zh": "计算"},
+    "loop_after": {"en": "then sum the parameter gradients over $t$",
+                   "zh": "然后对 $t$ 求和得到参数梯度"},
+    "loop_after_plain": {"en": "then the parameter gradients", "zh": "然后计算参数梯度"},
     "col_gradient": {"en": "index form", "zh": "指标形式"},
     "col_matrix": {"en": "matrix form", "zh": "矩阵形式"},
     "summary": {"en": "Summary", "zh": "小结"},

@@ -25,6 +25,7 @@ from collections.abc import Iterable
 import sympy
 from sympy import Expr, Idx, Indexed
 
+from chainrule.codegen.backends.latex.example import example_context
 from chainrule.codegen.backends.latex.figure import tikz_graph
 from chainrule.codegen.backends.latex.prose import prose
 from chainrule.codegen.backends.latex.trace import (
@@ -231,6 +232,8 @@ class _Teaching(_Notes):
             "blocks": blocks,
             "gradients": self.gradients(),
             "summary": self.summary(),
+            "example": example_context(self.derivation, self.s, self.tex,
+                                       lambda name: self.vectors.symbol(name, False, None)),
             "appendix": self.appendix(),
         }
 
@@ -594,8 +597,13 @@ class _Teaching(_Notes):
                 for r in _unique(r.func(r.base, *self.plain_indices(r)) for r in shifted))
             head = self.s["summary_backward"].format(conds=conds)
         else:
+            conds = ""
             head = self.s["summary_backward_plain"]
-        return {"forward_head": self.s["summary_forward" if time is not None
+        loop = {"conds": conds, "recurrent": time is not None,
+                "steps": self.s["list_sep"].join(
+                    rf"${self.tex(a.lhs)}$~{self.ref(self.refs[a.quantity.name])}"
+                    for a in self.derivation.named)}
+        return {"loop": loop, "forward_head": self.s["summary_forward" if time is not None
                                        else "summary_forward_plain"],
                 "forward": forward, "backward_head": head, "backward": backward,
                 "gradients": gradients}
@@ -613,9 +621,10 @@ class _Teaching(_Notes):
             symbol = self.initial(q) if q.role is Role.STATE else self.element(q)
             rows.append({"symbol": self.tex(symbol), "name": tex_escape(q.name),
                          "shape": r" \times ".join(shape) if shape else "1"})
-        half = (len(rows) + 1) // 2
-        return [{"left": left, "right": right} for left, right in itertools.zip_longest(
-            rows[:half], rows[half:], fillvalue={"symbol": "", "name": "", "shape": ""})]
+        third = (len(rows) + 2) // 3
+        return [list(group) for group in itertools.zip_longest(
+            rows[:third], rows[third:2 * third], rows[2 * third:],
+            fillvalue={"symbol": "", "name": "", "shape": ""})]
 
 
 def teaching_context(derivation: Derivation, lang: str = "en", *,

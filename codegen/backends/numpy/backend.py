@@ -99,6 +99,7 @@ def render_numpy(plan: Plan) -> str:
         "target_names": ", ".join(plan.targets) or "nothing",
         "target_count": len(plan.targets),
         "outputs": list(plan.outputs),
+        "output_values": [_steps(plan.arrays[name]) for name in plan.outputs],
         "predict_doc": _predict_doc(plan),
         "loss_summed": "summed over the batch",
         "params": list(plan.parameters),
@@ -161,6 +162,13 @@ def _read_names(statements: list[Statement]) -> set[str]:
     return {ref_name(r) for s in walk(statements) for r in read(s)}
 
 
+def _steps(array: Array) -> str:
+    """The array as ``predict`` returns it: of an array over time, the steps 1..T only."""
+    if array.initial_at is None:
+        return array.name
+    return f"{array.name}[1:]" if array.first_time == 0 else f"{array.name}[:-1]"
+
+
 def _predict_doc(plan: Plan) -> str:
     """predict's docstring: what it returns."""
     if len(plan.outputs) == 1:
@@ -217,11 +225,13 @@ class _StatementPrinter(StatementVisitor):
     def condition(self, guarded: Guarded) -> str:
         time = self.plan.time
         assert time is not None
+        value = time if guarded.value is None else guarded.value
+        low, high = (time.lower, time.upper) if guarded.value is None else (None, None)
         parts = []
-        if sympy.simplify(guarded.lo - time.lower) != 0:
-            parts.append(f"{time} >= {guarded.lo}")
-        if sympy.simplify(guarded.hi - time.upper) != 0:
-            parts.append(f"{time} <= {guarded.hi}")
+        if low is None or sympy.simplify(guarded.lo - low) != 0:
+            parts.append(f"{value} >= {guarded.lo}")
+        if high is None or sympy.simplify(guarded.hi - high) != 0:
+            parts.append(f"{value} <= {guarded.hi}")
         return " and ".join(parts) or "True"
 
     def zero(self, out: Ref, loop: bool) -> str:
@@ -279,7 +289,13 @@ class _StatementPrinter(StatementVisitor):
         return [f"{indent}{statement.name} = numpy.empty({shape}, dtype)"]
 
     def initial(self, statement: Initial, loop: bool, indent: str) -> list[str]:
-        return [f"{indent}{statement.array}[0] = {statement.state}"]
+        array = self.plan.arrays[statement.array]
+        row = sympy.expand(statement.step - array.first_time)
+        lines = [f"{indent}{statement.array}[{row}] = {statement.state}"]
+        if array.padding:
+            rows = f":{row}" if array.first_time <= 0 else f"{row} + 1:"
+            lines.append(f"{indent}{statement.array}[{rows}] = 0  # the steps beyond it")
+        return lines
 
     def split(self, statement: Split, loop: bool, indent: str) -> list[str]:
         return [f"{indent}{view.name} = {statement.buffer}[{_slice(view)}]"
