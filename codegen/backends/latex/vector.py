@@ -37,7 +37,9 @@ class Atom(sympy.Symbol):
     rank: int
 
     def __new__(cls, tex: str, axes: tuple[Idx, ...], rank: int = 2) -> Atom:
-        atom = super().__new__(cls, f"atom:{tex}:{axes}")
+        # SymPy caches Symbols by name: every attribute is in the name, or an atom made
+        # for another model would hand this one its rank (and the order of its factors)
+        atom = super().__new__(cls, f"atom:{tex}:{axes}:{rank}")
         atom.tex, atom.axes, atom.rank = tex, axes, rank
         return atom
 
