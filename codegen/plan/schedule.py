@@ -1,15 +1,16 @@
-"""Scheduling through time: what runs inside the loop over ``t``, and what is hoisted out of it.
+"""Scheduling through time: what runs inside the loops over ``t``, and what is hoisted out.
 
 Role in DESIGN.md's picture: the plan stage for models with a time index. The
 statements of one phase (forward or backward) are first lowered as if every
-step ran at once. A statement belongs in the loop when it lies on a cycle of
+step ran at once. A statement belongs in a loop when it lies on a cycle of
 dependencies that goes through another step (``b^{t-1}`` feeding ``a^t``, or
-``δ^{t+1}`` feeding ``δ^t``), or between two such statements. Every other
-statement runs once for all steps: before the loop when it does not depend on
-the loop (the input projections ``x^t·W`` of every step, the output layer's
-``Σ_k δ_k^t w_hk``), after it otherwise (the output layer and softmax of every
-step). Temporaries that live within one step lose their time axis; arrays the
-loop writes step by step are allocated before it.
+``δ^{t+1}`` feeding ``δ^t``); each such cycle is a loop, ascending or descending
+as its reads ask (a bidirectional network has one of each). Every other
+statement runs once for all steps, as early as its dependencies allow: before a
+loop when it does not depend on it (the input projections ``x^t·W`` of every
+step, the output layer's ``Σ_k δ_k^t w_hk``), after it otherwise (the output
+layer and softmax of every step). Temporaries that live within one step lose their
+time axis; arrays a loop writes step by step are allocated before it.
 """
 
 from __future__ import annotations
@@ -54,10 +55,6 @@ class Schedule:
     segments: list[Segment]
     allocate: list[str]
 
-    @property
-    def loops(self) -> list[Segment]:
-        return [segment for segment in self.segments if segment.step is not None]
-
 
 def schedule(statements: list[Statement], arrays: dict[str, Array], time: Idx,
              temporary: Callable[[tuple[Idx, ...]], Ref] | None = None) -> Schedule:
@@ -65,12 +62,12 @@ def schedule(statements: list[Statement], arrays: dict[str, Array], time: Idx,
 
     A recurrence through ``t-1`` runs ascending, one through ``t+1`` descending (a
     layer that reads the next step, in the forward pass of a bidirectional network,
-    or the adjoints of a forward layer); recurrences of one direction share a loop,
-    and the loops run in the order their dependencies ask. ``arrays`` is updated in
-    place: temporaries local to one step lose their time axis. With ``temporary`` (a
-    factory of fresh arrays over given indices), the terms of a loop statement's sum
-    that read nothing the loop writes (``β_i + Σ_i w x^t``) are added up once for all
-    steps before the loop.
+    or the adjoints of a forward layer); each recurrent component is a loop, the loops
+    run in the order their dependencies ask, and adjacent loops of one direction merge.
+    ``arrays`` is updated in place: temporaries local to one step lose their time axis.
+    With ``temporary`` (a factory of fresh arrays over given indices), the terms of a
+    loop statement's sum that read nothing the loop writes (``β_i + Σ_i w x^t``) are
+    added up once for all steps before the loop.
     """
     count = len(statements)
     writers: dict[str, list[int]] = {}
@@ -87,10 +84,6 @@ def schedule(statements: list[Statement], arrays: dict[str, Array], time: Idx,
             for storage in _storage(arrays, name):
                 for writer in writers.get(storage, []):
                     depends[position].add((writer, offset))
-    users: list[set[int]] = [set() for _ in statements]
-    for position, edges in enumerate(depends):
-        for writer, _ in edges:
-            users[writer].add(position)
     writes_of = [{w for w, _ in edges} for edges in depends]
     # one loop per recurrent component (a strongly connected one: nothing lies between
     # it and itself); adjacent loops of one direction are then merged
@@ -270,18 +263,6 @@ def _recurrent(count: int, depends: list[set[tuple[int, int]]],
                                   f"no order of the steps computes it")
         recurrent.append((component, -1 if min(offsets) > 0 else 1))
     return recurrent
-
-
-def _closure(start: set[int], edges: list[set[int]]) -> set[int]:
-    """Everything reachable from ``start`` along ``edges`` (``start`` included)."""
-    seen = set(start)
-    frontier = list(start)
-    while frontier:
-        for nxt in edges[frontier.pop()]:
-            if nxt not in seen:
-                seen.add(nxt)
-                frontier.append(nxt)
-    return seen
 
 
 def _hoist_invariant_terms(loop: list[Statement], arrays: dict[str, Array],
