@@ -8,6 +8,7 @@ index tuple the caller names as a candidate.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterable, Sequence
 
@@ -26,9 +27,12 @@ def fold_back(expr: Expr, definitions: Iterable[tuple[Equation, Expr]],
     ``candidates`` lists the index expressions to try; each position of a
     definition's left side takes those that run over its range.
     """
+    present = _heads(expr)
     for equation, rhs in definitions:
         if isinstance(rhs, sympy.Indexed) or rhs.is_number:
             continue  # an alias or a constant would fold everywhere
+        if not _heads(rhs) <= present:
+            continue  # a quantity or function of the definition is missing: no index fits
         free: tuple[Idx, ...] = equation.free
         options = [[e for e in candidates if _same_range(e, index)] for index in free]
         for choice in itertools.product(*options):
@@ -36,7 +40,16 @@ def fold_back(expr: Expr, definitions: Iterable[tuple[Equation, Expr]],
             pattern = rhs.xreplace(mapping)
             if pattern == expr or _contains(expr, pattern):
                 expr = expr.subs(pattern, equation.lhs.xreplace(mapping))
+                present = _heads(expr)
     return expr
+
+
+@functools.lru_cache(maxsize=4096)
+def _heads(expr: Expr) -> frozenset[object]:
+    """The quantities (IndexedBase labels) and function classes that occur in ``expr``,
+    whatever their indices: what a pattern at any index tuple needs from it."""
+    return frozenset(atom.base.label if isinstance(atom, sympy.Indexed) else atom.func
+                     for atom in expr.atoms(sympy.Indexed, sympy.Function))
 
 
 def _same_range(candidate: Expr, index: Idx) -> bool:
