@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 
 .PHONY: system venv torch generate notes check test clean
 
-# make, a C compiler, OpenBLAS, TeX: installed when missing (root or sudo), else named
+# make, a C compiler, TeX: installed when missing (root or sudo), else named
 system:
 	.ci/system-packages
 

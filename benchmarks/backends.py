@@ -5,8 +5,9 @@ I = H = 32, 128 and 512 (``--sizes``), K = 10, in float32 and float64, this
 script times one full ``loss_and_grad`` (forward, backward, every gradient) on
 the same inputs, in one process:
 
-- C: ``codegen.load("generated/<net>", backend="c")`` (CBLAS when the compiler
-  finds OpenBLAS), and the plain-loop build (``blas=False``) at sizes up to
+- C: ``codegen.load("generated/<net>", backend="c")`` (the bundled OpenBLAS of the
+  scipy-openblas32 wheel; ``--blas system`` for the system's), and the plain-loop
+  build (``blas=False``) at sizes up to
   ``--plain-c-max`` (default 128: the loops are slow at 512);
 - NumPy: the generated module ``generated/<net>/<net>.py``;
 - autograd: the same equations written in torch (``tests/torch_reference.py``;
@@ -40,8 +41,9 @@ The whole run takes about two minutes.
     python benchmarks/backends.py --nets lstm_no_peepholes --sizes 128 --dtype float32
 
 PyTorch is optional (``pip install -e '.[torch]'``); without it the script times C
-against NumPy alone. The C kernels need a C compiler (``cc`` or ``$CC``);
-OpenBLAS's headers (``libopenblas-dev``) make the CBLAS build.
+against NumPy alone. The C kernels need a C compiler (``cc`` or ``$CC``). The header
+names the C kernels' OpenBLAS (version, the kernel family it picked for this CPU,
+threads) and warns when that family is a fallback (Prescott, Core2).
 """
 
 from __future__ import annotations
@@ -211,20 +213,19 @@ def compiler_line() -> str:
 
 
 def c_blas_line(kernel: Any) -> str:
-    """Whether the C kernel uses CBLAS, and which OpenBLAS with how many threads if it does."""
+    """Which CBLAS the C kernel calls: the library, its version, the kernel family it
+    picked for this CPU and its threads; a warning where that family is a fallback."""
     if not kernel.blas:
-        return "no (plain C loops; install libopenblas-dev for the CBLAS build)"
-    try:
-        import ctypes
-
-        kernel.lib.openblas_get_config.restype = ctypes.c_char_p
-        kernel.lib.openblas_get_corename.restype = ctypes.c_char_p
-        config = kernel.lib.openblas_get_config().decode().strip()
-        core = kernel.lib.openblas_get_corename().decode().strip()
-        threads = kernel.lib.openblas_get_num_threads()
-        return f"yes, CBLAS from {config}, running {core} kernels on {threads} threads"
-    except (AttributeError, OSError):  # a CBLAS that is not OpenBLAS
-        return "yes (CBLAS)"
+        return "no (plain C loops)"
+    info = kernel.blas_info()
+    if info is None:  # a CBLAS that is not OpenBLAS
+        return f"yes, {kernel.blas.origin}"
+    line = (f"yes, {kernel.blas.name}: {info.config}, running {info.core} kernels on "
+            f"{info.threads} thread{'s' if info.threads != 1 else ''}")
+    if info.fallback:
+        line += (f" -- WARNING: {info.core} is OpenBLAS's fallback for a CPU it does not "
+                 "know; its products run at a fraction of the machine's speed")
+    return line
 
 
 class OtherLoad:
@@ -420,7 +421,7 @@ def parse_sizes(text: str) -> tuple[int, ...]:
     return sizes
 
 
-def load_kernels(nets: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+def load_kernels(nets: tuple[str, ...], blas: str | None = None) -> dict[str, dict[str, Any]]:
     """{"numpy"|"c"|"c-plain": {net: kernel}}; "c-plain" empty when "c" has no CBLAS anyway."""
     missing = [f"generated/{net}/{net}.{ext}" for net in nets for ext in ("py", "c")
                if not (GENERATED / net / f"{net}.{ext}").is_file()]
@@ -428,7 +429,7 @@ def load_kernels(nets: tuple[str, ...]) -> dict[str, dict[str, Any]]:
         sys.exit(f"{', '.join(missing)} not found: generate the kernels first "
                  f"(`make generate` or `chainrule generate {' '.join(nets)}`)")
     try:
-        c = {net: codegen.load(GENERATED / net, backend="c") for net in nets}
+        c = {net: codegen.load(GENERATED / net, backend="c", blas=blas) for net in nets}
         plain = {net: codegen.load(GENERATED / net, backend="c", blas=False)
                  for net in nets if c[net].blas}
     except RuntimeError as error:  # codegen.c_loader.CompilerError: no compiler, or it failed
@@ -446,6 +447,9 @@ def main(argv: list[str] | None = None) -> None:
                         help=f"timed runs per measurement, the median reported (default: as "
                              f"many as fit {TIME_BUDGET_S} s, {MIN_REPEAT} to {MAX_REPEAT})")
     parser.add_argument("--dtype", choices=("float32", "float64", "both"), default="both")
+    parser.add_argument("--blas", choices=("bundled", "system", "none"), default=None,
+                        help="the CBLAS of the C kernels (default: bundled, the "
+                             "scipy-openblas32 wheel's OpenBLAS, else the system's)")
     parser.add_argument("--nets", type=lambda text: parse_list(text, NETS), default=NETS,
                         metavar="mlp,lstm,lstm_no_peepholes", help="networks (default: all)")
     parser.add_argument("--plain-c-max", type=int, default=128, metavar="SIZE",
@@ -464,7 +468,7 @@ def main(argv: list[str] | None = None) -> None:
     dtypes = ("float32", "float64") if args.dtype == "both" else (args.dtype,)
 
     started = time.perf_counter()
-    kernels = load_kernels(args.nets)
+    kernels = load_kernels(args.nets, args.blas)
     torch = reference.torch
     idle = wait_idle(args.wait_idle) if args.wait_idle > 0 else others_share()
     gemm = gemm_rates()

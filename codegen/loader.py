@@ -26,8 +26,9 @@ def load(directory: str | Path, backend: str = "numpy", **options: Any) -> Kerne
     """The kernel in ``directory`` (e.g. ``generated/mlp``) for ``backend``.
 
     ``backend`` is the name of a kernel backend (``numpy``, ``c``); ``options`` are that
-    backend's own: ``blas=`` for C (True requires CBLAS, False never uses it, None, the
-    default, uses it when the compiler finds it). ValueError for an unknown backend or
+    backend's own: ``blas=`` for C (``"bundled"``, the OpenBLAS of the scipy-openblas32
+    wheel; ``"system"``, the system's CBLAS; ``"none"``; True for either CBLAS, False
+    for none, None, the default, for the first that works). ValueError for an unknown backend or
     option, and for files whose seals say they do not belong together. The kernel has
     ``torch(sizes, *, params, rng, dtype)`` (a ``torch.nn.Module``) and ``jax()`` (a
     ``jax.custom_vjp`` loss), which import their framework when called.

@@ -13,7 +13,7 @@ user name must be
   C23), the macros, types and functions of the C headers the kernels include (and
   those ``<cblas.h>`` pulls in), the macros GCC predefines, and every identifier the
   generated code uses in a scope that also holds user names; nor start with one of
-  :data:`RESERVED_PREFIXES` (``chainrule_``, ``cblas``, ``openblas``, in any case);
+  :data:`RESERVED_PREFIXES` (``chainrule_``, ``cblas``, ``openblas``, ``scipy_``, in any case);
   a size, none of :data:`SIZE_RESERVED` either;
 - not ``x`` unless it is the input: ``x`` is the kernels' argument;
 - not the name of a generated adjoint: ``d_<q>`` for a quantity ``q`` with a
@@ -163,6 +163,8 @@ RESERVED_PREFIXES: tuple[tuple[str, str], ...] = (
                    "macros and helpers"),
     ("cblas", "names starting with cblas (in any case) are CBLAS's"),
     ("openblas", "names starting with openblas (in any case) are OpenBLAS's"),
+    ("scipy_", "names starting with scipy_ (in any case) are the bundled OpenBLAS's "
+               "(scipy-openblas32)"),
 )
 
 #: Identifiers the generated code uses only where no user name is in scope: not refused.

@@ -20,6 +20,7 @@ import pytest
 
 from chainrule import codegen
 from chainrule.codegen.backends.c import loader as c_loader
+from chainrule.codegen.backends.c.blas import resolve_blas
 from tests.cases import case_id, random_inputs, relative_error
 from tests.gradcheck import finite_difference_errors
 
@@ -138,17 +139,24 @@ def test_status_codes(pair) -> None:
 # --- compiling: strict warnings, sanitizers ----------------------------------------------------
 
 
-def cblas_available() -> bool:
-    return c_loader.cblas_available()
+#: every CBLAS choice; the bundled one is a dependency, the system one optional
+BLAS_CHOICES = ["none", "bundled", "system"]
+WHY_NOT = {"bundled": "the bundled OpenBLAS cannot be used (pip install scipy-openblas32)",
+           "system": "no system CBLAS here (Debian: apt-get install libopenblas-dev)"}
+
+
+def skip_unless_usable(blas: str) -> None:
+    if not c_loader.blas_available(blas):
+        pytest.skip(WHY_NOT[blas])
 
 
 @pytest.mark.parametrize("net", NETWORKS)
-@pytest.mark.parametrize("blas", [False, True], ids=["loops", "cblas"])
-def test_compiles_without_warnings(net: str, blas: bool, tmp_path: Path) -> None:
-    if blas and not cblas_available():
-        pytest.skip("no CBLAS here (Debian: apt-get install libopenblas-dev)")
+@pytest.mark.parametrize("blas", BLAS_CHOICES)
+def test_compiles_without_warnings(net: str, blas: str, tmp_path: Path) -> None:
+    if blas != "none":
+        skip_unless_usable(blas)
     flags = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2", "-c"]
-    flags += ["-DCHAINRULE_CBLAS"] if blas else []
+    flags += list(resolve_blas(blas).compile_flags)
     result = subprocess.run([COMPILER, *flags, str(GENERATED / net / f"{net}.c"), "-o",
                              str(tmp_path / f"{net}.o")], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
@@ -296,15 +304,16 @@ def test_sanitizers(net: str, tmp_path: Path) -> None:
                                                                      run.stderr[-3000:])
 
 
-@pytest.mark.parametrize("blas", [False, True], ids=["loops", "cblas"])
+@pytest.mark.parametrize("blas", BLAS_CHOICES)
 @pytest.mark.parametrize("net", NETWORKS)
-def test_large_products_match_numpy(net: str, blas: bool) -> None:
-    """Sizes where the products pass CHAINRULE_BLAS_MIN_WORK: the cblas path, and the loops."""
-    if blas and not cblas_available():
-        pytest.skip("no CBLAS here (Debian: apt-get install libopenblas-dev)")
+def test_large_products_match_numpy(net: str, blas: str) -> None:
+    """Sizes where the products pass CHAINRULE_BLAS_MIN_WORK: through each CBLAS, and the
+    loops."""
+    if blas != "none":
+        skip_unless_usable(blas)
     numpy_kernel = codegen.load(GENERATED / net)
     c_kernel = codegen.load(GENERATED / net, backend="c", blas=blas)
-    assert c_kernel.blas is blas
+    assert c_kernel.blas.name == blas
     for dtype, tolerance in ((np.float64, 1e-12), (np.float32, 1e-4)):
         params, x, labels, state = inputs(numpy_kernel, 8, 3, 40, 50, 60, 10, dtype=dtype)
         loss, grads = c_kernel.loss_and_grad(params, x, labels, state)

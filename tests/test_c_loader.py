@@ -12,6 +12,7 @@ import ctypes
 import dataclasses
 import re
 import string
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,8 +22,10 @@ import numpy as np
 import pytest
 
 from chainrule import codegen
+from chainrule.codegen.backends.c import blas as c_blas
 from chainrule.codegen.backends.c import compiler as c_compiler
 from chainrule.codegen.backends.c import loader as c_loader
+from chainrule.codegen.backends.c.blas import resolve_blas
 from chainrule.codegen.backends.c.loader import CKernel, CompilerError, compile_kernel
 from chainrule.codegen.escape import c_string
 from chainrule.codegen.kernel_checks import check_call
@@ -188,7 +191,8 @@ def test_compile_failure_shows_command_and_stderr(tmp_path: Path, cache: Path) -
         compile_kernel(source, blas=False)
     message = str(error.value)
     assert "compiling x.c failed" in message
-    assert " ".join(c_compiler.BASE_FLAGS) in message and str(source) in message
+    assert " ".join(c_compiler.BASE_FLAGS) in message and "-O2" in message
+    assert str(source) in message
     assert "error" in message.lower() and "broken" in message  # the compiler's own words
     assert libraries(cache) == []  # no half-written library, no temporary left behind
 
@@ -212,7 +216,7 @@ def test_cache_reuses_library(tmp_path: Path, cache: Path,
     assert compile_kernel(source, blas=False) == first
     assert first.stat().st_mtime_ns == mtime
     assert len(compilations) == 1
-    assert compilations[0][-1] == "-lm" and "-DCHAINRULE_CBLAS" not in compilations[0]
+    assert "-lm" in compilations[0] and "-DCHAINRULE_CBLAS" not in compilations[0]
 
 
 def test_cache_key(tmp_path: Path, cache: Path) -> None:
@@ -255,36 +259,91 @@ def test_cache_directory_fallbacks(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 # --- CBLAS -----------------------------------------------------------------------------
 
 
-def test_blas_true_without_cblas(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(c_compiler, "cblas_available", lambda compiler=None: False)
+def test_blas_choices_are_checked() -> None:
+    for wrong in ("mkl", "", "BUNDLED"):
+        with pytest.raises(ValueError, match=r"blas=.*: expected one of 'bundled', 'system', "
+                                             r"'none'"):
+            resolve_blas(wrong)
+    with pytest.raises(ValueError, match=r"blas=3: expected one of"):
+        resolve_blas(3)  # type: ignore[arg-type]
+    assert resolve_blas(False) is resolve_blas("none") and not resolve_blas("none")
+
+
+def test_the_bundled_openblas_is_the_default() -> None:
+    """scipy-openblas32 is a dependency: blas=None takes it, with the prefix macro, its
+    headers and its library folder as the run path."""
+    blas = resolve_blas(None)
+    assert blas.name == "bundled" and blas.prefix == "scipy_"
+    assert "-DCHAINRULE_CBLAS_PREFIX=scipy_" in blas.compile_flags
+    lib = next(flag for flag in blas.link_flags if flag.startswith("-L"))[2:]
+    assert f"-Wl,-rpath,{lib}" in blas.link_flags
+    assert Path(lib, "libscipy_openblas.so").is_file()
+    assert resolve_blas(True) == blas
+
+
+def test_a_missing_bundled_openblas(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "scipy_openblas32", None)  # import fails
+    with pytest.raises(CompilerError, match=r"blas='bundled' cannot be used: the Python "
+                                            r"package scipy-openblas32 .* is not installed: "
+                                            r"`pip install scipy-openblas32`"):
+        resolve_blas("bundled")
     source = write(tmp_path / "k", {"good.c": GOOD_C, "good.h": GOOD_H}) / "good.c"
-    with pytest.raises(CompilerError, match=r"blas=True but CBLAS is not available.*"
-                                            r"libopenblas-dev"):
-        compile_kernel(source, blas=True)
-    with pytest.raises(CompilerError, match="libopenblas-dev"):
-        codegen.load(write(tmp_path / "good", {"good.c": GOOD_C, "good.h": GOOD_H,
-                                               "good.py": "SIZES = ()\n"}),
-                     backend="c", blas=True)
+    with pytest.raises(CompilerError, match="scipy-openblas32"):
+        compile_kernel(source, blas="bundled")
+    # the default falls back to the system's CBLAS, or to none
+    assert resolve_blas(None).name in ("system", "none")
 
 
-def test_cblas_probe_is_cached(compilations: list[list[str]]) -> None:
-    c_compiler._probe_cblas.cache_clear()
-    first = c_compiler.cblas_available()
-    assert c_compiler.cblas_available() is first
-    assert len(compilations) == 1 and "-lopenblas" in compilations[0]
-
-
-def test_blas_flag_follows_the_probe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                     compilations: list[list[str]]) -> None:
+def test_a_system_cblas_that_does_not_link(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHAINRULE_SYSTEM_CBLAS", "-lchainrule_no_such_blas")
+    with pytest.raises(CompilerError, match=r"blas='system' cannot be used: the system's CBLAS "
+                                            r"\(-lchainrule_no_such_blas.*does not compile and "
+                                            r"link.*libopenblas-dev.*CHAINRULE_SYSTEM_CBLAS"):
+        resolve_blas("system")
+    monkeypatch.setitem(sys.modules, "scipy_openblas32", None)
+    with pytest.raises(CompilerError, match=r"blas=True but no CBLAS can be used: .*"
+                                            r"scipy-openblas32.*chainrule_no_such_blas"):
+        resolve_blas(True)
+    assert resolve_blas(None).name == "none"
     source = write(tmp_path / "k", {"n.c": NO_CBLAS_C}) / "n.c"
-    monkeypatch.setattr(c_compiler, "cblas_available", lambda compiler=None: False)
-    compile_kernel(source)  # blas=None, no CBLAS: compiled without -DCHAINRULE_CBLAS
-    monkeypatch.setattr(c_compiler, "cblas_available", lambda compiler=None: True)
+    compile_kernel(source)  # blas=None, no CBLAS usable: compiled without -DCHAINRULE_CBLAS
+
+
+def test_each_library_is_probed_once(compilations: list[list[str]]) -> None:
+    c_blas._links.cache_clear()
+    first = resolve_blas("bundled")
+    assert resolve_blas("bundled") == first and resolve_blas(None) == first
+    assert len(compilations) == 1 and "-lscipy_openblas" in compilations[0]
+
+
+def test_the_blas_flags_follow_the_choice(tmp_path: Path,
+                                          compilations: list[list[str]]) -> None:
+    source = write(tmp_path / "k", {"n.c": NO_CBLAS_C}) / "n.c"
+    compile_kernel(source, blas="none")
+    assert not any(flag.startswith(("-DCHAINRULE_CBLAS", "-lscipy", "-lopenblas"))
+                   for flag in compilations[-1])
     with pytest.raises(CompilerError, match="compiled with CHAINRULE_CBLAS"):
-        compile_kernel(source)  # blas=None, CBLAS found: the define is there
-    assert "-DCHAINRULE_CBLAS" in compilations[-1] and "-lopenblas" in compilations[-1]
-    with pytest.raises(CompilerError, match="compiled with CHAINRULE_CBLAS"):
-        compile_kernel(source, blas=True)
+        compile_kernel(source)  # the default, the bundled OpenBLAS: the define is there
+    assert "-DCHAINRULE_CBLAS" in compilations[-1] and "-lscipy_openblas" in compilations[-1]
+
+
+def test_a_kernel_says_which_openblas_it_runs() -> None:
+    kernel = codegen.load(ROOT / "generated" / "mlp", backend="c", blas="bundled")
+    info = kernel.blas_info()
+    assert info is not None and info.config.startswith("OpenBLAS 0.3.")
+    assert "DYNAMIC_ARCH" in info.config and info.threads >= 1 and info.core
+    assert "blas='bundled'" in repr(kernel)
+    assert codegen.load(ROOT / "generated" / "mlp", backend="c", blas=False).blas_info() is None
+
+
+def test_an_undefined_symbol_fails_the_compile(tmp_path: Path) -> None:
+    """A library is linked with --no-undefined: a missing function is a compile error, not
+    an error when the kernel is loaded."""
+    source = write(tmp_path / "k", {"u.c": "double missing_fn(double);\n"
+                                            "double f(double v) { return missing_fn(v); }\n"})
+    with pytest.raises(CompilerError, match="missing_fn"):
+        compile_kernel(source / "u.c", blas=False)
 
 
 # --- load_c and codegen.load -----------------------------------------------------------
@@ -362,7 +421,7 @@ def inputs(kernel: CKernel, dtype: type = np.float64, seed: int = 0
 
 
 def test_fake_contract(fake: CKernel) -> None:
-    assert fake.backend == "c" and fake.blas is False
+    assert fake.backend == "c" and not fake.blas
     assert fake.library.is_file() and fake.library.suffix == ".so"
     module = NUMPY_MODULES[fake.name]
     assert fake.SIZES == module.SIZES and fake.PARAMS == module.PARAMS

@@ -22,6 +22,7 @@ from sympy import Sum, exp, log, tanh
 
 from chainrule.codegen.backends.c import backend as c_backend
 from chainrule.codegen.backends.c.backend import render_c
+from chainrule.codegen.backends.c.blas import resolve_blas
 from chainrule.codegen.backends.c.loader import compile_kernel
 from chainrule.codegen.plan.contract import contract_of
 from chainrule.codegen.plan.lower import lower
@@ -140,7 +141,8 @@ def test_float_literals_are_right_in_each_precision(tmp_path: Path) -> None:
 
 
 def _compile_strictly(tmp_path: Path, files: dict[str, str], name: str) -> None:
-    """Compile with the strict flags, and with -DCHAINRULE_CBLAS where <cblas.h> is found."""
+    """Compile with the strict flags, with the bundled OpenBLAS's flags, and with
+    -DCHAINRULE_CBLAS where the system's <cblas.h> is found."""
     compiler = COMPILER
     assert compiler is not None
     for file, text in files.items():
@@ -150,6 +152,7 @@ def _compile_strictly(tmp_path: Path, files: dict[str, str], name: str) -> None:
                            capture_output=True, text=True, check=False)
     if probe.returncode == 0:
         variants.append(["-DCHAINRULE_CBLAS"])
+    variants.append(list(resolve_blas("bundled").compile_flags))
     for extra in variants:
         done = subprocess.run([compiler, *STRICT, *extra, str(tmp_path / f"{name}.c"), "-o",
                                str(tmp_path / f"{name}.o")],

@@ -32,6 +32,8 @@ from sympy import Sum, exp, log, tanh
 from chainrule.codegen.app.check import check_model
 from chainrule.codegen.app.cli import main
 from chainrule.codegen.backends.c.backend import render_c
+from chainrule.codegen.backends.c.blas import resolve_blas
+from chainrule.codegen.backends.c.loader import blas_available
 from chainrule.codegen.backends.numpy.backend import render_numpy
 from chainrule.codegen.plan.lower import lower
 from chainrule.codegen.plan.types import Kind, Plan
@@ -223,6 +225,7 @@ FAMILIES = [
     ("cblas_zgemm", "names starting with cblas"),
     ("CblasUpper", "names starting with cblas"),
     ("OPENBLAS_VERSION", "names starting with openblas"),
+    ("scipy_cblas_sgemm", "names starting with scipy_"),
     ("B", "'B' is the batch size in the generated code"),
 ]
 
@@ -511,7 +514,8 @@ def test_hostile_kernels_compile_strictly(tmp_path: Path, name: str) -> None:
     for file, text in render_c(lower(derive(model))).items():
         (tmp_path / file).write_text(text)
     flags = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-c"]
-    variants = [[]] + ([["-DCHAINRULE_CBLAS"]] if _macros([], ["cblas.h"]) else [])
+    variants = [[]] + ([["-DCHAINRULE_CBLAS"]] if _macros([], ["cblas.h"]) else []) + (
+        [list(resolve_blas("bundled").compile_flags)] if blas_available("bundled") else [])
     for extra in variants:
         result = subprocess.run([COMPILER, *flags, *extra, str(tmp_path / f"{model.name}.c"),  # type: ignore[list-item]
                                  "-o", str(tmp_path / "kernel.o")],
@@ -551,8 +555,11 @@ def _macros(flags: list[str], includes: list[str]) -> set[str] | None:
 def test_every_macro_of_the_headers_is_reserved() -> None:
     """What the C kernels include (and GCC predefines) holds no macro a user name could be."""
     headers = ["math.h", "string.h", "stddef.h", "stdint.h"]
+    bundled = resolve_blas("bundled") if blas_available("bundled") else None
     sets = [_macros(["-std=c99"], headers), _macros(["-std=gnu17"], headers),
-            _macros(["-std=c99"], [*headers, "cblas.h"])]
+            _macros(["-std=c99"], [*headers, "cblas.h"]),
+            _macros(["-std=c99", *bundled.compile_flags], [*headers, "cblas.h"])
+            if bundled else None]
     assert sets[0] is not None and sets[1] is not None
     macros = set().union(*(s for s in sets if s is not None))
     free = sorted(m for m in macros if refusal(m) is None and m not in INTERNAL)

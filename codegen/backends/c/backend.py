@@ -219,8 +219,8 @@ def _wrapped(items: list[str], indent: str, width: int = 72) -> str:
 
 def _bound(precision: Precision, function: str) -> str:
     """What ``chainrule_<function>`` of the body stands for in ``precision``."""
-    if function == "gemm":
-        return precision.gemm
+    if function == "gemm":  # the symbol's prefix is the library's (kernel.c.j2)
+        return f"CHAINRULE_CBLAS_NAME({precision.gemm})"
     if function in (logistic.__name__, softplus.__name__, sympy.sign.__name__):
         return f"chainrule_{function}_{precision.name}"
     if function == sympy.tanh.__name__ and precision == TANH_HELPER:
@@ -279,7 +279,7 @@ class CBackend:
     def render(self, derivation: object, plan: Plan) -> dict[str, str]:
         return render_c(plan)
 
-    def load(self, directory: object, *, blas: bool | None = None) -> object:
+    def load(self, directory: object, *, blas: str | bool | None = None) -> object:
         from chainrule.codegen.backends.c.loader import load_c
 
         return load_c(directory, blas=blas)  # type: ignore[arg-type]

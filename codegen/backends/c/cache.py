@@ -21,8 +21,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 # through the module, not its names: a test's patch of compiler._run_compiler (or of
-# find_compiler, cblas_available) is then seen by the cache too
+# find_compiler) is then seen by the cache too
 from chainrule.codegen.backends.c import compiler as toolchain
+from chainrule.codegen.backends.c.blas import Blas, BlasChoice, resolve_blas
 from chainrule.codegen.escape import c_string
 from chainrule.codegen.writer import folder_lock
 
@@ -238,12 +239,12 @@ def _install(temporary: Path, prefix: str, directory: Path) -> Path:
 
 
 def _compile_cached(name: str, source: bytes, header: bytes | None, origin: Path, *,
-                    blas: bool | None, flags: Sequence[str] | None) -> Path:
+                    blas: Blas | BlasChoice, flags: Sequence[str] | None) -> Path:
     compiler = toolchain.find_compiler()
-    use_blas = toolchain._resolve_blas(blas, compiler)
-    compile_flags = [*toolchain.BASE_FLAGS, *(toolchain.CBLAS_FLAGS if use_blas else ()),
-                     *(flags or ())]
-    link_flags = [*(toolchain.CBLAS_LIBS if use_blas else ()), *toolchain.LIBS]
+    library_blas = blas if isinstance(blas, Blas) else resolve_blas(blas, compiler)
+    compile_flags = [*toolchain.optimization_flags(compiler), *toolchain.BASE_FLAGS,
+                     *library_blas.compile_flags, *(flags or ())]
+    link_flags = [*library_blas.link_flags, *toolchain.LIBS, *toolchain.NO_UNDEFINED]
     digest = hashlib.sha256()
     for part in (source, header if header is not None else b"",
                  "\0".join([*compile_flags, "|", *link_flags]).encode(),
@@ -271,15 +272,16 @@ def _compile_cached(name: str, source: bytes, header: bytes | None, origin: Path
     return library
 
 
-def compile_kernel(source: str | Path, *, blas: bool | None = None,
+def compile_kernel(source: str | Path, *, blas: Blas | BlasChoice = None,
                    flags: Sequence[str] | None = None) -> Path:
     """The shared library built from ``source`` (a ``.c`` with its ``.h`` beside it).
 
-    Compiled with ``$CC`` (or ``cc``) and ``compiler.BASE_FLAGS`` (``-O3 -march=native
-    -ffast-math -std=c99 -fPIC -shared``),
-    then ``flags`` (extra compiler flags, after the defaults, so ``-O0`` wins over
-    ``-O3``), linking ``-lm``. With ``blas=True``, or ``blas=None`` and CBLAS found,
-    also ``-DCHAINRULE_CBLAS`` and ``-lopenblas``. The library is cached under
+    Compiled with ``$CC`` (or ``cc``), ``compiler.optimization_flags`` (``-O2
+    -ftree-vectorize -fvect-cost-model=dynamic`` for GCC) and ``compiler.BASE_FLAGS``
+    (``-march=native -ffast-math -std=c99 -fPIC -shared``), then ``flags`` (extra
+    compiler flags, after the defaults, so ``-O0`` wins), linking ``-lm``; with the
+    CBLAS that ``blas`` names (``blas.resolve_blas``: by default the bundled OpenBLAS,
+    else the system's, else none) its flags too. The library is cached under
     ``cache_dir()`` by a hash of the source, its header, the flags, the compiler and
     the machine; a cached library is checked (a regular file of this user's whose
     bytes match the hash in its name) before it is reused, and compiled again if it

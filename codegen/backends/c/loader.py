@@ -38,18 +38,14 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.codegen.backends.c.blas import Blas, BlasChoice, BlasInfo, blas_info, resolve_blas
 from chainrule.codegen.backends.c.cache import (
     CacheError,
     _compile_cached,
     cache_dir,
     compile_kernel,
 )
-from chainrule.codegen.backends.c.compiler import (
-    CompilerError,
-    _resolve_blas,
-    cblas_available,
-    find_compiler,
-)
+from chainrule.codegen.backends.c.compiler import CompilerError, find_compiler
 from chainrule.codegen.kernel_checks import check_call, draw_params
 from chainrule.codegen.kernel_set import read_checked
 from chainrule.codegen.plan.contract import STATUS as CONTRACT_STATUS
@@ -61,8 +57,8 @@ __all__ = [
     "CKernel",
     "CacheError",
     "CompilerError",
+    "blas_available",
     "cache_dir",
-    "cblas_available",
     "compile_kernel",
     "find_compiler",
     "load_c",
@@ -128,10 +124,12 @@ class CKernel:
 
     backend = "c"
 
-    def __init__(self, name: str, library: Path, blas: bool) -> None:
+    def __init__(self, name: str, library: Path, blas: Blas) -> None:
         self._scratch = threading.local()
         self.name = name
         self.library = library
+        #: the CBLAS the library calls (``blas.name``: bundled, system or none; false
+        #: when none)
         self.blas = blas
         self.lib = ctypes.CDLL(str(library))
         self._functions = _declare(self.lib, name)
@@ -158,8 +156,12 @@ class CKernel:
         self.OUTPUTS: dict[str, tuple[str, ...]] = dict(contract.outputs)
 
     def __repr__(self) -> str:
-        blas = ", CBLAS" if self.blas else ""
-        return f"<CKernel {self.name} ({self.library}{blas})>"
+        return f"<CKernel {self.name} ({self.library}, blas={self.blas.name!r})>"
+
+    def blas_info(self) -> BlasInfo | None:
+        """The OpenBLAS the kernel calls, as it describes itself (configuration, kernel
+        family for this CPU, threads), or None without CBLAS or for another CBLAS."""
+        return blas_info(self.lib, self.blas)
 
     def torch(self, sizes: Mapping[str, int] | None = None, *,
               params: Mapping[str, Any] | None = None, rng: Any = None,
@@ -324,11 +326,22 @@ class CKernel:
             raise ValueError(f"C kernel {self.name}_{function} returned {status} ({meaning})")
 
 
-def load_c(directory: str | Path, *, blas: bool | None = None) -> CKernel:
+def blas_available(choice: BlasChoice = True) -> bool:
+    """Whether ``blas=choice`` can be used here (a compiler, and that CBLAS links)."""
+    try:
+        return bool(resolve_blas(choice)) or choice in (False, "none")
+    except CompilerError:
+        return False
+
+
+def load_c(directory: str | Path, *, blas: BlasChoice = None) -> CKernel:
     """The C kernel in ``directory``: ``<net>.c`` compiled, with the contract it returns.
 
-    ``blas``: True requires CBLAS (OpenBLAS), False never uses it, None uses it when
-    found. See ``compile_kernel`` for the compiler, flags and cache. The ``.c`` and
+    ``blas``: ``"bundled"`` (OpenBLAS from the scipy-openblas32 wheel), ``"system"``
+    (``<cblas.h>``, ``$CHAINRULE_SYSTEM_CBLAS`` or ``-lopenblas``), ``"none"`` (the
+    kernel's loops); True requires one of the first two, False is ``"none"``, None (the
+    default) takes the first that works (``blas.py``). See ``compile_kernel`` for the
+    compiler, flags and cache. The ``.c`` and
     ``.h`` (and the ``.py``, when present) are read once, together, and refused
     (``ValueError``) when their seals say they do not belong together; what is
     compiled is exactly what was checked.
@@ -337,7 +350,7 @@ def load_c(directory: str | Path, *, blas: bool | None = None) -> CKernel:
     files = read_checked(directory, ".c", uses=(".c", ".h"))
     source = files.get(".c")
     assert source is not None
-    use_blas = _resolve_blas(blas, find_compiler())
+    use_blas = resolve_blas(blas, find_compiler())
     library = _compile_cached(f"{files.stem}.c", source, files.get(".h"),
                               files.path(".c").resolve(), blas=use_blas, flags=None)
     return CKernel(files.stem, library, use_blas)
