@@ -5,7 +5,7 @@
  * CBLAS such as OpenBLAS) to run large matrix products through cblas_?gemm; with
  * -DCHAINRULE_CBLAS_PREFIX=scipy_ as well for the scipy-openblas32 wheel's OpenBLAS,
  * whose symbols are scipy_cblas_?gemm.
- * Kernel set 5226c2bf41f0f318 (3 files), this file 0e526f36879fd667: checked by codegen.load.
+ * Kernel set 7be5d93fd73661fd (3 files), this file afbeb34a1335e1f7: checked by codegen.load.
  */
 #include "lstm.h"
 
@@ -85,20 +85,14 @@ size_t lstm_workspace_bytes(const long *sizes) {
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* z */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), chainrule_size_add(1, T))); /* h */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), chainrule_size_add(1, T))); /* s */
-    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* a_i */
+    total = chainrule_size_add(total, chainrule_size_mul(B, H)); /* a_i */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* g_i */
-    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* a_f */
+    total = chainrule_size_add(total, chainrule_size_mul(B, H)); /* a_f */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* g_f */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* a_c */
-    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* a_o */
+    total = chainrule_size_add(total, chainrule_size_mul(B, H)); /* a_o */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* g_o */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* a_y */
-    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* y */
-    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* d_a_y */
-    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* d_h */
-    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* d_s */
-    total = chainrule_size_add(total, chainrule_size_mul(B, H)); /* d_h0 */
-    total = chainrule_size_add(total, chainrule_size_mul(B, H)); /* d_s0 */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* t8 */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* t9 */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* t10 */
@@ -107,15 +101,7 @@ size_t lstm_workspace_bytes(const long *sizes) {
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(4, H), I)); /* W_xifco */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(chainrule_size_mul(4, B), H), T)); /* t1357 */
     total = chainrule_size_add(total, chainrule_size_mul(4, chainrule_size_mul(H, H))); /* W_hifco */
-    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(4, B), H)); /* t0246 */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* t13 */
-    total = chainrule_size_add(total, chainrule_size_mul(B, H)); /* t15 */
-    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(chainrule_size_mul(4, B), H), T)); /* d_a_ifco */
-    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* t16 */
-    total = chainrule_size_add(total, chainrule_size_mul(B, H)); /* t17 */
-    total = chainrule_size_add(total, chainrule_size_mul(B, H)); /* t18 */
-    total = chainrule_size_add(total, chainrule_size_mul(B, H)); /* t19 */
-    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(4, H), I)); /* d_W_xifco */
     total = chainrule_size_add(total, chainrule_size_mul(4, chainrule_size_mul(H, H))); /* d_W_hifco */
     total = chainrule_size_add(total, chainrule_size_mul(4, H)); /* d_b_ifco */
     /* the kernels index the workspace with long (~0UL >> 1 is LONG_MAX) and it is counted
@@ -170,20 +156,14 @@ static int lstm_run_f64(const long *sizes, const double *const *params,
     chainrule_real *h = z + B*K*T;
     chainrule_real *s = h + B*H*(T + 1);
     chainrule_real *a_i = s + B*H*(T + 1);
-    chainrule_real *g_i = a_i + B*H*T;
+    chainrule_real *g_i = a_i + B*H;
     chainrule_real *a_f = g_i + B*H*T;
-    chainrule_real *g_f = a_f + B*H*T;
+    chainrule_real *g_f = a_f + B*H;
     chainrule_real *a_c = g_f + B*H*T;
     chainrule_real *a_o = a_c + B*H*T;
-    chainrule_real *g_o = a_o + B*H*T;
+    chainrule_real *g_o = a_o + B*H;
     chainrule_real *a_y = g_o + B*H*T;
-    chainrule_real *y = a_y + B*K*T;
-    chainrule_real *d_a_y = y + B*K*T;
-    chainrule_real *d_h = d_a_y + B*K*T;
-    chainrule_real *d_s = d_h + B*H*T;
-    chainrule_real *d_h0 = d_s + B*H*T;
-    chainrule_real *d_s0 = d_h0 + B*H;
-    chainrule_real *t8 = d_s0 + B*H;
+    chainrule_real *t8 = a_y + B*K*T;
     chainrule_real *t9 = t8 + B*K*T;
     chainrule_real *t10 = t9 + B*H*T;
     chainrule_real *t11 = t10 + B*H*T;
@@ -191,17 +171,23 @@ static int lstm_run_f64(const long *sizes, const double *const *params,
     chainrule_real *W_xifco = t12 + B*H*T;
     chainrule_real *t1357 = W_xifco + 4*H*I;
     chainrule_real *W_hifco = t1357 + 4*B*H*T;
-    chainrule_real *t0246 = W_hifco + 4*(H*H);
-    chainrule_real *t13 = t0246 + 4*B*H;
-    chainrule_real *t15 = t13 + B*K*T;
-    chainrule_real *d_a_ifco = t15 + B*H;
-    chainrule_real *t16 = d_a_ifco + 4*B*H*T;
-    chainrule_real *t17 = t16 + B*H*T;
-    chainrule_real *t18 = t17 + B*H;
-    chainrule_real *t19 = t18 + B*H;
-    chainrule_real *d_W_xifco = t19 + B*H;
-    chainrule_real *d_W_hifco = d_W_xifco + 4*H*I;
+    chainrule_real *t13 = W_hifco + 4*(H*H);
+    chainrule_real *d_W_hifco = t13 + B*K*T;
     chainrule_real *d_b_ifco = d_W_hifco + 4*(H*H);
+    chainrule_real *y = t8;
+    chainrule_real *d_a_y = a_y;
+    chainrule_real *d_h = a_i;
+    chainrule_real *d_s = t9;
+    chainrule_real *d_h0 = a_i;
+    chainrule_real *d_s0 = g_i;
+    chainrule_real *t0246 = t1357;
+    chainrule_real *t15 = a_f;
+    chainrule_real *d_a_ifco = t1357;
+    chainrule_real *t16 = t10;
+    chainrule_real *t17 = a_o;
+    chainrule_real *t18 = t11;
+    chainrule_real *t19 = t12;
+    chainrule_real *d_W_xifco = W_xifco;
     chainrule_real L = 0;
     chainrule_real t14 = 0;
     if (labels) {
@@ -331,25 +317,25 @@ static int lstm_run_f64(const long *sizes, const double *const *params,
         /* a_i[c, t] = b_i[c] + p_i[c]*s[c, t - 1] + Sum(W_hi[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xi[i, c]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                a_i[((t - 1)*B + b)*H + c] = p_i[c]*s[((t - 1)*B + b)*H + c] + t0246[b*(4*H) + c] + t9[((t - 1)*B + b)*H + c];
+                a_i[b*H + c] = p_i[c]*s[((t - 1)*B + b)*H + c] + t0246[b*(4*H) + c] + t9[((t - 1)*B + b)*H + c];
             }
         }
         /* g_i[c, t] = logistic(a_i[c, t]) */
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                g_i[((t - 1)*B + b)*H + c] = chainrule_logistic(a_i[((t - 1)*B + b)*H + c]);
+                g_i[((t - 1)*B + b)*H + c] = chainrule_logistic(a_i[b*H + c]);
             }
         }
         /* a_f[c, t] = b_f[c] + p_f[c]*s[c, t - 1] + Sum(W_hf[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xf[i, c]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                a_f[((t - 1)*B + b)*H + c] = p_f[c]*s[((t - 1)*B + b)*H + c] + t10[((t - 1)*B + b)*H + c] + t0246[b*(4*H) + H + c];
+                a_f[b*H + c] = p_f[c]*s[((t - 1)*B + b)*H + c] + t10[((t - 1)*B + b)*H + c] + t0246[b*(4*H) + H + c];
             }
         }
         /* g_f[c, t] = logistic(a_f[c, t]) */
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                g_f[((t - 1)*B + b)*H + c] = chainrule_logistic(a_f[((t - 1)*B + b)*H + c]);
+                g_f[((t - 1)*B + b)*H + c] = chainrule_logistic(a_f[b*H + c]);
             }
         }
         /* a_c[c, t] = b_c[c] + Sum(W_hc[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xc[i, c]*x[i, t], (i, 0, I - 1)) */
@@ -367,13 +353,13 @@ static int lstm_run_f64(const long *sizes, const double *const *params,
         /* a_o[c, t] = b_o[c] + p_o[c]*s[c, t] + Sum(W_ho[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xo[i, c]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                a_o[((t - 1)*B + b)*H + c] = p_o[c]*s[(t*B + b)*H + c] + t12[((t - 1)*B + b)*H + c] + t0246[b*(4*H) + 3*H + c];
+                a_o[b*H + c] = p_o[c]*s[(t*B + b)*H + c] + t12[((t - 1)*B + b)*H + c] + t0246[b*(4*H) + 3*H + c];
             }
         }
         /* g_o[c, t] = logistic(a_o[c, t]) */
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                g_o[((t - 1)*B + b)*H + c] = chainrule_logistic(a_o[((t - 1)*B + b)*H + c]);
+                g_o[((t - 1)*B + b)*H + c] = chainrule_logistic(a_o[b*H + c]);
             }
         }
         /* h[c, t] = tanh(s[c, t])*g_o[c, t] */
@@ -514,7 +500,7 @@ static int lstm_run_f64(const long *sizes, const double *const *params,
             /* d_h = ∂L/∂h */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    d_h[((t - 1)*B + b)*H + c] = t15[b*H + c] + t16[((t - 1)*B + b)*H + c];
+                    d_h[b*H + c] = t15[b*H + c] + t16[((t - 1)*B + b)*H + c];
                 }
             }
             /* computed once for d_a_o, d_s */
@@ -526,7 +512,7 @@ static int lstm_run_f64(const long *sizes, const double *const *params,
             /* d_a_o = ∂L/∂a_o */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c] = (1 - g_o[((t - 1)*B + b)*H + c])*d_h[((t - 1)*B + b)*H + c]*g_o[((t - 1)*B + b)*H + c]*t18[b*H + c];
+                    d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c] = (1 - g_o[((t - 1)*B + b)*H + c])*d_h[b*H + c]*g_o[((t - 1)*B + b)*H + c]*t18[b*H + c];
                 }
             }
             /* only where 1 ≤ t ≤ T - 1 (zero elsewhere) */
@@ -546,7 +532,7 @@ static int lstm_run_f64(const long *sizes, const double *const *params,
             /* d_s = ∂L/∂s */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    d_s[((t - 1)*B + b)*H + c] = (1 - (t18[b*H + c]*t18[b*H + c]))*d_h[((t - 1)*B + b)*H + c]*g_o[((t - 1)*B + b)*H + c] + d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c]*p_o[c] + t17[b*H + c];
+                    d_s[((t - 1)*B + b)*H + c] = (1 - (t18[b*H + c]*t18[b*H + c]))*d_h[b*H + c]*g_o[((t - 1)*B + b)*H + c] + d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c]*p_o[c] + t17[b*H + c];
                 }
             }
             /* computed once for d_a_c, d_a_i */
@@ -833,20 +819,14 @@ static int lstm_run_f32(const long *sizes, const float *const *params,
     chainrule_real *h = z + B*K*T;
     chainrule_real *s = h + B*H*(T + 1);
     chainrule_real *a_i = s + B*H*(T + 1);
-    chainrule_real *g_i = a_i + B*H*T;
+    chainrule_real *g_i = a_i + B*H;
     chainrule_real *a_f = g_i + B*H*T;
-    chainrule_real *g_f = a_f + B*H*T;
+    chainrule_real *g_f = a_f + B*H;
     chainrule_real *a_c = g_f + B*H*T;
     chainrule_real *a_o = a_c + B*H*T;
-    chainrule_real *g_o = a_o + B*H*T;
+    chainrule_real *g_o = a_o + B*H;
     chainrule_real *a_y = g_o + B*H*T;
-    chainrule_real *y = a_y + B*K*T;
-    chainrule_real *d_a_y = y + B*K*T;
-    chainrule_real *d_h = d_a_y + B*K*T;
-    chainrule_real *d_s = d_h + B*H*T;
-    chainrule_real *d_h0 = d_s + B*H*T;
-    chainrule_real *d_s0 = d_h0 + B*H;
-    chainrule_real *t8 = d_s0 + B*H;
+    chainrule_real *t8 = a_y + B*K*T;
     chainrule_real *t9 = t8 + B*K*T;
     chainrule_real *t10 = t9 + B*H*T;
     chainrule_real *t11 = t10 + B*H*T;
@@ -854,17 +834,23 @@ static int lstm_run_f32(const long *sizes, const float *const *params,
     chainrule_real *W_xifco = t12 + B*H*T;
     chainrule_real *t1357 = W_xifco + 4*H*I;
     chainrule_real *W_hifco = t1357 + 4*B*H*T;
-    chainrule_real *t0246 = W_hifco + 4*(H*H);
-    chainrule_real *t13 = t0246 + 4*B*H;
-    chainrule_real *t15 = t13 + B*K*T;
-    chainrule_real *d_a_ifco = t15 + B*H;
-    chainrule_real *t16 = d_a_ifco + 4*B*H*T;
-    chainrule_real *t17 = t16 + B*H*T;
-    chainrule_real *t18 = t17 + B*H;
-    chainrule_real *t19 = t18 + B*H;
-    chainrule_real *d_W_xifco = t19 + B*H;
-    chainrule_real *d_W_hifco = d_W_xifco + 4*H*I;
+    chainrule_real *t13 = W_hifco + 4*(H*H);
+    chainrule_real *d_W_hifco = t13 + B*K*T;
     chainrule_real *d_b_ifco = d_W_hifco + 4*(H*H);
+    chainrule_real *y = t8;
+    chainrule_real *d_a_y = a_y;
+    chainrule_real *d_h = a_i;
+    chainrule_real *d_s = t9;
+    chainrule_real *d_h0 = a_i;
+    chainrule_real *d_s0 = g_i;
+    chainrule_real *t0246 = t1357;
+    chainrule_real *t15 = a_f;
+    chainrule_real *d_a_ifco = t1357;
+    chainrule_real *t16 = t10;
+    chainrule_real *t17 = a_o;
+    chainrule_real *t18 = t11;
+    chainrule_real *t19 = t12;
+    chainrule_real *d_W_xifco = W_xifco;
     chainrule_real L = 0;
     chainrule_real t14 = 0;
     if (labels) {
@@ -994,25 +980,25 @@ static int lstm_run_f32(const long *sizes, const float *const *params,
         /* a_i[c, t] = b_i[c] + p_i[c]*s[c, t - 1] + Sum(W_hi[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xi[i, c]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                a_i[((t - 1)*B + b)*H + c] = p_i[c]*s[((t - 1)*B + b)*H + c] + t0246[b*(4*H) + c] + t9[((t - 1)*B + b)*H + c];
+                a_i[b*H + c] = p_i[c]*s[((t - 1)*B + b)*H + c] + t0246[b*(4*H) + c] + t9[((t - 1)*B + b)*H + c];
             }
         }
         /* g_i[c, t] = logistic(a_i[c, t]) */
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                g_i[((t - 1)*B + b)*H + c] = chainrule_logistic(a_i[((t - 1)*B + b)*H + c]);
+                g_i[((t - 1)*B + b)*H + c] = chainrule_logistic(a_i[b*H + c]);
             }
         }
         /* a_f[c, t] = b_f[c] + p_f[c]*s[c, t - 1] + Sum(W_hf[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xf[i, c]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                a_f[((t - 1)*B + b)*H + c] = p_f[c]*s[((t - 1)*B + b)*H + c] + t10[((t - 1)*B + b)*H + c] + t0246[b*(4*H) + H + c];
+                a_f[b*H + c] = p_f[c]*s[((t - 1)*B + b)*H + c] + t10[((t - 1)*B + b)*H + c] + t0246[b*(4*H) + H + c];
             }
         }
         /* g_f[c, t] = logistic(a_f[c, t]) */
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                g_f[((t - 1)*B + b)*H + c] = chainrule_logistic(a_f[((t - 1)*B + b)*H + c]);
+                g_f[((t - 1)*B + b)*H + c] = chainrule_logistic(a_f[b*H + c]);
             }
         }
         /* a_c[c, t] = b_c[c] + Sum(W_hc[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xc[i, c]*x[i, t], (i, 0, I - 1)) */
@@ -1030,13 +1016,13 @@ static int lstm_run_f32(const long *sizes, const float *const *params,
         /* a_o[c, t] = b_o[c] + p_o[c]*s[c, t] + Sum(W_ho[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xo[i, c]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                a_o[((t - 1)*B + b)*H + c] = p_o[c]*s[(t*B + b)*H + c] + t12[((t - 1)*B + b)*H + c] + t0246[b*(4*H) + 3*H + c];
+                a_o[b*H + c] = p_o[c]*s[(t*B + b)*H + c] + t12[((t - 1)*B + b)*H + c] + t0246[b*(4*H) + 3*H + c];
             }
         }
         /* g_o[c, t] = logistic(a_o[c, t]) */
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                g_o[((t - 1)*B + b)*H + c] = chainrule_logistic(a_o[((t - 1)*B + b)*H + c]);
+                g_o[((t - 1)*B + b)*H + c] = chainrule_logistic(a_o[b*H + c]);
             }
         }
         /* h[c, t] = tanh(s[c, t])*g_o[c, t] */
@@ -1177,7 +1163,7 @@ static int lstm_run_f32(const long *sizes, const float *const *params,
             /* d_h = ∂L/∂h */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    d_h[((t - 1)*B + b)*H + c] = t15[b*H + c] + t16[((t - 1)*B + b)*H + c];
+                    d_h[b*H + c] = t15[b*H + c] + t16[((t - 1)*B + b)*H + c];
                 }
             }
             /* computed once for d_a_o, d_s */
@@ -1189,7 +1175,7 @@ static int lstm_run_f32(const long *sizes, const float *const *params,
             /* d_a_o = ∂L/∂a_o */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c] = (1 - g_o[((t - 1)*B + b)*H + c])*d_h[((t - 1)*B + b)*H + c]*g_o[((t - 1)*B + b)*H + c]*t18[b*H + c];
+                    d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c] = (1 - g_o[((t - 1)*B + b)*H + c])*d_h[b*H + c]*g_o[((t - 1)*B + b)*H + c]*t18[b*H + c];
                 }
             }
             /* only where 1 ≤ t ≤ T - 1 (zero elsewhere) */
@@ -1209,7 +1195,7 @@ static int lstm_run_f32(const long *sizes, const float *const *params,
             /* d_s = ∂L/∂s */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    d_s[((t - 1)*B + b)*H + c] = (1 - (t18[b*H + c]*t18[b*H + c]))*d_h[((t - 1)*B + b)*H + c]*g_o[((t - 1)*B + b)*H + c] + d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c]*p_o[c] + t17[b*H + c];
+                    d_s[((t - 1)*B + b)*H + c] = (1 - (t18[b*H + c]*t18[b*H + c]))*d_h[b*H + c]*g_o[((t - 1)*B + b)*H + c] + d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c]*p_o[c] + t17[b*H + c];
                 }
             }
             /* computed once for d_a_c, d_a_i */

@@ -5,7 +5,7 @@
  * CBLAS such as OpenBLAS) to run large matrix products through cblas_?gemm; with
  * -DCHAINRULE_CBLAS_PREFIX=scipy_ as well for the scipy-openblas32 wheel's OpenBLAS,
  * whose symbols are scipy_cblas_?gemm.
- * Kernel set 4f9c57ebda3bdf60 (3 files), this file 57a7938f0194a6ed: checked by codegen.load.
+ * Kernel set a374a7316102ab8f (3 files), this file 0f468de5fb82c71c: checked by codegen.load.
  */
 #include "mlp.h"
 
@@ -78,20 +78,14 @@ size_t mlp_workspace_bytes(const long *sizes) {
     if (sizes[0] < 1 || sizes[1] < 1 || sizes[2] < 1 || sizes[3] < 1 || sizes[4] < 1) return 0;
     total = chainrule_size_add(total, chainrule_size_mul(B, K)); /* z */
     total = chainrule_size_add(total, chainrule_size_mul(B, H1)); /* a1 */
-    total = chainrule_size_add(total, chainrule_size_mul(B, H1)); /* act1 */
     total = chainrule_size_add(total, chainrule_size_mul(B, H2)); /* a2 */
-    total = chainrule_size_add(total, chainrule_size_mul(B, H2)); /* act2 */
     total = chainrule_size_add(total, chainrule_size_mul(B, K)); /* a_y */
-    total = chainrule_size_add(total, chainrule_size_mul(B, K)); /* y */
-    total = chainrule_size_add(total, chainrule_size_mul(B, K)); /* d_a_y */
     total = chainrule_size_add(total, chainrule_size_mul(B, H2)); /* d_a2 */
     total = chainrule_size_add(total, chainrule_size_mul(B, H1)); /* d_a1 */
     total = chainrule_size_add(total, chainrule_size_mul(B, H1)); /* t0 */
     total = chainrule_size_add(total, chainrule_size_mul(B, H2)); /* t1 */
     total = chainrule_size_add(total, chainrule_size_mul(B, K)); /* t2 */
     total = chainrule_size_add(total, chainrule_size_mul(B, K)); /* t3 */
-    total = chainrule_size_add(total, chainrule_size_mul(B, H2)); /* t5 */
-    total = chainrule_size_add(total, chainrule_size_mul(B, H1)); /* t6 */
     /* the kernels index the workspace with long (~0UL >> 1 is LONG_MAX) and it is counted
      * in bytes of the widest precision, double, so that one workspace serves every
      * precision: sizes beyond either are refused */
@@ -129,20 +123,20 @@ static int mlp_run_f64(const long *sizes, const double *const *params,
     const chainrule_real *x = inputs[0];
     chainrule_real *z = (chainrule_real *)workspace;
     chainrule_real *a1 = z + B*K;
-    chainrule_real *act1 = a1 + B*H1;
-    chainrule_real *a2 = act1 + B*H1;
-    chainrule_real *act2 = a2 + B*H2;
-    chainrule_real *a_y = act2 + B*H2;
-    chainrule_real *y = a_y + B*K;
-    chainrule_real *d_a_y = y + B*K;
-    chainrule_real *d_a2 = d_a_y + B*K;
+    chainrule_real *a2 = a1 + B*H1;
+    chainrule_real *a_y = a2 + B*H2;
+    chainrule_real *d_a2 = a_y + B*K;
     chainrule_real *d_a1 = d_a2 + B*H2;
     chainrule_real *t0 = d_a1 + B*H1;
     chainrule_real *t1 = t0 + B*H1;
     chainrule_real *t2 = t1 + B*H2;
     chainrule_real *t3 = t2 + B*K;
-    chainrule_real *t5 = t3 + B*K;
-    chainrule_real *t6 = t5 + B*H2;
+    chainrule_real *act1 = t0;
+    chainrule_real *act2 = t1;
+    chainrule_real *y = t2;
+    chainrule_real *d_a_y = a_y;
+    chainrule_real *t5 = a2;
+    chainrule_real *t6 = a1;
     chainrule_real L = 0;
     chainrule_real t4 = 0;
     if (labels) {
@@ -442,20 +436,20 @@ static int mlp_run_f32(const long *sizes, const float *const *params,
     const chainrule_real *x = inputs[0];
     chainrule_real *z = (chainrule_real *)workspace;
     chainrule_real *a1 = z + B*K;
-    chainrule_real *act1 = a1 + B*H1;
-    chainrule_real *a2 = act1 + B*H1;
-    chainrule_real *act2 = a2 + B*H2;
-    chainrule_real *a_y = act2 + B*H2;
-    chainrule_real *y = a_y + B*K;
-    chainrule_real *d_a_y = y + B*K;
-    chainrule_real *d_a2 = d_a_y + B*K;
+    chainrule_real *a2 = a1 + B*H1;
+    chainrule_real *a_y = a2 + B*H2;
+    chainrule_real *d_a2 = a_y + B*K;
     chainrule_real *d_a1 = d_a2 + B*H2;
     chainrule_real *t0 = d_a1 + B*H1;
     chainrule_real *t1 = t0 + B*H1;
     chainrule_real *t2 = t1 + B*H2;
     chainrule_real *t3 = t2 + B*K;
-    chainrule_real *t5 = t3 + B*K;
-    chainrule_real *t6 = t5 + B*H2;
+    chainrule_real *act1 = t0;
+    chainrule_real *act2 = t1;
+    chainrule_real *y = t2;
+    chainrule_real *d_a_y = a_y;
+    chainrule_real *t5 = a2;
+    chainrule_real *t6 = a1;
     chainrule_real L = 0;
     chainrule_real t4 = 0;
     if (labels) {

@@ -5,7 +5,7 @@
  * CBLAS such as OpenBLAS) to run large matrix products through cblas_?gemm; with
  * -DCHAINRULE_CBLAS_PREFIX=scipy_ as well for the scipy-openblas32 wheel's OpenBLAS,
  * whose symbols are scipy_cblas_?gemm.
- * Kernel set 7207a7fbcaf609e1 (3 files), this file 55791b3230954013: checked by codegen.load.
+ * Kernel set 73e73fd8f34d9815 (3 files), this file 50ee595039e3f89c: checked by codegen.load.
  */
 #include "rnn.h"
 
@@ -76,20 +76,13 @@ size_t rnn_workspace_bytes(const long *sizes) {
     size_t total = 0;
     if (sizes[0] < 1 || sizes[1] < 1 || sizes[2] < 1 || sizes[3] < 1 || sizes[4] < 1) return 0;
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* z */
-    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* a_h */
+    total = chainrule_size_add(total, chainrule_size_mul(B, H)); /* a_h */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), chainrule_size_add(1, T))); /* h */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* a_y */
-    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* y */
-    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* d_a_y */
-    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* d_a_h */
-    total = chainrule_size_add(total, chainrule_size_mul(B, H)); /* d_h0 */
-    total = chainrule_size_add(total, chainrule_size_mul(B, H)); /* t0 */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* t1 */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* t2 */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* t3 */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* t4 */
-    total = chainrule_size_add(total, chainrule_size_mul(B, H)); /* t6 */
-    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* t7 */
     /* the kernels index the workspace with long (~0UL >> 1 is LONG_MAX) and it is counted
      * in bytes of the widest precision, double, so that one workspace serves every
      * precision: sizes beyond either are refused */
@@ -127,19 +120,19 @@ static int rnn_run_f64(const long *sizes, const double *const *params,
     const chainrule_real *x = inputs[0];
     chainrule_real *z = (chainrule_real *)workspace;
     chainrule_real *a_h = z + B*K*T;
-    chainrule_real *h = a_h + B*H*T;
+    chainrule_real *h = a_h + B*H;
     chainrule_real *a_y = h + B*H*(T + 1);
-    chainrule_real *y = a_y + B*K*T;
-    chainrule_real *d_a_y = y + B*K*T;
-    chainrule_real *d_a_h = d_a_y + B*K*T;
-    chainrule_real *d_h0 = d_a_h + B*H*T;
-    chainrule_real *t0 = d_h0 + B*H;
-    chainrule_real *t1 = t0 + B*H;
+    chainrule_real *t1 = a_y + B*K*T;
     chainrule_real *t2 = t1 + B*H*T;
     chainrule_real *t3 = t2 + B*K*T;
     chainrule_real *t4 = t3 + B*H*T;
-    chainrule_real *t6 = t4 + B*K*T;
-    chainrule_real *t7 = t6 + B*H;
+    chainrule_real *y = t2;
+    chainrule_real *d_a_y = a_y;
+    chainrule_real *d_a_h = t1;
+    chainrule_real *d_h0 = a_h;
+    chainrule_real *t0 = t1;
+    chainrule_real *t6 = a_h;
+    chainrule_real *t7 = t3;
     chainrule_real L = 0;
     chainrule_real t5 = 0;
     if (labels) {
@@ -198,13 +191,13 @@ static int rnn_run_f64(const long *sizes, const double *const *params,
         /* a_h[j, t] = b_h[j] + Sum(W_hh[j_, j]*h[j_, t - 1], (j_, 0, H - 1)) + Sum(W_xh[i, j]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
             for (long j = 0; j < H; ++j) {
-                a_h[((t - 1)*B + b)*H + j] = t0[b*H + j] + t3[((t - 1)*B + b)*H + j];
+                a_h[b*H + j] = t0[b*H + j] + t3[((t - 1)*B + b)*H + j];
             }
         }
         /* h[j, t] = tanh(a_h[j, t]) */
         for (long b = 0; b < B; ++b) {
             for (long j = 0; j < H; ++j) {
-                h[(t*B + b)*H + j] = chainrule_tanh(a_h[((t - 1)*B + b)*H + j]);
+                h[(t*B + b)*H + j] = chainrule_tanh(a_h[b*H + j]);
             }
         }
     }
@@ -490,19 +483,19 @@ static int rnn_run_f32(const long *sizes, const float *const *params,
     const chainrule_real *x = inputs[0];
     chainrule_real *z = (chainrule_real *)workspace;
     chainrule_real *a_h = z + B*K*T;
-    chainrule_real *h = a_h + B*H*T;
+    chainrule_real *h = a_h + B*H;
     chainrule_real *a_y = h + B*H*(T + 1);
-    chainrule_real *y = a_y + B*K*T;
-    chainrule_real *d_a_y = y + B*K*T;
-    chainrule_real *d_a_h = d_a_y + B*K*T;
-    chainrule_real *d_h0 = d_a_h + B*H*T;
-    chainrule_real *t0 = d_h0 + B*H;
-    chainrule_real *t1 = t0 + B*H;
+    chainrule_real *t1 = a_y + B*K*T;
     chainrule_real *t2 = t1 + B*H*T;
     chainrule_real *t3 = t2 + B*K*T;
     chainrule_real *t4 = t3 + B*H*T;
-    chainrule_real *t6 = t4 + B*K*T;
-    chainrule_real *t7 = t6 + B*H;
+    chainrule_real *y = t2;
+    chainrule_real *d_a_y = a_y;
+    chainrule_real *d_a_h = t1;
+    chainrule_real *d_h0 = a_h;
+    chainrule_real *t0 = t1;
+    chainrule_real *t6 = a_h;
+    chainrule_real *t7 = t3;
     chainrule_real L = 0;
     chainrule_real t5 = 0;
     if (labels) {
@@ -561,13 +554,13 @@ static int rnn_run_f32(const long *sizes, const float *const *params,
         /* a_h[j, t] = b_h[j] + Sum(W_hh[j_, j]*h[j_, t - 1], (j_, 0, H - 1)) + Sum(W_xh[i, j]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
             for (long j = 0; j < H; ++j) {
-                a_h[((t - 1)*B + b)*H + j] = t0[b*H + j] + t3[((t - 1)*B + b)*H + j];
+                a_h[b*H + j] = t0[b*H + j] + t3[((t - 1)*B + b)*H + j];
             }
         }
         /* h[j, t] = tanh(a_h[j, t]) */
         for (long b = 0; b < B; ++b) {
             for (long j = 0; j < H; ++j) {
-                h[(t*B + b)*H + j] = chainrule_tanh(a_h[((t - 1)*B + b)*H + j]);
+                h[(t*B + b)*H + j] = chainrule_tanh(a_h[b*H + j]);
             }
         }
     }

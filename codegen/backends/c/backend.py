@@ -30,11 +30,13 @@ from chainrule.codegen.backends.c.storage import (
     Region,
     assign_storage,
     region_starts,
+    share_places,
     workspace_context,
 )
 from chainrule.codegen.backends.c.variables import LoopVariables
 from chainrule.codegen.kernel_set import SEAL_PLACEHOLDER
 from chainrule.codegen.plan.contract import contract_of
+from chainrule.codegen.plan.lifetimes import spans
 from chainrule.codegen.plan.types import Plan
 from chainrule.codegen.precision import F32, PRECISIONS, Precision
 from chainrule.symbolic import logistic, softplus
@@ -100,7 +102,13 @@ class _Kernel:
         }
         used = printer.names  # the live set: it takes in the sizes region_starts prints
         # a region the body never names gets no place (nor bytes in <net>_workspace_bytes)
-        self.regions = [region for region in self.storage.regions if region.name in used]
+        copied = [array for array, _ in self.storage.gradient_copies] + list(plan.outputs) + [
+            plan.gradients[state] for state in self.states]  # after the last statement
+        kept = {plan.arrays[name].view.buffer if plan.arrays[name].view else name  # type: ignore[union-attr]
+                for name in copied}
+        self.regions = share_places(
+            [region for region in self.storage.regions if region.name in used],
+            spans(plan), kept)
         body["regions"] = region_starts(self.regions, printer)
         body["sizes"] = [(size, slot) for slot, size in enumerate(self.size_names)
                          if size in used]

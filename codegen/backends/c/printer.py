@@ -125,7 +125,11 @@ class KernelCPrinter(C99CodePrinter):
         for position, index in enumerate(indices):
             base = layout.first_time if position == 0 and layout.first_time is not None else 0
             values.append(sympy.expand(index.xreplace(self.variables) - base))
-        strides = layout.strides
+        # an axis of stride 0 (an array one step's row holds) takes no part in the address
+        kept = [(value, stride) for value, stride in zip(values, layout.strides, strict=True)
+                if stride != 0]
+        values = [value for value, _ in kept]
+        strides = tuple(stride for _, stride in kept)
         ratios = [sympy.cancel(strides[n - 1] / strides[n]) for n in range(1, len(strides))]
         if not all(_whole(ratio) for ratio in ratios):
             flat = layout.offset + sum((v * s for v, s in zip(values, strides, strict=True)),

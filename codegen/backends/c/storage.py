@@ -4,7 +4,8 @@ Role in DESIGN.md's picture: part of ``plan → c``, read by ``backend.py`` befo
 statement is printed. Each array of the plan gets a place: the caller's arrays (the
 inputs, the real-valued targets, the parameters, their gradients), a scalar local, or
 a region of the caller's workspace, one region after another; a fused buffer's views print through
-the buffer's strides. A place is a ``printer.Layout``, row-major. The workspace's size,
+the buffer's strides. An array whose values live one step (``plan/lifetimes.py``) gets
+one step's row, its time stride 0. A place is a ``printer.Layout``, row-major. The workspace's size,
 ``<net>_workspace_bytes``, counts each region's elements through the template's
 saturating helpers, so that an overflow shows as ``SIZE_MAX`` instead of wrapping
 around.
@@ -18,20 +19,23 @@ import sympy
 from sympy import Expr, Symbol
 
 from chainrule.codegen.backends.c.printer import REAL, KernelCPrinter, Layout
+from chainrule.codegen.plan.lifetimes import step_local
 from chainrule.codegen.plan.types import Array, Kind, Plan
 
 __all__ = ["Region", "Storage", "assign_storage", "contiguous", "region_starts",
-           "workspace_context"]
+           "share_places", "workspace_context"]
 
 _SIZE_MUL, _SIZE_ADD = "chainrule_size_mul", "chainrule_size_add"
 
 
 @dataclass(frozen=True)
 class Region:
-    """A place in the workspace: an array of ``size`` elements."""
+    """A place in the workspace: an array of ``size`` elements; with ``shares``, the place
+    of that region, whose values are all read before this one's are written."""
 
     name: str
     size: Expr
+    shares: str | None = None
 
 
 @dataclass
@@ -53,6 +57,7 @@ def assign_storage(plan: Plan) -> Storage:
     """The place of every array of ``plan``."""
     storage = Storage({}, [], [], [])
     layouts = storage.layouts
+    one_row = step_local(plan)
     gradient_of = {g: p for p, g in plan.gradients.items()}
     for array in plan.arrays.values():
         name = array.name
@@ -70,6 +75,14 @@ def assign_storage(plan: Plan) -> Storage:
             continue
         elif array.kind is Kind.GRADIENT and gradient_of.get(name) in plan.parameters:
             layouts[name] = _row_major(name, array)
+        elif name in one_row:  # every step writes the same row (plan/lifetimes.py)
+            time_axis = one_row[name]
+            rest = [axis for i, axis in enumerate(array.axes) if i != time_axis]
+            storage.regions.append(Region(name, sympy.Mul(*rest)))
+            row = contiguous(name, rest, None)
+            strides = list(row.strides)
+            strides.insert(time_axis, sympy.S.Zero)
+            layouts[name] = Layout(name, sympy.S.Zero, tuple(strides), array.first_time)
         else:
             storage.regions.append(Region(name, sympy.Mul(*array.axes)))
             layouts[name] = _row_major(name, array)
@@ -103,20 +116,59 @@ def _row_major(pointer: str, array: Array) -> Layout:
 # --- the workspace ------------------------------------------------------------------------
 
 
+def share_places(regions: list[Region], spans: dict[str, tuple[int, int]],
+                 kept: set[str]) -> list[Region]:
+    """``regions`` with the places of arrays whose uses do not overlap shared: a region
+    takes the place of one in use only before it (``spans``: first and last statement)
+    and at least as large for every size, else a place of its own. The arrays in
+    ``kept`` (copied out after the last statement) keep theirs to the end."""
+    end = max((last for _, last in spans.values()), default=0) + 1
+    def span(name: str) -> tuple[int, int]:
+        first, last = spans.get(name, (0, end))
+        return first, end if name in kept else last
+    places: list[list[object]] = []  # [head region, its size, the last statement in use]
+    shared: dict[str, str] = {}
+    for region in sorted(regions, key=lambda r: span(r.name)):
+        first, last = span(region.name)
+        for place in places:
+            head, size, busy_until = place
+            if busy_until < first and _at_least(size, region.size):  # type: ignore[arg-type]
+                shared[region.name] = head.name  # type: ignore[attr-defined]
+                place[2] = last
+                break
+        else:
+            places.append([region, region.size, last])
+    return [Region(r.name, r.size, shared.get(r.name)) for r in regions]
+
+
+def _at_least(size: Expr, other: Expr) -> bool:
+    """Whether ``size ≥ other`` for every value ≥ 1 of the sizes they name: with each size
+    s written s' + 1, the difference's coefficients are all ≥ 0."""
+    symbols = sorted((size - other).free_symbols, key=str)
+    shifted = sympy.expand((size - other).xreplace({s: s + 1 for s in symbols}))
+    if not symbols:
+        return bool(shifted >= 0)
+    return all(c >= 0 for c in sympy.Poly(shifted, *symbols).coeffs())
+
+
 def region_starts(regions: list[Region], printer: KernelCPrinter) -> list[tuple[str, str]]:
-    """(region, its first element): the regions one after another in the workspace."""
+    """(region, its first element): the regions of their own one after another in the
+    workspace, then those that share one's place."""
     starts, start = [], f"({REAL} *)workspace"
     for region in regions:
-        starts.append((region.name, start))
-        start = f"{region.name} + {printer.doprint(region.size)}"
+        if region.shares is None:
+            starts.append((region.name, start))
+            start = f"{region.name} + {printer.doprint(region.size)}"
+    starts += [(region.name, region.shares) for region in regions if region.shares]
     return starts
 
 
 def workspace_context(regions: list[Region], size_names: list[str]) -> dict[str, object]:
     """``<net>_workspace_bytes``'s regions, counted with the overflow-checked helpers, and the
     sizes (with their places in ``sizes``) that the counts read."""
-    counts = [(region.name, _checked_count(region.size)) for region in regions]
-    read = {str(s) for region in regions for s in region.size.free_symbols}
+    own = [region for region in regions if region.shares is None]
+    counts = [(region.name, _checked_count(region.size)) for region in own]
+    read = {str(s) for region in own for s in region.size.free_symbols}
     return {"region_counts": counts,
             "counted_sizes": [(size, slot) for slot, size in enumerate(size_names)
                               if size in read],

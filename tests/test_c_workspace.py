@@ -1,0 +1,77 @@
+"""The C kernels' workspace: one row for what lives one step, shared places for what
+does not live at the same time (``codegen/plan/lifetimes.py``, ``backends/c/storage.py``).
+
+The values themselves are checked everywhere else (C against NumPy, finite
+differences, Taylor tests, on the same kernels); this holds the layout to its claims.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import sympy
+
+from chainrule.codegen.backends.c.backend import _Kernel, render_c
+from chainrule.codegen.backends.c.storage import Region, _at_least, share_places
+from chainrule.codegen.plan.lifetimes import spans, step_local
+from chainrule.codegen.plan.lower import lower
+from chainrule.symbolic import derive
+from chainrule.symbolic.networks import BUILTINS
+
+B, H, T = sympy.symbols("B H T", positive=True, integer=True)
+
+
+def plan_of(name: str):
+    return lower(derive(BUILTINS[name]()))
+
+
+def test_what_lives_one_step_gets_one_row() -> None:
+    """The gate pre-activations a_i, a_f, a_o are read only by their own step's squashing
+    function (the backward pass reads the gates' outputs), and δ_h only by its own step's
+    gate adjoints: one row each. a_c is read by the backward pass (θ'(a_c)), the gates'
+    outputs and the state by the backward pass: a row per step."""
+    local = step_local(plan_of("lstm_no_peepholes"))
+    assert {"a_i", "a_f", "a_o", "d_h"} <= set(local)
+    assert not {"a_c", "g_i", "g_f", "g_o", "s", "h", "y"} & set(local)
+    assert set(step_local(plan_of("rnn"))) == {"a_h"}
+    assert step_local(plan_of("mlp")) == {}
+    c = render_c(plan_of("lstm_no_peepholes"))["lstm_no_peepholes.c"]
+    assert "a_i[b*H + c] = " in c and "chainrule_size_mul(B, H)); /* a_i */" in c
+
+
+def test_places_are_shared_only_between_arrays_not_in_use_together() -> None:
+    plan = plan_of("lstm")
+    used = spans(plan)
+    pairs = [(r.name, r.shares) for r in _Kernel(plan).regions if r.shares]
+    assert pairs, "the LSTM shares no place"
+    heads = {}
+    for array, head in pairs:
+        heads.setdefault(head, []).append(array)
+    for head, arrays in heads.items():
+        occupants = sorted([head, *arrays], key=lambda a: used[a])
+        for before, after in itertools.pairwise(occupants):
+            assert used[before][1] < used[after][0], (before, after, used[before], used[after])
+
+
+def test_a_region_takes_a_place_only_as_large_for_every_size() -> None:
+    assert _at_least(B * H * T, B * H) and _at_least(4 * B * H * T, B * H * (T + 1))
+    assert not _at_least(B * H, B * H * T) and not _at_least(B * H * T, H * H)
+    assert _at_least(B * H * (T + 1), B * H * T) and not _at_least(B * H * T, B * H * (T + 1))
+    regions = [Region("a", B * H * T), Region("b", B * H), Region("c", B * H * T)]
+    spans_ = {"a": (0, 1), "b": (2, 3), "c": (2, 4)}
+    shared = share_places(regions, spans_, kept=set())
+    assert [r.shares for r in shared] == [None, "a", None]  # c and b overlap; a fits b
+    kept = share_places(regions, {"a": (0, 1), "b": (2, 3), "c": (4, 5)}, kept={"a"})
+    assert all(r.shares is None for r in kept)  # a is copied out at the end: kept
+
+
+def test_the_lstm_workspace_at_the_issue_sizes() -> None:
+    """LSTM without peepholes, T = 50, B = 32, H = I = 512, K = 10, in doubles: 193 MB
+    before the lifetimes were used, 118 MB now; the backward pass must keep 66 MB (six
+    forward arrays and four δ's of T·B·H)."""
+    kernel = _Kernel(plan_of("lstm_no_peepholes"))
+    sizes = {"B": 32, "H": 512, "I": 512, "K": 10, "T": 50}
+    words = sum(int(region.size.xreplace({s: sizes[s.name] for s in region.size.free_symbols}))
+                for region in kernel.regions if region.shares is None)
+    needed = 10 * 50 * 32 * 512
+    assert words * 8 <= 120e6 and words <= 1.81 * needed, (words * 8 / 1e6, needed * 8 / 1e6)
