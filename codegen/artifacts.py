@@ -17,6 +17,7 @@ from __future__ import annotations
 from chainrule.codegen.kernel_set import seal
 from chainrule.codegen.plan.lower import lower
 from chainrule.codegen.registry import BACKENDS
+from chainrule.codegen.worked_example import run_example
 from chainrule.symbolic import Model, derive
 
 
@@ -26,7 +27,10 @@ def render(model: Model, *, source: str | None = None) -> dict[str, str]:
     plan = lower(derivation, source=source)
     files: dict[str, str] = {}
     for backend in BACKENDS:
-        rendered = backend.render(derivation, plan)
+        if backend.name == "latex":  # the notes print the NumPy kernel's worked example
+            rendered = backend.render(derivation, plan, example=run_example(derivation))
+        else:
+            rendered = backend.render(derivation, plan)
         clash = sorted(set(files) & set(rendered))
         if clash:
             raise ValueError(f"the {backend.name} backend renders {', '.join(clash)}, which "

@@ -12,8 +12,15 @@ How everything in a step gets a number, in float64, for one case (a set of sizes
 
 - inputs, parameters and initial states are random; one-hot targets are one-hot rows
   (the identity ``Σ_k z_k = 1`` assumes them), other targets random;
-- every intermediate is computed from its defining equation, forward in ``t``; at
-  ``t = 0`` a recurrent quantity is its initial state;
+- every intermediate is computed from its defining equation, in dependency order: an
+  equation that reads no quantity of its own group is evaluated at every ``t`` at once;
+  a recurrence (a strongly connected group of equations reading each other at other
+  steps) runs one step at a time, up in ``t`` (1..T) when it reads ``t-k``, down (T..1)
+  when it reads ``t+k``. A recurrent quantity is its initial state at its initial step
+  (``Model.initial_step``: ``t = 0`` when read at earlier steps, ``t = T+1`` when read at
+  later ones) and zero at the ``k-1`` padding steps beyond it (``t = -1`` for a read at
+  ``t-2``, ``t = T+2`` for one at ``t+2``), as the kernels' arrays hold it; a test checks
+  the loss and gradients against the generated NumPy kernel's;
 - sums, Kronecker deltas and range conditions (:class:`InRange`) are expanded at the
   case's sizes, for every value of the free indices (vectorized, one axis per index);
 - ``∂L/∂q[idx]`` (a :class:`Partial` of the loss) and an adjoint array ``d_q[idx]``
@@ -23,9 +30,12 @@ How everything in a step gets a number, in float64, for one case (a set of sizes
   engine's symbolic derivatives. The local partial of the loss's own equation appears
   as ``∂L/∂L · ∂L/∂q``: a ``∂L/∂q`` multiplied by ``∂L/∂L`` is the loss equation's local
   partial, any other the adjoint;
-- a read outside a quantity's range (``t = T+1``, or ``t = 0`` of a quantity without
-  an initial state) is NaN, so a term that reads one must be zeroed by an ``InRange``
-  (or delta) factor of its product; otherwise the step fails as not finite.
+- a read outside a quantity's range is NaN: of a value, outside 1..T and its initial
+  and padding steps (``t = T+1`` of a quantity read at ``t-1``, ``t = 0`` of one read at
+  ``t+1`` or of one without an initial state, ``t = -2`` of one read at ``t-2``); of an
+  adjoint, outside 1..T and the initial step (padding zeros are constants, no variables,
+  so ``δ^{-1}`` of rnn_skip is NaN). A term that reads one must be zeroed by an
+  ``InRange`` (or delta) factor of its product; otherwise the step fails as not finite.
 
 The derivatives are complex-step derivatives, ``f'(x) = Im f(x + ih) / h`` with
 ``h = 1e-20``, in complex128: no difference of nearby values is taken, so they are
@@ -38,8 +48,8 @@ The discrepancy of a step in a case is ``max|before - after| / max(1, max|before
 max|after|)`` over the free index values: relative for large values, absolute below 1.
 Correct steps of the built-ins and examples come out below 1e-15 (rounding); a wrong
 rule (``tanh' = 1 - b``, a dropped or time-shifted term) is off by 1e-2 or more, and a
-lost boundary condition reads ``t = T+1``. :data:`TOLERANCE`, 1e-9, leaves a factor of
-a million on either side.
+lost boundary condition reads out of range (``t = T+1`` up in time, ``t = 0`` down).
+:data:`TOLERANCE`, 1e-9, leaves a factor of a million on either side.
 """
 
 from __future__ import annotations
@@ -166,13 +176,6 @@ def verify_derivation(derivation: Derivation, *, seed: int = 0,
     rng = np.random.default_rng(seed)
     sizes_list = [dict(case) for case in cases] if cases is not None else default_cases(
         model, rng)
-    unsupported = sorted({f"{q.name} at t{shift:+d}" for q in model.quantities.values()
-                          if q.time for shift in model.shifts(q) if shift != -1})
-    if unsupported:
-        # its forward pass evaluates recurrences through t-1 only, up in time
-        raise VerifyError(f"{model.name}: the verifier evaluates reads at t-1 only, not "
-                          f"{', '.join(unsupported)} (the kernels take them; `chainrule "
-                          f"check` compares them with finite differences)")
     report = VerifyReport(model.name, tolerance, cases=sizes_list)
     worst: dict[tuple[str, int], StepCheck] = {}
     for sizes in sizes_list:
@@ -238,8 +241,11 @@ class _Numbers:
     """Values of everything a step can name, at one set of sizes.
 
     Arrays have a leading batch axis (perturbations; 1 for the values themselves), then
-    the quantity's unit axes, then (for a quantity over time) slots ``t = 0..T``; slot 0
-    holds the initial state, or NaN for a quantity without one.
+    the quantity's unit axes, then (for a quantity over time) one slot per step from
+    ``t = -P`` to ``t = T+1+P``, ``P`` the most padding steps of any quantity (0 without
+    reads at t±2 or further); step ``t`` is slot ``t + P``. A recurrent quantity's slot at
+    its initial step (0, or T+1 for one read at t+1) holds its initial state, its padding
+    steps beyond that zeros, as the kernels hold them; every other slot outside 1..T is NaN.
     """
 
     def __init__(self, model: Model, sizes: Mapping[str, int], rng: np.random.Generator):
@@ -253,6 +259,17 @@ class _Numbers:
         self.sizes = {name: int(value) for name, value in sizes.items()}
         time = model.time_index
         self.T = self.symbols[time.upper] if time is not None else 0
+        # Model.shifts walks every equation: once per quantity here
+        shifts = {q.name: model.shifts(q) for q in model.quantities.values() if q.time}
+        self._initial: dict[str, int | None] = {}
+        self._padding: dict[str, int] = {}
+        for name in shifts:
+            step = model.initial_step(model.quantities[name])
+            self._initial[name] = None if step is None else self.integer(step)
+            # as the kernels' arrays have them: steps of zeros beyond the initial state's
+            self._padding[name] = 0 if step is None else max(
+                (abs(s) for s in shifts[name]), default=1) - 1
+        self.pad = max(self._padding.values(), default=0)
         self.loss = sympy.Symbol(model.loss_name)
         self._evaluators: dict[int, _Evaluator] = {}
         self._adjoints: dict[str, np.ndarray] | None = None
@@ -263,34 +280,67 @@ class _Numbers:
 
     # --- shapes and ranges of quantities
 
+    def slot(self, t: int) -> int:
+        """The position of step ``t`` on a time axis."""
+        return t + self.pad
+
+    def initial_step(self, quantity: Quantity) -> int | None:
+        """The step whose slot holds the quantity's initial state (0, or T+1 for one read at
+        later steps: ``Model.initial_step``), if it has one."""
+        return self._initial.get(quantity.name)
+
+    def padding(self, quantity: Quantity) -> int:
+        """The steps of zeros beyond the initial state's (1 for a read at t-2 or t+2)."""
+        return self._padding.get(quantity.name, 0)
+
     def shape(self, quantity: Quantity) -> tuple[int, ...]:
         units = tuple(self.symbols[s] for s in quantity.sizes)
-        return (*units, self.T + 1) if quantity.time else units
+        return (*units, self.T + 2 + 2 * self.pad) if quantity.time else units
 
-    def ranges(self, quantity: Quantity) -> list[tuple[int, int]]:
-        """The valid index range of each axis (time: from 0 only with an initial state)."""
+    def offsets(self, quantity: Quantity) -> list[int]:
+        """What an index value adds to give the array position, per axis."""
+        return [0] * len(quantity.sizes) + ([self.pad] if quantity.time else [])
+
+    def ranges(self, quantity: Quantity, *, padding: bool = False) -> list[tuple[int, int]]:
+        """The index range of each axis where the quantity is a variable (time: 1..T, and
+        its initial step), or with ``padding`` where it has a value (its padding steps of
+        zeros too)."""
         units = [(0, self.symbols[s] - 1) for s in quantity.sizes]
         if quantity.time:
-            first = 0 if self.model.state_for(quantity) is not None else 1
-            units.append((first, self.T))
+            initial = self.initial_step(quantity)
+            extra = self.padding(quantity) if padding else 0
+            if initial is None:
+                units.append((1, self.T))
+            elif initial <= 0:
+                units.append((initial - extra, self.T))
+            else:
+                units.append((1, initial + extra))
         return units
 
     def cells(self, quantity: Quantity) -> list[tuple[int, ...]]:
-        """Every valid index tuple of ``quantity``, in its array's positions."""
+        """Every cell of ``quantity`` where it is a variable, as array positions."""
+        bounds = [(lo + offset, hi + offset) for (lo, hi), offset in zip(
+            self.ranges(quantity), self.offsets(quantity), strict=True)]
         return [tuple(cell) for cell in np.ndindex(*self.shape(quantity))
-                if all(lo <= c <= hi for c, (lo, hi) in zip(cell, self.ranges(quantity),
-                                                            strict=True))]
+                if all(lo <= c <= hi for c, (lo, hi) in zip(cell, bounds, strict=True))]
 
     def aliases(self, quantity: Quantity, cell: tuple[int, ...]) -> list[tuple[str, tuple]]:
         """The array cells holding the value ``quantity[cell]``: an initial state is also
-        its owner's slot 0, and the owner's slot 0 is the state."""
+        its owner's slot at the initial step, and that slot is the state."""
         if quantity.role is Role.STATE:
-            return [(quantity.name, cell), (quantity.state_of, (*cell, 0))]
-        if quantity.time and cell[-1] == 0:
+            assert quantity.state_of is not None
+            initial = self.initial_step(self.model.quantity(quantity.state_of))
+            assert initial is not None
+            return [(quantity.name, cell), (quantity.state_of, (*cell, self.slot(initial)))]
+        if quantity.time and cell[-1] == self._initial_slot(quantity):
             state = self.model.state_for(quantity)
             assert state is not None
             return [(state.name, cell[:-1]), (quantity.name, cell)]
         return [(quantity.name, cell)]
+
+    def _initial_slot(self, quantity: Quantity) -> int | None:
+        initial = self.initial_step(quantity)
+        return None if initial is None else self.slot(initial)
 
     # --- values
 
@@ -304,8 +354,9 @@ class _Numbers:
                 array = self._target(quantity, rng)
             else:
                 continue
-            if quantity.time:
-                array[..., 0] = np.nan  # inputs and targets start at t = 1
+            if quantity.time:  # inputs and targets are given at t = 1..T only
+                array[..., :self.slot(1)] = np.nan
+                array[..., self.slot(self.T + 1):] = np.nan
             values[quantity.name] = array[np.newaxis]
         return values
 
@@ -317,25 +368,64 @@ class _Numbers:
         array = np.zeros(shape)
         if quantity.time:
             for t in range(1, self.T + 1):
-                array[rng.integers(classes), t] = 1.0
+                array[rng.integers(classes), self.slot(t)] = 1.0
         else:
             array[rng.integers(classes)] = 1.0
         return array
 
-    def _plan_forward(self) -> tuple[list[Equation], list[Equation], list[Equation]]:
-        """The equations in evaluation order: those over no time that run before the loop
-        over t, those inside it, and those over no time that read a result of the loop."""
+    def _plan_forward(self) -> list[tuple[int, list[Equation]]]:
+        """The equations in dependency order, in groups ``(direction, equations)``: one
+        equation evaluated at once (at every t, if over time) with direction 0, or a
+        recurrence (a strongly connected group of quantities reading each other at other
+        steps) run one step at a time, up in t (direction +1) for reads at t-k, down (-1)
+        for reads at t+k, its equations in their order within a step."""
         model = self.model
-        equations = [model.equations[name] for name in model.evaluation_order()]
-        after: set[str] = set()
-        for eq in equations:
-            if not eq.quantity.time and any((q.time and q.role is Role.INTERMEDIATE)
-                                            or q.name in after
-                                            for q, _ in model.dependencies(eq.quantity.name)):
-                after.add(eq.quantity.name)
-        return ([eq for eq in equations if not eq.quantity.time and eq.quantity.name not in after],
-                [eq for eq in equations if eq.quantity.time],
-                [eq for eq in equations if eq.quantity.name in after])
+        within = {name: n for n, name in enumerate(model.evaluation_order())}
+        reads: dict[str, dict[str, set[int]]] = {}
+        for name, eq in model.equations.items():
+            shifts: dict[str, set[int]] = {}
+            reads[name] = shifts
+            for ref in model.references(eq.rhs):
+                dep = model.quantity(ref.base)
+                if dep.role is Role.INTERMEDIATE:
+                    shifts.setdefault(dep.name, set()).add(model.time_shift(ref) or 0)
+        # Tarjan's algorithm over "reads" edges: a group comes out after every group it reads
+        index: dict[str, int] = {}
+        low: dict[str, int] = {}
+        stack: list[str] = []
+        groups: list[list[str]] = []
+
+        def connect(name: str) -> None:
+            index[name] = low[name] = len(index)
+            stack.append(name)
+            for dep in reads[name]:
+                if dep not in index:
+                    connect(dep)
+                    low[name] = min(low[name], low[dep])
+                elif dep in stack:
+                    low[name] = min(low[name], index[dep])
+            if low[name] == index[name]:
+                group = []
+                while True:
+                    member = stack.pop()
+                    group.append(member)
+                    if member == name:
+                        break
+                groups.append(sorted(group, key=within.__getitem__))
+
+        for name in model.equations:
+            if name not in index:
+                connect(name)
+        plan: list[tuple[int, list[Equation]]] = []
+        for group in groups:
+            inner = {s for name in group for dep, found in reads[name].items() if dep in group
+                     for s in found if s}
+            if any(s > 0 for s in inner) and any(s < 0 for s in inner):
+                raise VerifyError(f"{model.name}: {', '.join(group)} read each other both at "
+                                  f"earlier and at later steps: no order in time computes them")
+            direction = 0 if not inner else (1 if min(inner) < 0 else -1)
+            plan.append((direction, [model.equations[name] for name in group]))
+        return plan
 
     def forward(self, moves: Sequence[tuple[int, str, tuple[int, ...], complex]],
                 batch: int = 1) -> dict[str, np.ndarray]:
@@ -349,9 +439,9 @@ class _Numbers:
         for row, name, cell, amount in moves:
             by_name.setdefault(name, []).append((row, cell, amount))
 
-        def move(name: str, time: int | None = None) -> None:
+        def move(name: str, position: int | None = None) -> None:
             for row, cell, amount in by_name.get(name, ()):
-                if time is None or cell[-1] == time:
+                if position is None or cell[-1] == position:
                     values[name][(row, *cell)] += amount
 
         dtype = complex if moves else float
@@ -363,19 +453,32 @@ class _Numbers:
             array = np.full((batch, *self.shape(eq.quantity)), np.nan, dtype=dtype)
             state = model.state_for(eq.quantity)
             if state is not None:
-                array[..., 0] = values[state.name]
+                (lo, hi) = self.ranges(eq.quantity, padding=True)[-1]
+                initial = self.initial_step(eq.quantity)
+                assert initial is not None
+                if initial <= 0:  # the padding steps before the state's
+                    array[..., self.slot(lo):self.slot(initial)] = 0
+                else:  # after it
+                    array[..., self.slot(initial) + 1:self.slot(hi) + 1] = 0
+                array[..., self.slot(initial)] = values[state.name]
             values[eq.quantity.name] = array
-        before, inside, after = self._forward_plan
-        for eq in before:
-            values[eq.quantity.name][...] = self.right_side(eq, values, batch, None)
-            move(eq.quantity.name)
-        for t in range(1, self.T + 1):
-            for eq in inside:
-                values[eq.quantity.name][..., t] = self.right_side(eq, values, batch, t)
-                move(eq.quantity.name, t)
-        for eq in after:
-            values[eq.quantity.name][...] = self.right_side(eq, values, batch, None)
-            move(eq.quantity.name)
+        steps = slice(self.slot(1), self.slot(self.T) + 1)  # t = 1..T
+        for direction, group in self._forward_plan:
+            if direction == 0:
+                (eq,) = group
+                out = values[eq.quantity.name]
+                value = self.right_side(eq, values, batch, None)
+                if eq.quantity.time:
+                    out[..., steps] = value
+                else:
+                    out[...] = value
+                move(eq.quantity.name)
+                continue
+            for t in range(1, self.T + 1) if direction > 0 else range(self.T, 0, -1):
+                for eq in group:
+                    values[eq.quantity.name][..., self.slot(t)] = self.right_side(
+                        eq, values, batch, t)
+                    move(eq.quantity.name, self.slot(t))
         assert model.loss_equation is not None
         values[model.loss_name] = self.right_side(model.loss_equation, values, batch, None)
         return values
@@ -429,7 +532,8 @@ class _Numbers:
             if quantity.role not in (Role.INTERMEDIATE, Role.PARAMETER, Role.STATE):
                 continue
             for cell in self.cells(quantity):
-                if quantity.role is Role.INTERMEDIATE and quantity.time and cell[-1] == 0:
+                if quantity.role is Role.INTERMEDIATE and quantity.time and \
+                        cell[-1] == self._initial_slot(quantity):
                     continue  # the initial state: moved as the state itself
                 moves.append((len(cells), quantity.name, cell, 1j * STEP))
                 cells.append((quantity, cell))
@@ -442,13 +546,15 @@ class _Numbers:
                 array = adjoints[quantity.name] = np.full((1, *self.shape(quantity)), np.nan)
             array[(0, *cell)] = slope
         for state in self.model.of_role(Role.STATE):
-            owner = adjoints[state.state_of]  # type: ignore[index]
-            owner[..., 0] = adjoints[state.name]
+            assert state.state_of is not None
+            owner = adjoints[state.state_of]
+            owner[..., self._initial_slot(self.model.quantity(state.state_of))] = \
+                adjoints[state.name]
         return adjoints
 
     def local(self, consumer: Equation, quantity: Quantity) -> np.ndarray:
         """``∂c[..]/∂q[..]`` for the consumer's equation alone: shape ``(1, *c's shape,
-        *q's shape)``, NaN where c is not defined (t = 0) or q out of its range."""
+        *q's shape)``, NaN where c is not defined (t outside 1..T) or q is no variable."""
         key = (consumer.quantity.name, quantity.name)
         if key in self._locals:
             return self._locals[key]
@@ -465,7 +571,8 @@ class _Numbers:
         c = consumer.quantity
         c_shape = self.shape(c) if c.role is not Role.LOSS else ()
         array = np.full((1, *c_shape, *self.shape(quantity)), np.nan)
-        where = (slice(None),) * len(c.sizes) + ((slice(1, None),) if c.time else ())
+        where = (slice(None),) * len(c.sizes) + (
+            (slice(self.slot(1), self.slot(self.T) + 1),) if c.time else ())
         for cell, slope in zip(cells, slopes, strict=True):
             array[(0, *where, *cell)] = slope
         self._locals[key] = array
@@ -671,7 +778,10 @@ class _Evaluator:
                 raise _Unevaluable(f"{node.base.name} is neither a quantity nor an adjoint")
             array = numbers.adjoint(quantity)
         indices = [self.value(i, values, scope) for i in node.indices]
-        return self.gather(array, indices, numbers.ranges(quantity))
+        # a value is read where the quantity has one (its padding zeros too), an adjoint
+        # only where the quantity is a variable
+        ranges = numbers.ranges(quantity, padding=quantity.name == node.base.name)
+        return self.gather(array, indices, ranges, numbers.offsets(quantity))
 
     def partial(self, node: Partial, values: Mapping[str, np.ndarray],
                 scope: Mapping[Expr, object], loss_local: bool) -> np.ndarray | float:
@@ -680,6 +790,7 @@ class _Evaluator:
             return 1.0
         quantity, indices = self.reference(node.den)
         ranges = numbers.ranges(quantity)
+        offsets = numbers.offsets(quantity)
         if node.num == numbers.loss and not loss_local:
             array = numbers.adjoint(quantity)
         elif node.num == numbers.loss:
@@ -694,19 +805,23 @@ class _Evaluator:
             indices = (*at, *indices)
             units = [(0, numbers.symbols[s] - 1) for s in consumer.sizes]
             ranges = [*units, *([(1, numbers.T)] if consumer.time else []), *ranges]
-        return self.gather(array, [self.value(i, values, scope) for i in indices], ranges)
+            offsets = [*numbers.offsets(consumer), *offsets]
+        return self.gather(array, [self.value(i, values, scope) for i in indices], ranges,
+                           offsets)
 
     def gather(self, array: np.ndarray, indices: Sequence[object],
-               ranges: Sequence[tuple[int, int]]) -> np.ndarray:
-        """``array`` (batch first) at the index values; NaN outside ``ranges``."""
+               ranges: Sequence[tuple[int, int]], offsets: Sequence[int]) -> np.ndarray:
+        """``array`` (batch first) at the index values (each axis's position is the value
+        plus its offset); NaN outside ``ranges``."""
         inside: object = True
         positions = []
-        for index, (lo, hi), length in zip(indices, ranges, array.shape[1:], strict=True):
+        for index, (lo, hi), offset, length in zip(indices, ranges, offsets, array.shape[1:],
+                                                   strict=True):
             index = np.asarray(index)
             if index.dtype.kind not in "iu":
                 raise _Unevaluable(f"an index is not an integer: {index}")
             inside = np.logical_and(inside, (index >= lo) & (index <= hi))
-            positions.append(np.clip(index, 0, length - 1))
+            positions.append(np.clip(index + offset, 0, length - 1))
         batch = np.arange(array.shape[0]).reshape((-1,) + (1,) * (self.ndim - 1))
         found = array[(batch, *positions)]
         return found if inside is True else np.where(inside, found, np.nan)
@@ -753,8 +868,9 @@ def _check_step(numbers: _Numbers, adjoint: Adjoint, number: int, recorded: Step
                  if not np.isfinite(array.flat[flat])]
         return check(math.inf, where(flat),
                      f"{' and '.join(sides)} not finite (before {before.flat[flat]:.3g}, "
-                     f"after {after.flat[flat]:.3g}): it reads a value out of range (t = 0 "
-                     f"or T+1) that no InRange zeroes, or overflows")
+                     f"after {after.flat[flat]:.3g}): it reads a value out of range (a step "
+                     f"before t = 1 or after T without a value there) that no InRange "
+                     f"zeroes, or overflows")
     difference = np.abs(before - after)
     scale = max(1.0, float(np.abs(before).max(initial=0.0)), float(np.abs(after).max(initial=0.0)))
     flat = int(np.argmax(difference)) if difference.size else 0

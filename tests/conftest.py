@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,17 @@ from chainrule.codegen.writer import write_atomically
 from chainrule.symbolic import Model, derive
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (``make test`` runs ``-n auto``) each worker compiles into a C
+    cache of its own: compiles into one cache take turns (a lock on the folder), so two
+    workers would wait for each other's compiles instead of running both at once."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker and "CHAINRULE_CACHE" not in os.environ:
+        from chainrule.codegen.backends.c.cache import cache_dir
+
+        os.environ["CHAINRULE_CACHE"] = str(cache_dir() / f"pytest-{worker}")
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,8 @@
 """Bidirectional networks and wider time shifts (issue 15): a layer reading t+1 runs
 backward in time; a layer may read t-2.
 
-``examples/brnn.toml`` (Graves 3.2.4) and ``examples/blstm.toml`` (no peepholes) are
+``examples/brnn.toml`` (Graves 3.2.4) and ``examples/blstm.toml`` (no peepholes), the
+built-in networks ``brnn`` and ``blstm`` written as specs (the built-ins derive the same), are
 generated for both kernel backends and checked against PyTorch's own bidirectional
 modules, ``nn.RNN(bidirectional=True)`` and ``nn.LSTM(bidirectional=True)`` with a
 linear layer on their concatenated outputs, in float64 within 1e-9 and float32 within
@@ -23,6 +24,7 @@ import pytest
 
 from chainrule.codegen.app.check import check_model
 from chainrule.symbolic import ModelError, derive
+from chainrule.symbolic.networks import BUILTINS
 from chainrule.symbolic.spec import load_spec, loads_spec
 from tests import torch_reference
 from tests.test_losses_targets import assert_close, draw, gradients, leaves, write_kernels
@@ -137,6 +139,19 @@ def test_against_pytorch_bidirectional_modules(kernels, name: str, backend: str,
 def test_finite_differences(name: str) -> None:
     report = check_model(load_spec(EXAMPLES / f"{name}.toml"), cases=2)
     assert report.ok, report.table()
+
+
+@pytest.mark.parametrize("name", ["brnn", "blstm"])
+def test_the_builtins_derive_as_the_example_specs(name: str) -> None:
+    """``BUILTINS["brnn"]``, ``BUILTINS["blstm"]`` are these specs through the model API,
+    notation included."""
+    builtin, spec = BUILTINS[name](), load_spec(EXAMPLES / f"{name}.toml")
+    assert list(builtin.quantities.values()) == list(spec.quantities.values())
+    assert (builtin.title, builtin.description) == (spec.title, spec.description)
+    ours, theirs = derive(builtin), derive(spec)
+    assert ours.describe() == theirs.describe()
+    assert {n: a.expr for n, a in ours.adjoints.items()} == {
+        n: a.expr for n, a in theirs.adjoints.items()}
 
 
 def test_two_steps_back_is_a_condition_on_the_sizes() -> None:

@@ -43,7 +43,9 @@ from chainrule.codegen.backends.latex.words import (
     strings,
 )
 from chainrule.codegen.templating import template_variables
+from chainrule.codegen.worked_example import run_example, run_examples
 from chainrule.symbolic import Role, Rule, derive
+from chainrule.symbolic.networks import BOOK as IN_BOOK
 from chainrule.symbolic.networks import BUILTINS
 
 NETS = list(BUILTINS)
@@ -185,10 +187,47 @@ def test_without_tex_the_command_writes_the_tex_and_names_the_packages(
     status = cli.main(["notes", "mlp", "--lang", "zh", "--out", str(tmp_path)])
     captured = capsys.readouterr()
     assert status == 1
+    derivation = derive(BUILTINS["mlp"]())
     assert (tmp_path / "mlp.tex").read_text(encoding="utf-8") == render_tex(
-        derive(BUILTINS["mlp"]()), "zh")
+        derivation, "zh", example=run_example(derivation))
     assert "apt-get install -y --no-install-recommends latexmk texlive-xetex" in captured.err
     assert not list(tmp_path.glob("*.pdf"))
+
+
+def test_the_book_holds_the_networks_it_is_given(derivations) -> None:
+    chosen = list(derivations.values())
+    assert notes.book_of(chosen) == chosen and notes.book_of(chosen, False) == []
+    assert [d.model.name for d in notes.book_of(chosen, ("blstm", "mlp"))] == ["mlp", "blstm"]
+    assert notes.book_of(chosen, ["rnn"]) == []  # one network is its own notes, not a book
+    with pytest.raises(TypeError, match="not one string"):
+        notes.book_of(chosen, "rnn")
+
+
+def test_the_command_puts_graves_chapters_in_the_book_unless_networks_are_named(
+        derivations, tmp_path: Path, monkeypatch, capsys) -> None:
+    """``chainrule notes`` writes every built-in's notes and a book of ``BOOK`` only; named
+    networks make the book of those (rendering stubbed: this checks the selection)."""
+    from chainrule import symbolic
+
+    assert set(IN_BOOK) < set(BUILTINS) and {"brnn", "blstm"}.isdisjoint(IN_BOOK)
+    monkeypatch.setattr(notes, "missing_tex", lambda lang: ["latexmk"])
+    monkeypatch.setattr(symbolic, "derive", lambda model: derivations[model.name])
+    from chainrule.codegen import worked_example
+
+    monkeypatch.setattr(worked_example, "run_examples", lambda ds: {})
+    monkeypatch.setattr(notes, "render_tex",
+                        lambda d, lang, detail="short", example=None: d.model.name)
+    monkeypatch.setattr(notes, "render_book", lambda ds, lang, detail="short", examples=None:
+                        " ".join(d.model.name for d in ds))
+    for argv, book in (((), " ".join(IN_BOOK)), (("blstm", "brnn"), "blstm brnn"),
+                       (("brnn",), None)):
+        out = tmp_path / "-".join(argv or ("all",))
+        assert cli.main(["notes", *argv, "--out", str(out)]) == 1
+        written = {p.stem: p.read_text(encoding="utf-8") for p in out.glob("*.tex")}
+        assert {n: t for n, t in written.items() if n != notes.BOOK_NAME} == {
+            n: n for n in (argv or NETS)}
+        assert written.get(notes.BOOK_NAME) == book, argv
+    capsys.readouterr()
 
 
 def test_the_command_refuses_an_unknown_network_or_language(tmp_path: Path, capsys) -> None:
@@ -238,7 +277,8 @@ def built(request, derivations, tmp_path_factory):
     lang = request.param
     _need_tex(lang)
     out = tmp_path_factory.mktemp(f"notes-{lang}")
-    documents = notes.build(list(derivations.values()), lang, out)
+    documents = notes.build(list(derivations.values()), lang, out, book=IN_BOOK,
+                            examples=run_examples(list(derivations.values())))
     return lang, {d.tex.stem: d for d in documents}
 
 
@@ -267,8 +307,9 @@ def test_the_pdfs_carry_the_key_results_as_real_characters(built, derivations) -
     assert "εts,c =" in lstm  # the heading and summary of ε_s^t, searchable
     assert "εt+1" in lstm  # the recursion reads ε_s^{t+1}
     book = _text(documents[notes.BOOK_NAME].pdf)
-    for derivation in derivations.values():
-        assert model_text(derivation.model.title, lang).split("（")[0] in book
+    for name, derivation in derivations.items():  # Graves' chapters, not the bidirectional
+        title = model_text(derivation.model.title, lang).split("（")[0]
+        assert (title in book) == (name in IN_BOOK), name
     headings = ("前向传播", "反向传播") if lang == "zh" else ("Forward pass", "Backward pass")
     for text in (mlp, lstm):
         for heading in headings:
@@ -318,16 +359,20 @@ def test_the_command_takes_a_spec_file(tmp_path: Path, capsys) -> None:
 # --- the notes a student reads ------------------------------------------------------------------
 
 #: The page budgets of issue 13 (English, A4): the notes, not the full trace.
-BUDGETS = {"mlp": 4, "rnn": 4, "lstm": 7, "lstm_no_peepholes": 6, notes.BOOK_NAME: 24}
+#: pages (English, A4); the bidirectional networks derive two recurrent layers each, in
+#: full, with the worked example: the RNN's and the LSTM's pages, and a little less
+BUDGETS = {"mlp": 4, "rnn": 4, "lstm": 7, "lstm_no_peepholes": 6, "brnn": 6, "blstm": 10,
+           notes.BOOK_NAME: 24}
 
 
 def test_the_worked_example_prints_the_kernels_numbers(derivations) -> None:
-    from chainrule.codegen.backends.latex.example import matrix, number, run_example
+    from chainrule.codegen.backends.latex.example import matrix, number
+    from chainrule.codegen.worked_example import run_example
 
     example = run_example(derivations["rnn"])
     assert example is not None and example.passed and example.sizes["K"] == 3
     assert example.sizes["T"] == 2
-    tex = render_tex(derivations["rnn"], "en")
+    tex = render_tex(derivations["rnn"], "en", example=example)
     assert f"$L = {number(example.loss)}$" in tex
     assert matrix(example.kernel) in tex and matrix(example.differences) in tex
     assert "less than $10^{-6}$" in tex
@@ -351,7 +396,9 @@ def test_a_spec_network_keeps_its_page_budget(tmp_path: Path) -> None:
     from chainrule.symbolic.spec import load_spec
 
     spec = Path(__file__).resolve().parents[1] / "examples" / "gru.toml"
-    (document,) = notes.build([derive(load_spec(spec))], "en", tmp_path)
+    derivation = derive(load_spec(spec))
+    (document,) = notes.build([derivation], "en", tmp_path,
+                              examples=run_examples([derivation]))
     assert document.ok and document.overfull == [], document.error or document.overfull
     assert _pages(document.pdf) <= 7
 

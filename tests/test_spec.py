@@ -69,7 +69,7 @@ def changed(text: str, old: str, new: str) -> str:
 # --- the examples are the built-ins ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["mlp", "rnn", "lstm"])
+@pytest.mark.parametrize("name", ["mlp", "rnn", "lstm", "brnn", "blstm"])
 def test_example_regenerates_the_builtin(name: str) -> None:
     spec = EXAMPLES / f"{name}.toml"
     ours = render(load_spec(spec), source=source_of(spec))
@@ -90,12 +90,13 @@ def test_example_regenerates_the_builtin(name: str) -> None:
             assert f"from the spec file '{name}.toml'" in spec_line
 
 
-def test_spec_builds_the_same_model_as_the_api() -> None:
-    spec, api = load_spec(EXAMPLES / "lstm.toml"), BUILTINS["lstm"]()
+@pytest.mark.parametrize("name", ["lstm", "brnn", "blstm"])
+def test_spec_builds_the_same_model_as_the_api(name: str) -> None:
+    spec, api = load_spec(EXAMPLES / f"{name}.toml"), BUILTINS[name]()
     assert list(spec.quantities) == list(api.quantities)
-    assert list(spec.quantities.values()) == list(api.quantities.values())
     assert list(spec.indices.items()) == list(api.indices.items())
     assert spec.index_latex == api.index_latex
+    assert list(spec.quantities.values()) == list(api.quantities.values())
     assert [(e.lhs, e.rhs) for e in spec.equations.values()] == \
         [(e.lhs, e.rhs) for e in api.equations.values()]
     assert spec.loss_equation.rhs == api.loss_equation.rhs

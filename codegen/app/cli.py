@@ -245,21 +245,32 @@ class _Parser(argparse.ArgumentParser):
 def cmd_notes(args: argparse.Namespace) -> int:
     """Write the notes' ``.tex`` into ``--out`` and build their PDFs with latexmk."""
     import time
+    from collections.abc import Collection
 
     from chainrule.codegen.backends.latex import build as notes
+    from chainrule.codegen.worked_example import run_examples
     from chainrule.symbolic import derive
 
+    # the book holds the networks named, or with none named Graves' chapters (BOOK) only
+    book: bool | Collection[str] = True
     if args.model is not None:
         if args.nets:
             raise UsageError("notes: give built-in networks or --model FILE, not both")
         models = [_spec(args.model)[0]]
     else:
         models = [_build(name) for name in _select(args.nets)]
+        if not args.nets:
+            from chainrule.symbolic import networks
+
+            book = getattr(networks, "BOOK", True)
     out: Path = args.out if args.out is not None else Path("build") / "notes" / args.lang
     derivations = [derive(model) for model in models]
+    # the worked example: the NumPy kernel's numbers, checked by finite differences
+    examples = run_examples(derivations) if args.detail == "short" else {}
     missing = notes.missing_tex(args.lang)
     if missing:
-        documents = notes.write_sources(derivations, args.lang, out, detail=args.detail)
+        documents = notes.write_sources(derivations, args.lang, out, book=book,
+                                        detail=args.detail, examples=examples)
         for document in documents:
             print(_display(document.tex))
         _error(f"TeX is missing, so no PDF was built (the .tex files are written); the notes in "
@@ -267,7 +278,8 @@ def cmd_notes(args: argparse.Namespace) -> int:
                f"{notes.install_hint(missing)}")
         return 1
     start = time.perf_counter()
-    documents = notes.build(derivations, args.lang, out, detail=args.detail)
+    documents = notes.build(derivations, args.lang, out, detail=args.detail, book=book,
+                            examples=examples)
     seconds = time.perf_counter() - start
     status = 0
     for document in documents:

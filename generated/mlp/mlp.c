@@ -5,7 +5,7 @@
  * CBLAS such as OpenBLAS) to run large matrix products through cblas_?gemm; with
  * -DCHAINRULE_CBLAS_PREFIX=scipy_ as well for the scipy-openblas32 wheel's OpenBLAS,
  * whose symbols are scipy_cblas_?gemm.
- * Kernel set a374a7316102ab8f (3 files), this file 0f468de5fb82c71c: checked by codegen.load.
+ * Kernel set 97fdb7d5402f975d (3 files), this file 82bb0dbbc27340be: checked by codegen.load.
  */
 #include "mlp.h"
 
@@ -21,9 +21,9 @@
 #ifndef CHAINRULE_CBLAS_PREFIX
 #define CHAINRULE_CBLAS_PREFIX
 #endif
-#define CHAINRULE_CAT_(a, b) a##b
-#define CHAINRULE_CAT(a, b) CHAINRULE_CAT_(a, b)
-#define CHAINRULE_CBLAS_NAME(name) CHAINRULE_CAT(CHAINRULE_CBLAS_PREFIX, name)
+#define CHAINRULE_CAT_(chainrule_a, chainrule_b) chainrule_a##chainrule_b
+#define CHAINRULE_CAT(chainrule_a, chainrule_b) CHAINRULE_CAT_(chainrule_a, chainrule_b)
+#define CHAINRULE_CBLAS_NAME(chainrule_name) CHAINRULE_CAT(CHAINRULE_CBLAS_PREFIX, chainrule_name)
 #ifndef CHAINRULE_BLAS_MIN_WORK
 #define CHAINRULE_BLAS_MIN_WORK 32768.0 /* m·n·k below which the loops are faster */
 #endif

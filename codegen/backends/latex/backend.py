@@ -10,8 +10,9 @@ print with :class:`~codegen.backends.latex.printer.NotesLatexPrinter` in one not
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
+from chainrule.codegen.backends.latex.example import Example
 from chainrule.codegen.backends.latex.prose import prose
 from chainrule.codegen.backends.latex.teaching import teaching_context
 from chainrule.codegen.backends.latex.trace import (
@@ -38,32 +39,47 @@ def _details(detail: str):
     return DETAILS[detail]
 
 
-def render_tex(derivation: Derivation, lang: str = "en", detail: str = "short") -> str:
+def _fill(detail: str, derivation: Derivation, lang: str, example: Example | None,
+          **options: object) -> dict[str, object]:
+    """The context of ``detail``'s template; only the notes print a worked example."""
+    fill = _details(detail)[1]
+    if detail == "short":
+        return fill(derivation, lang, example=example, **options)
+    return fill(derivation, lang, **options)
+
+
+def render_tex(derivation: Derivation, lang: str = "en", detail: str = "short", *,
+               example: Example | None = None) -> str:
     """The complete, standalone LaTeX notes of ``derivation`` (deterministic: no dates).
 
     ``lang`` is ``"en"`` (for pdflatex) or ``"zh"`` (for xelatex with ctex); ``detail``
-    is ``"short"`` (the notes) or ``"full"`` (every recorded step).
+    is ``"short"`` (the notes) or ``"full"`` (every recorded step). ``example`` is the
+    worked example the notes print (``codegen.worked_example.run_example``; computed by
+    the caller, since this backend never runs another), none when it is None.
     """
-    template, fill = _details(detail)
-    return render(template, fill(derivation, lang))
+    template, _ = _details(detail)
+    return render(template, _fill(detail, derivation, lang, example))
 
 
 def tex_context(derivation: Derivation, lang: str = "en", *, standalone: bool = True,
-                detail: str = "short") -> dict[str, object]:
+                detail: str = "short", example: Example | None = None) -> dict[str, object]:
     """What ``render_tex`` fills its template with: every expression already printed.
 
     With ``standalone=False`` the notes are one part of :func:`render_book`: no
     preamble, and every label prefixed with the model's name so parts do not clash.
     """
-    return _details(detail)[1](derivation, lang, standalone=standalone)
+    return _fill(detail, derivation, lang, example, standalone=standalone)
 
 
 def render_book(derivations: Iterable[Derivation], lang: str = "en",
-                detail: str = "short") -> str:
+                detail: str = "short", *,
+                examples: Mapping[str, Example | None] | None = None) -> str:
     """The notes of several derivations as one document: a title, a table of contents and
-    one part per network."""
+    one part per network; ``examples`` the worked examples by model name (none for a
+    network it does not name)."""
     derivations = list(derivations)
-    template, fill = _details(detail)
+    template, _ = _details(detail)
+    examples = examples or {}
     s = strings(lang)
     return render(BOOK, {
         "model_names": ", ".join(d.model.name for d in derivations),
@@ -71,23 +87,25 @@ def render_book(derivations: Iterable[Derivation], lang: str = "en",
         "title": s["book_title"],
         "author": s["author"],
         "intro": prose(lang)["book_intro"],
-        "parts": [render(template, fill(d, lang, standalone=False)).strip("\n")
+        "parts": [render(template, _fill(detail, d, lang, examples.get(d.model.name),
+                                         standalone=False)).strip("\n")
                   for d in derivations],
     })
 
 
-__all__ = ["BOOK", "DETAILS", "LINE_WIDTH", "PREAMBLE", "TEMPLATE", "TRACE", "preamble",
-           "render_book", "render_tex", "tex_context", "tex_escape"]
+__all__ = ["BOOK", "DETAILS", "LINE_WIDTH", "PREAMBLE", "TEMPLATE", "TRACE", "Example",
+           "preamble", "render_book", "render_tex", "tex_context", "tex_escape"]
 
 
 class NotesBackend:
     """The notes in the registry (``codegen/registry.py``): ``<net>.tex`` from the
-    derivation itself; nothing to load."""
+    derivation itself, with the worked example the caller passes; nothing to load."""
 
     name = "latex"
 
-    def render(self, derivation: Derivation, plan: object) -> dict[str, str]:
-        return {f"{derivation.model.name}.tex": render_tex(derivation)}
+    def render(self, derivation: Derivation, plan: object, *,
+               example: Example | None = None) -> dict[str, str]:
+        return {f"{derivation.model.name}.tex": render_tex(derivation, example=example)}
 
 
 BACKEND = NotesBackend()

@@ -3,8 +3,8 @@
 Role in DESIGN.md's picture: after the ``latex`` branch, ``.tex`` → ``.pdf``. For
 each network it writes ``<out>/<net>.tex`` (the standalone notes of
 :func:`~codegen.backends.latex.backend.render_tex`, the notes or with ``detail="full"``
-the full trace) and, for all of them together,
-``<out>/notes.tex`` (:func:`~codegen.latex_backend.render_book`: a table of
+the full trace) and, for several of them together (all, or the ones ``book``
+names), ``<out>/notes.tex`` (:func:`~codegen.latex_backend.render_book`: a table of
 contents, one part per network); then latexmk builds every PDF, with pdflatex
 for English and xelatex (ctex, Noto CJK fonts) for Chinese, several at once.
 
@@ -30,12 +30,13 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from chainrule.codegen.backends.latex.backend import render_book, render_tex
+from chainrule.codegen.backends.latex.example import Example
 from chainrule.codegen.backends.latex.words import LANGUAGES
 from chainrule.codegen.writer import write_atomically
 from chainrule.symbolic import Derivation
@@ -117,16 +118,39 @@ class Document:
     error: str = ""
 
 
+def book_of(derivations: Sequence[Derivation],
+            book: bool | Collection[str] = True) -> list[Derivation]:
+    """The derivations the combined book holds: all of them (``book=True``), none
+    (``False``), or those whose model is named in ``book``, in the order given; the book is
+    written only when it holds more than one."""
+    if book is True:
+        chosen = list(derivations)
+    elif book is False:
+        chosen = []
+    else:
+        if isinstance(book, str):
+            raise TypeError("book: give a collection of network names, not one string")
+        chosen = [d for d in derivations if d.model.name in book]
+    return chosen if len(chosen) > 1 else []
+
+
 def write_sources(derivations: Sequence[Derivation], lang: str, out: Path,
-                  *, book: bool = True, detail: str = "short") -> list[Document]:
-    """Write ``<net>.tex`` for each derivation (and the combined ``notes.tex``) into ``out``;
-    ``detail`` is ``"short"`` (the notes) or ``"full"`` (every recorded step)."""
+                  *, book: bool | Collection[str] = True, detail: str = "short",
+                  examples: Mapping[str, Example | None] | None = None) -> list[Document]:
+    """Write ``<net>.tex`` for each derivation and the combined ``notes.tex`` of those
+    :func:`book_of` chooses by ``book`` into ``out``; ``detail`` is ``"short"`` (the notes)
+    or ``"full"`` (every recorded step); ``examples`` holds each network's worked example
+    by name (``codegen.worked_example.run_examples``), none printed where absent."""
+    examples = examples or {}
     if lang not in LANGUAGES:
         raise ValueError(f"unknown language {lang!r}; choose one of {', '.join(LANGUAGES)}")
     out.mkdir(parents=True, exist_ok=True)
-    texts = {f"{d.model.name}.tex": render_tex(d, lang, detail) for d in derivations}
-    if book and len(derivations) > 1:
-        texts[f"{BOOK_NAME}.tex"] = render_book(derivations, lang, detail)
+    texts = {f"{d.model.name}.tex": render_tex(d, lang, detail,
+                                               example=examples.get(d.model.name))
+             for d in derivations}
+    chapters = book_of(derivations, book)
+    if chapters:
+        texts[f"{BOOK_NAME}.tex"] = render_book(chapters, lang, detail, examples=examples)
     # only what changed is rewritten (latexmk rebuilds by content), all of it at once
     changed = {name: text for name, text in texts.items()
                if not (out / name).is_file()
@@ -172,14 +196,18 @@ def overfull_boxes(log_text: str, tolerance_pt: float = 1.0) -> list[str]:
 
 
 def build(derivations: Sequence[Derivation], lang: str, out: Path,
-          *, jobs: int | None = None, detail: str = "short") -> list[Document]:
-    """Write the sources and build every PDF (several at once); TeX must be installed."""
-    documents = write_sources(derivations, lang, out, detail=detail)
+          *, jobs: int | None = None, detail: str = "short",
+          book: bool | Collection[str] = True,
+          examples: Mapping[str, Example | None] | None = None) -> list[Document]:
+    """Write the sources (``book`` and ``examples`` as in :func:`write_sources`) and build
+    every PDF (several at once); TeX must be installed."""
+    documents = write_sources(derivations, lang, out, book=book, detail=detail,
+                              examples=examples)
     workers = jobs or min(len(documents), os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         return list(pool.map(lambda d: compile_document(d, lang), documents))
 
 
-__all__ = ["BOOK_NAME", "ENGINES", "PACKAGES", "SANDBOX", "Document", "build",
-           "compile_document", "install_hint", "missing_tex", "overfull_boxes", "tex_environment",
-           "write_sources"]
+__all__ = ["BOOK_NAME", "ENGINES", "PACKAGES", "SANDBOX", "Document", "book_of", "build",
+           "compile_document", "install_hint", "missing_tex", "overfull_boxes",
+           "tex_environment", "write_sources"]

@@ -13,11 +13,17 @@ picture come from the shape of the equations:
 - a recurrent model whose equations multiply no two quantities (the RNN) is unrolled
   over the steps ``t-1, t, t+1``, each step a column from the input up to the output,
   the recurrent edges between the columns and, dashed beside them, the adjoints
-  ``δ^{t}``, ``δ^{t+1}`` flowing back (where the steps cannot sit side by side
-  without an edge through a node, as in a bidirectional net, one step is drawn);
+  ``δ^{t}``, ``δ^{t+1}`` flowing back. In a bidirectional net (Graves 3.2.4, Fig. 3.4)
+  the layer that runs backward in time, reading ``t+1``, sits above the one that runs
+  forward, so that each layer's recurrence runs between the steps in rows of its own,
+  from ``t-1`` to ``t`` below and from ``t+1`` to ``t`` above (where the steps cannot
+  sit side by side without an edge through a node, one step is drawn);
 - any other recurrent model (the LSTM's memory block, a GRU) is drawn for one step
-  ``t`` from the bottom up: what it reads from step ``t-1`` is in the bottom row beside
-  the input, and what step ``t+1`` reads leaves by a dashed arrow to ``t+1``.
+  ``t`` from the bottom up: what it reads from another step (``t-1``; ``t+1`` for the
+  backward layer of a bidirectional net) is in the bottom row beside the input, and
+  what another step reads leaves by a dashed arrow to that step (``t+1``; ``t-1``).
+  Where that picture is too tall to print at a legible size (the LSTM's), it is drawn
+  from left to right instead, whichever of the two prints larger.
 
 ``layout.py`` decides where everything goes; :func:`drawing` returns the boxes and paths
 (what the geometry test checks) with the text of each node, and :func:`tikz_graph` prints
@@ -278,10 +284,39 @@ class _Figure:
                     graph.edge(node, node_of(name), self.label(read), dashed=bool(read.shift))
         return graph
 
-    def layers(self, graph: _Graph) -> dict[str, int]:
+    def directions(self) -> tuple[set[str], set[str]]:
+        """The layers that run forward and backward in time: the quantities on a path, within
+        one step, from an equation reading ``t-1`` (``t+1``) to what it reads there."""
+        readers: dict[str, set[str]] = {}
+        for name, rs in self.reads.items():
+            for read in rs:
+                readers.setdefault(read.name, set()).add(name)
+
+        def closure(start: set[str], step: dict[str, set[str]]) -> set[str]:
+            seen, todo = set(start), list(start)
+            while todo:
+                for m in step.get(todo.pop(), ()):
+                    if m not in seen:
+                        seen.add(m)
+                        todo.append(m)
+            return seen
+
+        read_by = {name: {r.name for r in rs if not r.shift} for name, rs in self.reads.items()}
+        found = []
+        for sign in (-1, 1):
+            seeds = {name for name, rs in self.reads.items()
+                     if any(r.shift * sign > 0 for r in rs)}
+            read = {r.name for rs in self.reads.values() for r in rs if r.shift * sign > 0}
+            found.append(closure(seeds, readers) & closure(read, read_by))
+        return found[0], found[1]
+
+    def layers(self, graph: _Graph, *, stacked: bool = False) -> dict[str, int]:
         """Longest path from the sources; a target, or a quantity of step ``t-1``, sits just
-        below its first reader; an arrow to ``t+1`` just above its quantity."""
+        below its first reader; an arrow to ``t+1`` just above its quantity. ``stacked``: a
+        layer running backward in time sits above the one running forward, so that each
+        layer's recurrence between the steps runs in rows of its own."""
         level: dict[str, int] = {}
+        floor: dict[str, int] = {}
         incoming: dict[str, list[str]] = {n: [] for n in graph.text}
         outgoing: dict[str, list[str]] = {n: [] for n in graph.text}
         for u, v in graph.edges:
@@ -290,11 +325,20 @@ class _Figure:
 
         def depth(name: str) -> int:
             if name not in level:
-                level[name] = 1 + max((depth(u) for u in incoming[name]), default=-1)
+                level[name] = max(floor.get(name, 0),
+                                  1 + max((depth(u) for u in incoming[name]), default=-1))
             return level[name]
 
         for name in graph.text:
             depth(name)
+        forward, backward = self.directions() if stacked else (set(), set())
+        forward, backward = forward & set(graph.text), backward & set(graph.text)
+        if forward and backward:
+            lift = max(level[n] for n in forward) + 1 - min(level[n] for n in backward)
+            floor = {n: level[n] + max(0, lift) for n in backward}
+            level = {}
+            for name in graph.text:
+                depth(name)
         for name in graph.text:
             q = self.model.quantities.get(name)
             if (q is not None and q.role is Role.TARGET) or name.startswith("prev:"):
@@ -304,11 +348,11 @@ class _Figure:
                 level[name] = level[incoming[name][0]] + 1
         return level
 
-    def lay_out(self, graph: _Graph, *, horizontal: bool) -> Layout:
+    def lay_out(self, graph: _Graph, *, horizontal: bool, stacked: bool = False) -> Layout:
         sizes = {n: graph.size(n) for n in graph.text}
         labels = {e: (text_width(t, LABEL_SCALE), LABEL_HEIGHT) for e, t in graph.edges.items()
                   if t}
-        layout = layered_layout(sizes, self.layers(graph), list(graph.edges),
+        layout = layered_layout(sizes, self.layers(graph, stacked=stacked), list(graph.edges),
                                 horizontal=horizontal, label_sizes=labels)
         for path in layout.paths:
             path.label = graph.edges[(path.source, path.target)]
@@ -325,17 +369,27 @@ class _Figure:
         if self.has_products() or any(not self.model.quantity(n).time
                                       for n in self.equations
                                       if self.model.quantity(n).role is Role.INTERMEDIATE):
-            graph = self.step_graph(merge=True)
-            return Drawing(self.lay_out(graph, horizontal=False), graph.text, graph.style)
+            return self.one_step()
         unrolled = self.unrolled()
         if collisions(unrolled.layout):  # steps that cannot sit side by side: one step
-            graph = self.step_graph(merge=True)
-            return Drawing(self.lay_out(graph, horizontal=False), graph.text, graph.style)
+            return self.one_step()
         return unrolled
+
+    def one_step(self) -> Drawing:
+        """One step, from the bottom up or, where that prints larger (a tall picture such
+        as the LSTM's, scaled down to fit the page), from left to right."""
+        graph = self.step_graph(merge=True)
+        upright = self.lay_out(graph, horizontal=False)
+        layout = upright
+        if fit_scale(upright) < 1:
+            across = self.lay_out(graph, horizontal=True)
+            if fit_scale(across) > fit_scale(upright) and not collisions(across):
+                layout = across
+        return Drawing(layout, graph.text, graph.style)
 
     def unrolled(self) -> Drawing:
         graph = self.step_graph(ghosts=False)
-        step = self.lay_out(graph, horizontal=False)
+        step = self.lay_out(graph, horizontal=False, stacked=True)
         timed = [n for n in graph.text if self.model.quantity(n).time]
         left = min(step.boxes[n].x - step.boxes[n].w / 2 for n in timed)
         right = max(step.boxes[n].x + step.boxes[n].w / 2 for n in timed)
@@ -425,6 +479,15 @@ def _border(point: tuple[float, float], direction: tuple[float, float], box: Box
     return (x + dx * t, y + dy * t)
 
 
+def fit_scale(layout: Layout) -> float:
+    """How much a picture of ``layout`` is scaled down to fit ``MAX_WIDTH × MAX_HEIGHT``
+    (1 where it fits)."""
+    boxes = layout.boxes.values()
+    width = max(b.x + b.w / 2 for b in boxes) - min(b.x - b.w / 2 for b in boxes)
+    height = max(b.y + b.h / 2 for b in boxes) - min(b.y - b.h / 2 for b in boxes)
+    return min(1.0, MAX_WIDTH / width, MAX_HEIGHT / height)
+
+
 def drawing(model: Model, printer: NotesLatexPrinter) -> Drawing:
     """The figure of ``model``: where each node and edge is, and what each node says."""
     return _Figure(model, printer).drawing()
@@ -476,13 +539,10 @@ def tikz_graph(model: Model, printer: NotesLatexPrinter) -> str:
             lines.append(rf"\node[lbl] at ({path.label_box.x:.2f}, {path.label_box.y:.2f}) "
                          rf"{{${path.label}$}};")
     lines.append(r"\end{tikzpicture}")
-    boxes = picture.layout.boxes.values()
-    width = max(b.x + b.w / 2 for b in boxes) - min(b.x - b.w / 2 for b in boxes)
-    height = max(b.y + b.h / 2 for b in boxes) - min(b.y - b.h / 2 for b in boxes)
-    scale = min(1.0, MAX_WIDTH / width, MAX_HEIGHT / height)
+    scale = fit_scale(picture.layout)
     if scale < 1:  # the whole picture, text and all, so that its geometry stays as laid out
         lines = [rf"\scalebox{{{scale:.2f}}}{{%", *lines, "}"]
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["Drawing", "Read", "drawing", "layers", "reads", "text_width", "tikz_graph"]
+__all__ = ["Drawing", "Read", "drawing", "fit_scale", "layers", "reads", "text_width", "tikz_graph"]

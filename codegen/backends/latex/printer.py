@@ -140,6 +140,69 @@ def with_primes(tex: str, primes: int) -> str:
     return Scripted(parts.stem + "'" * primes, parts.sub).tex()
 
 
+class GravesBase(sympy.Function):
+    """A squashing function as Graves names it in the LSTM (``f`` for the gates, ``g`` for
+    the cell input, ``h`` for the cell output), or its derivative (``g'``): the notes print
+    ``tanh(a_c)`` as ``g(a_c)`` and ``1 - tanh²(a_c)`` as ``g'(a_c)``. Each letter is a
+    subclass (:func:`graves_function`); they exist only to be printed."""
+
+    nargs = 1
+    letter: ClassVar[str] = ""
+    prime: ClassVar[bool] = False
+
+
+_GRAVES_CLASSES: dict[tuple[str, bool], type[GravesBase]] = {}
+
+
+def graves_function(letter: str, prime: bool = False) -> type[GravesBase]:
+    """The function class printed ``letter`` (with ``prime``, its derivative)."""
+    key = (letter, prime)
+    if key not in _GRAVES_CLASSES:
+        name = "Graves_" + "".join(c if c.isalnum() else "_" for c in letter) + (
+            "_prime" if prime else "")
+        _GRAVES_CLASSES[key] = type(name, (GravesBase,), {"letter": letter, "prime": prime})
+    return _GRAVES_CLASSES[key]
+
+
+#: The squashing functions Graves' letters stand for, by SymPy class name.
+SQUASHING = ("tanh", "logistic")
+#: The letters of the squashing functions applied inside an equation (not named by it), in
+#: the order they are first applied: Graves' cell input and cell output.
+INNER_LETTERS = ("g", "h")
+
+
+def squashing_letters(model: Model) -> dict[tuple[str, str], str]:
+    """Graves' letters for ``model``'s squashing functions, by (function, argument's
+    quantity): where an equation applies ``tanh`` to a quantity without naming the result
+    (``s = b_ι tanh(a_c) + …``, the LSTM's cell input and output), the first two such
+    applications get ``g`` and ``h`` and the named logistic ones (``b_ι = σ(a_ι)``, the
+    gates) ``f``; a model without such applications (an MLP, an RNN, a GRU) keeps ``σ``
+    and ``tanh`` (its derivatives are written with the named outputs, ``b(1 - b)``,
+    ``1 - b²``)."""
+    inner: dict[tuple[str, str], str] = {}
+    named: dict[tuple[str, str], str] = {}
+    for name in model.evaluation_order():
+        rhs = model.equations[name].rhs
+        for node in sympy.preorder_traversal(rhs):
+            if (type(node).__name__ not in SQUASHING or not node.args
+                    or not isinstance(node.args[0], Indexed)):
+                continue
+            key = (type(node).__name__, node.args[0].base.name)
+            if node == rhs:
+                if key[0] == "logistic":
+                    named.setdefault(key, "f")
+            elif (key[0] == "tanh" and key not in inner
+                  and len(inner) < len(INNER_LETTERS)):
+                inner[key] = INNER_LETTERS[len(inner)]
+    return {**named, **inner} if inner else {}
+
+
+def printed_letters(letters: dict[tuple[str, str], str]) -> dict[tuple[str, str], str]:
+    """The letters the printer writes: ``g`` and ``h``; the gates keep ``σ`` (the prose
+    says that Graves' ``f`` is ``σ``), since ``b = σ(a)`` says more than ``b = f(a)``."""
+    return {key: letter for key, letter in letters.items() if letter != "f"}
+
+
 class NotesLatexPrinter(LatexPrinter):
     """SymPy's LaTeX printer in the notation of ``model`` (see the module docstring).
 
@@ -155,6 +218,60 @@ class NotesLatexPrinter(LatexPrinter):
         self.model = model
         self._bracket_logs = False
         self._symbols: tuple[dict[str, str], dict[str, str]] | None = None
+        self.letters = squashing_letters(model)
+        self._printed = printed_letters(self.letters)
+
+    def doprint(self, expr: Any) -> str:
+        return super().doprint(self.graves(expr))
+
+    # --- Graves' squashing functions --------------------------------------------------------
+
+    def _letter(self, node: Expr) -> str | None:
+        if (type(node).__name__ in SQUASHING and node.args
+                and isinstance(node.args[0], Indexed)):
+            return self._printed.get((type(node).__name__, node.args[0].base.name))
+        return None
+
+    def graves(self, expr: Any) -> Any:
+        """``expr`` with the squashing functions of :func:`squashing_letters` as Graves
+        writes them: ``g(a_c)`` for ``tanh(a_c)``, ``g'(a_c)`` for ``1 - tanh²(a_c)`` and for
+        ``σ(x)(1 - σ(x))``."""
+        if not self._printed or not isinstance(expr, sympy.Basic):
+            return expr
+        return self._squash(expr)
+
+    def _squash(self, expr: Expr) -> Expr:
+        if isinstance(expr, (Indexed, Idx, IndexedBase)) or not expr.args:
+            return expr
+        if isinstance(expr, sympy.Add) and len(expr.args) == 2 and sympy.S.One in expr.args:
+            other = expr.args[0] if expr.args[1] == 1 else expr.args[1]
+            square = -other
+            if (isinstance(square, sympy.Pow) and square.exp == 2
+                    and type(square.base).__name__ == "tanh" and self._letter(square.base)):
+                letter = self._letter(square.base)
+                return graves_function(letter, True)(self._squash(square.base.args[0]))
+        if isinstance(expr, sympy.Mul):
+            factors = list(expr.args)
+            for factor in list(factors):
+                if type(factor).__name__ == "logistic" and self._letter(factor):
+                    rest = sympy.S.One - factor
+                    if factor in factors and rest in factors:
+                        factors.remove(factor)
+                        factors.remove(rest)
+                        factors.append(graves_function(self._letter(factor), True)(
+                            factor.args[0]))
+            if len(factors) != len(expr.args):
+                return sympy.Mul(*(self._squash(f) for f in factors))
+        letter = self._letter(expr)
+        if letter is not None:
+            return graves_function(letter)(self._squash(expr.args[0]))
+        return expr.func(*(self._squash(a) for a in expr.args))
+
+    def _print_GravesBase(self, expr: GravesBase, exp: str | None = None) -> str:
+        name = expr.letter + ("'" if expr.prime else "")
+        if exp is not None:
+            name = f"{{{name}}}^{{{exp}}}"
+        return rf"{name}{{\left({self._print(expr.args[0])}\right)}}"
 
     # --- symbols of the model ---------------------------------------------------------------
 
@@ -332,6 +449,8 @@ class NotesLatexPrinter(LatexPrinter):
         def rank(factor: Expr) -> int:
             if isinstance(factor, sympy.Add) or factor in partners:
                 return 0
+            if isinstance(factor, GravesBase):  # Graves' b_ι g(a_c), b_ω h'(s_c)
+                return 3
             if isinstance(factor, sympy.Sum):
                 return 5
             if isinstance(factor, Indexed):

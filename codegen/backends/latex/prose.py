@@ -42,10 +42,33 @@ PROSE: dict[str, dict[str, str]] = {
     "role_parameter": {"en": "parameters", "zh": "参数"},
     "role_state": {"en": "initial state", "zh": "初始状态"},
     "role_intermediate": {"en": "computed", "zh": "中间量"},
-    "functions": {"en": "$\\sigma(x) = 1/(1 + e^{{-x}})$ is the logistic function (Graves' $f$), "
-                        "with $\\sigma' = \\sigma(1 - \\sigma)$; $\\tanh' = 1 - \\tanh^{{2}}$.",
-                  "zh": "$\\sigma(x) = 1/(1 + e^{{-x}})$ 是 logistic 函数（即 Graves 的 $f$），"
-                        "$\\sigma' = \\sigma(1 - \\sigma)$；$\\tanh' = 1 - \\tanh^{{2}}$。"},
+    "functions": {"en": "{pieces}.", "zh": "{pieces}。"},
+    "function_sep": {"en": "; ", "zh": "；"},
+    "function_logistic": {
+        "en": "$\\sigma(x) = 1/(1 + e^{{-x}})$ is the logistic function, and for "
+              "$b = \\sigma(a)$, $\\sigma'(a) = b(1 - b)$ (Graves' $f'(a)$)",
+        "zh": "$\\sigma(x) = 1/(1 + e^{{-x}})$ 是 logistic 函数，若 $b = \\sigma(a)$，则 "
+              "$\\sigma'(a) = b(1 - b)$（即 Graves 的 $f'(a)$）"},
+    "function_tanh": {
+        "en": "for $b = \\tanh(a)$, $\\tanh'(a) = 1 - b^{{2}}$ (Graves' $\\theta'(a)$)",
+        "zh": "若 $b = \\tanh(a)$，则 $\\tanh'(a) = 1 - b^{{2}}$（即 Graves 的 $\\theta'(a)$）"},
+    "functions_graves": {
+        "en": "As Graves does, these notes name the squashing functions: {gates}{applied}. "
+              "{means}.",
+        "zh": "与 Graves 一样，本笔记给各压缩函数命名：{gates}{applied}。{means}。"},
+    "letter_gates": {"en": "$f$ the gates' function, ", "zh": "$f$ 为各门的函数，"},
+    "letter_applied": {"en": "${letter}$ the one applied to ${arg}$",
+                       "zh": "${letter}$ 为作用于 ${arg}$ 的函数"},
+    "letters_gates": {
+        "en": "Here $f = \\sigma$, the logistic function $\\sigma(x) = 1/(1 + e^{{-x}})$, and "
+              "for a gate $b = f(a)$, $f'(a) = b(1 - b)$",
+        "zh": "这里 $f = \\sigma$，即 logistic 函数 $\\sigma(x) = 1/(1 + e^{{-x}})$；"
+              "对门 $b = f(a)$ 有 $f'(a) = b(1 - b)$"},
+    "letters_tanh": {"en": "${letters} = \\tanh$, so ${primes} = 1 - \\tanh^{{2}}(x)$",
+                     "zh": "${letters} = \\tanh$，故 ${primes} = 1 - \\tanh^{{2}}(x)$"},
+    "letters_logistic": {
+        "en": "${letters} = \\sigma$, so ${primes} = \\sigma(x)(1 - \\sigma(x))$",
+        "zh": "${letters} = \\sigma$，故 ${primes} = \\sigma(x)(1 - \\sigma(x))$"},
     "graph_refer": {"en": "Figure~\\ref{{{label}}} shows how the quantities depend on each other.",
                     "zh": "各量之间的依赖关系见图~\\ref{{{label}}}。"},
     "graph_caption": {
@@ -56,11 +79,22 @@ PROSE: dict[str, dict[str, str]] = {
               "$\\times$ 表示乘积{recurrent}。"},
     "graph_recurrent": {
         "en": "; dashed arrows come from or go to another step, dotted ones carry adjoints back",
-        "zh": "；虚线箭头来自或通向另一时间步，点线箭头把伴随量传回"},
+        "zh": "；虚线箭头来自或通向另一时间步，点线箭头把误差项传回"},
     "forward_pass": {"en": "Forward pass", "zh": "前向传播"},
     "each_step": {"en": "For $t = 1, \\dots, T$ in turn, starting from {states} (given; zero "
                         "unless passed):",
                   "zh": "对 $t = 1, \\dots, T$ 依次计算，初始值 {states} 给定（未给出时为零）："},
+    "each_step_down": {"en": "For $t = T, \\dots, 1$ in turn, starting from {states} (given; "
+                             "zero unless passed):",
+                       "zh": "对 $t = T, \\dots, 1$ 依次计算，初始值 {states} 给定"
+                             "（未给出时为零）："},
+    "each_step_both": {
+        "en": "The layers that read step $t-1$ run $t = 1, \\dots, T$ from {up}, those that read "
+              "step $t+1$ run $t = T, \\dots, 1$ from {down} (given; zero unless passed):",
+        "zh": "用到第 $t-1$ 步的层按 $t = 1, \\dots, T$ 从 {up} 算起，用到第 $t+1$ 步的层按 "
+              "$t = T, \\dots, 1$ 从 {down} 算起（初始值给定，未给出时为零）："},
+    "each_step_plain": {"en": "For $t = 1, \\dots, T$ in turn:",
+                        "zh": "对 $t = 1, \\dots, T$ 依次计算："},
     "in_order": {"en": "In this order:", "zh": "按以下顺序计算："},
     "the_loss": {"en": "The loss", "zh": "损失函数"},
     "loss_plain": {"en": "The loss is", "zh": "损失为"},
@@ -76,18 +110,39 @@ PROSE: dict[str, dict[str, str]] = {
               "equations read $q$, and over all their indices:",
         "zh": "对每个量 $q$，链式法则对所有用到 $q$ 的量 $c$ 及其全部指标求和："},
     "backward_order": {
-        "en": "The adjoints are computed in the order ${order}${when}.",
-        "zh": "各伴随量按 ${order}$ 的顺序计算{when}。"},
+        "en": "The adjoints are computed in the order {order}{when}.",
+        "zh": "各误差项按 {order} 的顺序计算{when}。"},
     "backward_when": {
         "en": ", at each step from $t = T$ down to $t = 1$: a term at $t+1$ was computed in the "
               "previous pass of this backward loop, so it is known when step $t$ needs it",
         "zh": "，时间从 $t = T$ 递减到 $t = 1$：$t+1$ 时刻的项在反向循环的上一轮已经算出，"
               "所以第 $t$ 步用到时它已知"},
-    "boundary": {
-        "en": "\\emph{{Boundary condition.}} At $t = T$ there is no step $T+1$: the terms "
-              "that read {reads} vanish, that is ${conds}$ (Graves' boundary condition).",
-        "zh": "\\emph{{边界条件}}\\quad $t = T$ 时没有第 $T+1$ 步，含 {reads} 的项为零，"
-              "即 ${conds}$（Graves 的边界条件）。"},
+    "backward_when_up": {
+        "en": ", at each step from $t = 1$ up to $t = T$ (the forward pass runs backwards in "
+              "time): a term at $t-1$ was computed in the previous pass of this backward loop, "
+              "so it is known when step $t$ needs it",
+        "zh": "，时间从 $t = 1$ 递增到 $t = T$（前向传播在时间上倒着进行）：$t-1$ 时刻的项在"
+              "反向循环的上一轮已经算出，所以第 $t$ 步用到时它已知"},
+    "backward_when_both": {
+        "en": ", in two loops: the adjoints that read step $t+1$ from $t = T$ down to $t = 1$, "
+              "those of the layers that run backwards in time (they read step $t-1$) from "
+              "$t = 1$ up to $t = T$; either way a term at the other step was computed in the "
+              "previous pass of its loop, so it is known when step $t$ needs it",
+        "zh": "，分两个循环：用到第 $t+1$ 步的误差项从 $t = T$ 递减到 $t = 1$，在时间上倒着"
+              "运行的层（它们用到第 $t-1$ 步）从 $t = 1$ 递增到 $t = T$；无论哪种，另一步的项"
+              "都在所在循环的上一轮已经算出，所以第 $t$ 步用到时它已知"},
+    "boundary": {"en": "\\emph{{Boundary condition.}} {cases}",
+                 "zh": "\\emph{{边界条件}}\\quad {cases}"},
+    "boundary_case": {
+        "en": "At $t = {last}$ there is no step ${beyond}$: the terms that read {reads} vanish, "
+              "that is {conds} (Graves' boundary condition).",
+        "zh": "$t = {last}$ 时没有第 ${beyond}$ 步，含 {reads} 的项为零，即 {conds}"
+              "（Graves 的边界条件）。"},
+    "boundary_case_behind": {
+        "en": "In the layers that run backwards in time, at $t = {last}$ there is no step "
+              "${beyond}$: the terms that read {reads} vanish, that is {conds}.",
+        "zh": "在时间上倒着运行的层中，$t = {last}$ 时没有第 ${beyond}$ 步，含 {reads} 的项"
+              "为零，即 {conds}。"},
     "readers": {"en": "It is read by {readers}.", "zh": "用到它的量：{readers}。"},
     "by": {"en": "by {refs}", "zh": "由 {refs}"},
     "chain_rule": {"en": "chain rule", "zh": "链式法则"},
@@ -116,15 +171,17 @@ PROSE: dict[str, dict[str, str]] = {
               "them all, with their matrix forms.",
         "zh": "其余参数梯度同理可得，连同矩阵形式列于第~\\ref{{{label}}}~节。"},
     "states_gradients": {
-        "en": "The initial states are read only at $t = 1$:",
-        "zh": "初始状态只在 $t = 1$ 时被用到："},
+        "en": "An initial state is read only where its recurrence starts ({where}):",
+        "zh": "初始状态只在其递推开始的那一步被用到（{where}）："},
+    "read_at": {"en": "${state}$ at ${at}$", "zh": "${state}$ 在 ${at}$"},
     "example_head": {"en": "A worked example", "zh": "算例"},
     "example": {
         "en": "At tiny sizes, {sizes}, parameters and input drawn with seed {seed} and one "
               "target class per step, the generated NumPy code gives $L = {loss}$ and the "
-              "gradient on the left; central differences (step $10^{{-5}}$) give the right one:",
+              "gradient on the left; central differences (step $10^{{{step}}}$) give the right "
+              "one:",
         "zh": "取很小的尺寸 {sizes}，参数与输入用种子 {seed} 随机生成，每步一个目标类别，"
-              "生成的 NumPy 代码算得 $L = {loss}$ 及左边的梯度；中心差分（步长 $10^{{-5}}$）"
+              "生成的 NumPy 代码算得 $L = {loss}$ 及左边的梯度；中心差分（步长 $10^{{{step}}}$）"
               "给出右边的梯度："},
     "example_passed": {
         "en": "Over all {entries} gradient entries the two differ by less than "
@@ -138,7 +195,7 @@ PROSE: dict[str, dict[str, str]] = {
     "example_numerical": {"en": "central differences", "zh": "中心差分"},
     "loop_head": {"en": "The backward loop", "zh": "反向循环"},
     "loop_init": {"en": "set", "zh": "置"},
-    "loop_for": {"en": "for $t = T, \\dots, 1$:", "zh": "对 $t = T, \\dots, 1$："},
+    "loop_for": {"en": "for ${range}$:", "zh": "对 ${range}$："},
     "loop_compute": {"en": "compute", "zh": "计算"},
     "loop_after": {"en": "then sum the parameter gradients over $t$",
                    "zh": "然后对 $t$ 求和得到参数梯度"},
@@ -156,8 +213,16 @@ PROSE: dict[str, dict[str, str]] = {
               "第 $k$ 列）。"},
     "summary_forward": {"en": "Forward, $t = 1, \\dots, T$", "zh": "前向，$t = 1, \\dots, T$"},
     "summary_forward_plain": {"en": "Forward", "zh": "前向"},
-    "summary_backward": {"en": "Backward, $t = T, \\dots, 1$, with {conds}",
-                         "zh": "反向，$t = T, \\dots, 1$，{conds}"},
+    "summary_forward_down": {"en": "Forward, $t = T, \\dots, 1$",
+                             "zh": "前向，$t = T, \\dots, 1$"},
+    "summary_forward_both": {
+        "en": "Forward, $t = 1, \\dots, T$; the layers that read $t+1$: $t = T, \\dots, 1$",
+        "zh": "前向，$t = 1, \\dots, T$；用到 $t+1$ 的层：$t = T, \\dots, 1$"},
+    "summary_backward": {"en": "Backward, ${range}$, with {conds}",
+                         "zh": "反向，${range}$，{conds}"},
+    "summary_backward_free": {"en": "Backward, ${range}$", "zh": "反向，${range}$"},
+    "summary_backward_both": {"en": "Backward, in the two loops below, with {conds}",
+                              "zh": "反向，分下面两个循环，{conds}"},
     "summary_backward_plain": {"en": "Backward", "zh": "反向"},
     "summary_gradients": {"en": "Gradients", "zh": "梯度"},
     "appendix": {"en": "Symbols and kernel names", "zh": "符号与代码中的名称"},
@@ -181,6 +246,7 @@ PROSE: dict[str, dict[str, str]] = {
         "zh": "\\textbf{{各步的数值检验未通过}}：{count} 步中有 {failed} 步与其改写不符，"
               "请勿采信此推导。"},
     "and": {"en": " and ", "zh": "和"},
+    "sentence_sep": {"en": " ", "zh": ""},
     "list_sep": {"en": ", ", "zh": "、"},
     "ref_sep": {"en": ", ", "zh": "、"},
 }

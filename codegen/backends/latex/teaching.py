@@ -25,7 +25,7 @@ from collections.abc import Iterable
 import sympy
 from sympy import Expr, Idx, Indexed
 
-from chainrule.codegen.backends.latex.example import example_context
+from chainrule.codegen.backends.latex.example import Example, example_context
 from chainrule.codegen.backends.latex.figure import tikz_graph
 from chainrule.codegen.backends.latex.prose import prose
 from chainrule.codegen.backends.latex.trace import (
@@ -129,8 +129,9 @@ class _Teaching(_Notes):
     """Everything ``notes.tex.j2`` shows for one derivation, printed."""
 
     def __init__(self, derivation: Derivation, lang: str = "en", *,
-                 standalone: bool = True) -> None:
+                 standalone: bool = True, example: Example | None = None) -> None:
         super().__init__(derivation, lang, standalone=standalone)
+        self.example = example
         self.s = {**self.s, **prose(lang)}
         self.vectors = VectorForms(self.model)
         self.refs: dict[str, str] = {}  # quantity name → label of the equation deriving it
@@ -222,17 +223,18 @@ class _Teaching(_Notes):
             "indices": self.indices_sentence(),
             "symbols": self.symbols(),
             "functions": self.uses_functions(),
-            "states": (self.join(self.tex(self.initial(q)) for q in model.of_role(Role.STATE))
-                       if model.of_role(Role.STATE) else ""),
+            "each_step": self.each_step() if time is not None else "",
             "forward": forward,
             "loss": loss,
             "loss_origin": self.loss_origin(),
-            "order": r",\ ".join(self.tex(a.lhs) for a in named),
+            # one formula per adjoint, so that a long list breaks between them
+            "order": self.s["list_sep"].join(f"${self.tex(a.lhs)}$" for a in named),
             "boundary": self.boundary_sentence(named),
+            "when": self.when(),
             "blocks": blocks,
             "gradients": self.gradients(),
             "summary": self.summary(),
-            "example": example_context(self.derivation, self.s, self.tex,
+            "example": example_context(self.example, self.s, self.tex,
                                        lambda name: self.vectors.symbol(name, False, None)),
             "appendix": self.appendix(),
         }
@@ -256,9 +258,45 @@ class _Teaching(_Notes):
             units=units)
 
     def initial(self, state) -> Expr:
+        """An initial state as the notes write it: its owner at the step it stands for,
+        ``b^0`` (a recurrence forward in time) or ``b^{T+1}`` (backward)."""
         owner = self.model.quantity(state.state_of)
         indices = self.indices_of(owner)[:-1]
-        return owner.base[(*indices, 0)]
+        step = self.model.initial_step(owner)
+        return owner.base[(*indices, 0 if step is None else step)]
+
+    def read_at(self, state) -> str:
+        """Where an initial state is read: ``t = 1`` forward, ``t = T`` backward (``t = 1, 2``
+        for a recurrence through ``t-2``)."""
+        owner = self.model.quantity(state.state_of)
+        step = self.model.initial_step(owner)
+        time = self.model.time_index
+        assert time is not None and step is not None
+        ahead = step != time.lower - 1
+        steps = sorted((step - shift for shift in self.model.shifts(owner)
+                        if (shift > 0) == ahead), key=sympy.default_sort_key,
+                       reverse=ahead)
+        return "t = " + ", ".join(self.tex(sympy.sympify(s)) for s in steps)
+
+    def each_step(self) -> str:
+        """The forward loop's sentence: its range(s) and the initial states they start from."""
+        states = self.model.of_role(Role.STATE)
+        time = self.model.time_index
+        assert time is not None
+        up = [q for q in states
+              if self.model.initial_step(self.model.quantity(q.state_of)) == time.lower - 1]
+        down = [q for q in states if q not in up]
+
+        def text(quantities: list) -> str:
+            return self.join(self.tex(self.initial(q)) for q in quantities)
+
+        if down and up:
+            return self.s["each_step_both"].format(up=text(up), down=text(down))
+        if down:
+            return self.s["each_step_down"].format(states=text(down))
+        if up:
+            return self.s["each_step"].format(states=text(up))
+        return self.s["each_step_plain"]
 
     def symbols(self) -> list[dict[str, str]]:
         rows = []
@@ -270,11 +308,6 @@ class _Teaching(_Notes):
                 rows.append({"role": self.s[f"role_{role.value}"],
                              "symbols": ", ".join(f"${self.tex(e)}$" for e in shown)})
         return rows
-
-    def uses_functions(self) -> str:
-        equations = [e.rhs for e in self.model.equations.values()]
-        names = {type(f).__name__ for e in equations for f in e.atoms(sympy.Function)}
-        return self.s["functions"] if names & {"logistic", "tanh"} else ""
 
     def loss_origin(self) -> str:
         """Where a cross-entropy comes from, when the loss is one: ``-Σ z ln y`` over a
@@ -290,28 +323,129 @@ class _Teaching(_Notes):
 
     # --- the backward pass --------------------------------------------------------------
 
-    def shifted_adjoints(self, adjoints: Iterable[Adjoint]) -> list[Indexed]:
-        """The adjoints read at ``t+1`` in ``adjoints``' results."""
+    def shift(self, ref: Indexed) -> int:
+        """The step offset of a read at ``t + c`` (``c``; 0 at ``t`` or without time)."""
         time = self.model.time_index
+        if time is None or not ref.indices:
+            return 0
+        offset = sympy.expand(ref.indices[-1] - time)
+        return int(offset) if offset.is_Integer else 0
+
+    def shifted_adjoints(self, adjoints: Iterable[Adjoint]) -> list[Indexed]:
+        """The adjoints read at another step (``t+1``, or ``t-1`` in a layer that runs
+        backwards in time) in ``adjoints``' results."""
         found = []
         for adjoint in adjoints:
             for ref in sympy.preorder_traversal(adjoint.expr):
-                if (isinstance(ref, Indexed) and time is not None and self.is_adjoint(ref)
-                        and ref.indices and ref.indices[-1] == time + 1):
+                if isinstance(ref, Indexed) and self.is_adjoint(ref) and self.shift(ref):
                     found.append(ref)
         return _unique(found)
 
-    def boundary_sentence(self, named: list[Adjoint]) -> str:
-        shifted = self.shifted_adjoints(self.derivation.adjoints.values())
+    def boundaries(self) -> list[dict[str, str]]:
+        """Graves' boundary conditions, one case per direction of the backward recurrences:
+        an adjoint read at ``t+1`` is zero at ``T+1`` (the loop's first step is ``T``), one
+        read at ``t-1`` (a layer running backwards in time) is zero at ``0``."""
         time = self.model.time_index
-        if not shifted or time is None:
+        shifted = self.shifted_adjoints(self.derivation.adjoints.values())
+        if time is None or not shifted:
+            return []
+        cases = []
+        for ahead in (True, False):
+            refs = [r for r in shifted if (self.shift(r) > 0) == ahead]
+            if not refs:
+                continue
+            reads, conds = [], []
+            for ref in refs:
+                shift = self.shift(ref)
+                reads.append(self.tex(ref.func(ref.base, *self.plain_indices(ref, time + shift))))
+                steps = (range(1, shift + 1) if ahead else range(shift, 0))
+                for step in steps:
+                    when = time.upper + step if ahead else time.lower + step
+                    conds.append(self.tex(ref.func(ref.base, *self.plain_indices(ref, when))))
+            first = time.upper if ahead else time.lower
+            beyond = time.upper + 1 if ahead else time.lower - 1
+            cases.append({"last": self.tex(first), "beyond": self.tex(beyond),
+                          "reads": self.join(_unique(reads)),
+                          "zeros": [f"{c} = 0" for c in _unique(conds)],
+                          "conds": self.join(f"{c} = 0" for c in _unique(conds)),
+                          "range": (rf"t = {self.tex(time.upper)}, \dots, {self.tex(time.lower)}"
+                                    if ahead else
+                                    rf"t = {self.tex(time.lower)}, \dots, {self.tex(time.upper)}"),
+                          "ahead": ahead})
+        return cases
+
+    def directions(self) -> dict[str, int]:
+        """The direction of the backward loop each stored adjoint is computed in: -1 (``t``
+        descending) for one that reads an adjoint at ``t+1``, +1 (ascending) at ``t-1``, and
+        for one that reads neither the direction of the adjoints it reads at its own step
+        (0 where there are none)."""
+        by_base = {a.base: name for name, a in self.derivation.adjoints.items()}
+        found: dict[str, int] = {}
+        named = self.derivation.named
+        changed = True
+        while changed:
+            changed = False
+            for adjoint in named:
+                name = adjoint.quantity.name
+                if found.get(name):
+                    continue
+                direction = 0
+                for ref in sympy.preorder_traversal(adjoint.expr):
+                    if not isinstance(ref, Indexed) or not self.is_adjoint(ref):
+                        continue
+                    shift = self.shift(ref)
+                    if shift:
+                        direction = -1 if shift > 0 else 1
+                        break
+                    direction = direction or found.get(by_base.get(ref.base, ""), 0)
+                if direction:
+                    found[name] = direction
+                    changed = True
+                found.setdefault(name, 0)
+        return found
+
+    def loops(self) -> list[dict[str, object]]:
+        """The backward loops in the order they run: a range of ``t`` and the adjoints each
+        computes (with the boundary values it starts from)."""
+        named = self.derivation.named
+        directions = self.directions()
+        cases = {(-1 if c["ahead"] else 1): c for c in self.boundaries()}
+        order = _unique(directions[a.quantity.name] for a in named
+                        if directions[a.quantity.name])
+        if not order:
+            order = [-1]
+        loops = []
+        for position, direction in enumerate(order):
+            members = [a for a in named if directions[a.quantity.name] == direction
+                       or (position == 0 and not directions[a.quantity.name])]
+            case = cases.get(direction)
+            time = self.model.time_index
+            span = (rf"t = {self.tex(time.upper)}, \dots, {self.tex(time.lower)}" if direction < 0
+                    else rf"t = {self.tex(time.lower)}, \dots, {self.tex(time.upper)}"
+                    ) if time is not None else ""
+            loops.append({"range": span, "conds": case["conds"] if case else "",
+                          "steps": self.s["list_sep"].join(
+                              rf"${self.tex(a.lhs)}$~{self.ref(self.refs[a.quantity.name])}"
+                              for a in members)})
+        return loops
+
+    def when(self) -> str:
+        """How the backward loop runs through time: down from ``T`` (recurrences through
+        ``t-1`` in the forward pass), up from ``1`` (through ``t+1``), or both."""
+        if self.model.time_index is None:
             return ""
-        reads = self.join(self.tex(ref) for ref in _unique(
-            ref.func(ref.base, *self.plain_indices(ref)) for ref in shifted))
-        conds = r",\ ".join(
-            rf"{self.tex(ref.func(ref.base, *self.plain_indices(ref, time.upper + 1)))} = 0"
-            for ref in _unique(ref.func(ref.base, *self.plain_indices(ref)) for ref in shifted))
-        return self.s["boundary"].format(reads=reads, conds=conds)
+        directions = {d for d in self.directions().values() if d}
+        if directions == {-1, 1}:
+            return self.s["backward_when_both"]
+        return self.s["backward_when_up" if directions == {1} else "backward_when"]
+
+    def boundary_sentence(self, named: list[Adjoint]) -> str:
+        cases = self.boundaries()
+        if not cases:
+            return ""
+        return self.s["boundary"].format(cases=self.s["sentence_sep"].join(
+            self.s["boundary_case" if case["ahead"] else "boundary_case_behind"].format(**case)
+            for case in cases))
 
     def plain_indices(self, ref: Indexed, when: Expr | None = None) -> tuple[Expr, ...]:
         """``ref``'s quantity at its canonical unit indices, at ``when`` (default t+1)."""
@@ -524,8 +658,12 @@ class _Teaching(_Notes):
                                           for lp in g.local_partials
                                           if lp.consumer.quantity.name in self.refs]),
                                  width=80) for g in states]
+        where = self.s["list_sep"].join(
+            self.s["read_at"].format(state=self.tex(self.initial(g.quantity)),
+                                     at=self.read_at(g.quantity)) for g in states)
         return {"example": self.tex(self.element(example.quantity)) if example else "",
                 "source": source, "rows": rows,
+                "states_head": self.s["states_gradients"].format(where=where) if states else "",
                 "states": [row for rows_ in state_rows for row in rows_]}
 
     # --- summary ------------------------------------------------------------------------
@@ -590,23 +728,38 @@ class _Teaching(_Notes):
         backward = [self.pair(a.lhs, a.expr, a.indices) for a in self.derivation.named]
         gradients = [self.pair(self.gradient_lhs(g), g.expr, g.indices)
                      for g in self.derivation.gradients.values()]
-        shifted = self.shifted_adjoints(self.derivation.adjoints.values())
-        if time is not None and shifted:
-            conds = self.join(
-                rf"{self.tex(r.func(r.base, *self.plain_indices(r, time.upper + 1)))} = 0"
-                for r in _unique(r.func(r.base, *self.plain_indices(r)) for r in shifted))
-            head = self.s["summary_backward"].format(conds=conds)
-        else:
-            conds = ""
+        cases = self.boundaries()
+        loops = self.loops()
+        conds = self.join(zero for case in cases for zero in case["zeros"])
+        if time is None:
             head = self.s["summary_backward_plain"]
-        loop = {"conds": conds, "recurrent": time is not None,
+        elif len(loops) > 1:
+            head = self.s["summary_backward_both"].format(conds=conds)
+        elif cases:
+            head = self.s["summary_backward"].format(range=loops[0]["range"], conds=conds)
+        else:
+            head = self.s["summary_backward_free"].format(range=loops[0]["range"])
+        loop = {"recurrent": time is not None, "loops": loops,
                 "steps": self.s["list_sep"].join(
                     rf"${self.tex(a.lhs)}$~{self.ref(self.refs[a.quantity.name])}"
                     for a in self.derivation.named)}
-        return {"loop": loop, "forward_head": self.s["summary_forward" if time is not None
-                                       else "summary_forward_plain"],
+        directions = self.state_directions()
+        forward_head = ("summary_forward_plain" if time is None else
+                        "summary_forward_both" if len(directions) > 1 else
+                        "summary_forward_down" if directions == {1} else "summary_forward")
+        return {"loop": loop, "forward_head": self.s[forward_head],
                 "forward": forward, "backward_head": head, "backward": backward,
                 "gradients": gradients}
+
+    def state_directions(self) -> set[int]:
+        """How the forward recurrences run: -1 for one through ``t-1`` (``t`` ascending, from
+        a state at ``0``), 1 for one through ``t+1`` (descending, from ``T+1``)."""
+        time = self.model.time_index
+        found = set()
+        for quantity in self.model.quantities.values():
+            shifts = self.model.shifts(quantity) if quantity.time else set()
+            found |= {1 if shift > 0 else -1 for shift in shifts}
+        return found if time is not None else set()
 
     # --- appendix -----------------------------------------------------------------------
 
@@ -627,10 +780,11 @@ class _Teaching(_Notes):
             fillvalue={"symbol": "", "name": "", "shape": ""})]
 
 
-def teaching_context(derivation: Derivation, lang: str = "en", *,
-                     standalone: bool = True) -> dict[str, object]:
-    """What ``notes.tex.j2`` is filled with for ``derivation``: every expression printed."""
-    return _Teaching(derivation, lang, standalone=standalone).context()
+def teaching_context(derivation: Derivation, lang: str = "en", *, standalone: bool = True,
+                     example: Example | None = None) -> dict[str, object]:
+    """What ``notes.tex.j2`` is filled with for ``derivation``: every expression printed;
+    ``example`` the worked example to print (none when None)."""
+    return _Teaching(derivation, lang, standalone=standalone, example=example).context()
 
 
 __all__ = ["CELL_WIDTH", "NOTED_WIDTH", "bookmark", "partial_view", "simplify_deltas",

@@ -27,6 +27,7 @@ from sympy import Expr, Idx, Indexed
 
 from chainrule.codegen.backends.latex.figure import tikz_graph
 from chainrule.codegen.backends.latex.printer import NotesLatexPrinter
+from chainrule.codegen.backends.latex.prose import prose
 from chainrule.codegen.backends.latex.words import model_text, quantity_name, rule_name, strings
 from chainrule.codegen.templating import render
 from chainrule.symbolic import (
@@ -155,14 +156,20 @@ class _Notes:
             "model_name_tex": tex_escape(model.name),
             "loss_symbol": self.tex(self.loss),
             "title": tex_escape(model_text(model.title, self.lang)),
-            "description": (f" ({tex_escape(model_text(model.description, self.lang))})"
+            "description": (self.s["what"].format(
+                what=tex_escape(model_text(model.description, self.lang)))
                             if model.description else ""),
             "time": (rf"{self.tex(time)} = {self.tex(time.lower)}, \dots, {self.tex(time.upper)}"
                      if time is not None else ""),
             "indices": self.indices(),
             "quantities": [self.quantity_row(q) for q in model.quantities.values()
                            if q.role is not Role.LOSS],
-            "initial_states": [self.initial_state(q) for q in model.of_role(Role.STATE)],
+            "functions": self.uses_functions(),
+            "initial_states": [eq for eq in (self.initial_state(q)
+                                             for q in model.of_role(Role.STATE)) if eq],
+            "initial_given": self.join(self.tex(self.state_lhs(q))
+                                       for q in model.of_role(Role.STATE)
+                                       if not self.initial_state(q)),
             "forward": [self.equation(f"eq:fwd:{name}", model.equations[name].lhs,
                                       model.equations[name].rhs)
                         for name in model.evaluation_order()],
@@ -207,13 +214,25 @@ class _Notes:
                 quantity.adjoint_latex) else "",
         }
 
-    def initial_state(self, state: Quantity) -> dict[str, object]:
+    def state_lhs(self, state: Quantity) -> Expr:
+        """The recurrent quantity at the step its initial state stands for: ``b^0`` for a
+        recurrence forward in time, ``b^{T+1}`` for one backward."""
         owner = self.model.quantity(state.state_of)  # type: ignore[arg-type]
         time = self.model.time_index
         assert time is not None
         indices = self.indices_of(owner)[:-1]
-        at_zero = owner.base[(*indices, time.lower - 1)]
-        return self.equation(f"eq:state:{state.name}", at_zero, state.base[indices])
+        step = self.model.initial_step(owner)
+        return owner.base[(*indices, time.lower - 1 if step is None else step)]
+
+    def initial_state(self, state: Quantity) -> dict[str, object] | None:
+        """``b^0 = b^{(0)}`` where the state has a symbol of its own; None where the notes
+        write it as ``b^0`` itself (the equation would read ``b^0 = b^0``)."""
+        lhs = self.state_lhs(state)
+        indices = self.indices_of(self.model.quantity(state.state_of))[:-1]  # type: ignore
+        rhs = state.base[indices] if indices else sympy.Symbol(state.name)
+        if self.tex(lhs) == self.tex(rhs):
+            return None
+        return self.equation(f"eq:state:{state.name}", lhs, rhs)
 
     # --- equations -------------------------------------------------------------------------------
 
@@ -393,11 +412,44 @@ class _Notes:
             text += self.s[key].format(conds=conditions)
         return text
 
+    def uses_functions(self) -> str:
+        """The squashing functions, once, in Graves' notation: ``f'(a) = b(1 - b)`` and
+        ``θ'(a) = 1 - b²`` for a named output ``b``; where an equation applies one without
+        naming its result (the LSTM's cell input and output), Graves' ``f``, ``g``, ``h``."""
+        words = {**self.s, **prose(self.lang)}
+        equations = [e.rhs for e in self.model.equations.values()]
+        names = {type(f).__name__ for e in equations for f in e.atoms(sympy.Function)}
+        letters = self.printer.letters
+        if not letters:
+            pieces = [words[f"function_{name}"].format() for name in ("logistic", "tanh")
+                      if name in names]
+            return (words["functions"].format(pieces=words["function_sep"].join(pieces))
+                    if pieces else "")
+        inner = [(key, letter) for key, letter in letters.items() if letter != "f"]
+        applied = words["list_sep"].join(
+            words["letter_applied"].format(letter=letter, arg=self.tex(self.element(
+                self.model.quantity(name)))) for (_, name), letter in inner)
+        gates = any(letter == "f" for letter in letters.values())
+        tanh = [letter for (function, _), letter in inner if function == "tanh"]
+        logistic = [letter for (function, _), letter in inner if function == "logistic"]
+        means = []
+        if gates:
+            means.append(words["letters_gates"].format())
+        if tanh:
+            means.append(words["letters_tanh"].format(
+                letters=" = ".join(tanh), primes=" = ".join(f"{t}'(x)" for t in tanh)))
+        if logistic:
+            means.append(words["letters_logistic"].format(
+                letters=" = ".join(logistic), primes=" = ".join(f"{t}'(x)" for t in logistic)))
+        return words["functions_graves"].format(
+            gates=words["letter_gates"] if gates else "", applied=applied,
+            means=words["function_sep"].join(means))
+
     def join(self, pieces: Iterable[str]) -> str:
         """``$a$``, ``$a$ and $b$``, ``$a$, $b$ and $c$``: inline math, listed in prose."""
         items = [f"${piece}$" for piece in pieces]
-        if len(items) == 1:
-            return items[0]
+        if len(items) <= 1:
+            return "".join(items)
         return self.s["list_sep"].join(items[:-1]) + self.s["and"] + items[-1]
 
     def exists(self, ref: Indexed) -> bool | None:

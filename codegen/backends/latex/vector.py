@@ -20,7 +20,12 @@ import sympy
 from sympy import Expr, Idx, Indexed
 
 from chainrule.codegen.backends.latex.notation import vector_symbols
-from chainrule.codegen.backends.latex.printer import NotesLatexPrinter, Scripted, split_scripts
+from chainrule.codegen.backends.latex.printer import (
+    GravesBase,
+    NotesLatexPrinter,
+    Scripted,
+    split_scripts,
+)
 from chainrule.codegen.plan.types import matrix_product
 from chainrule.symbolic import InRange, Model, Partial, Role
 
@@ -73,6 +78,8 @@ def _rank(expr: Expr) -> int:
     then weights, forward quantities and adjoints."""
     if isinstance(expr, sympy.Add):
         return 0
+    if isinstance(expr, GravesBase):
+        return 3
     if isinstance(expr, Atom):
         return expr.rank
     return max((a.rank for a in expr.atoms(Atom)), default=2)
@@ -252,6 +259,7 @@ class VectorForms:
         """``expr`` in matrix and vector form, or None where it has none; ``out`` is the
         left side's unit indices (an outer product follows their order)."""
         self.out = tuple(out)
+        expr = self.printer.graves(expr)  # Graves' g(a_c), before the arrays become atoms
         try:
             if len(self.out) == 2 and _is_product_of_two(expr):
                 atom = self.outer(expr)

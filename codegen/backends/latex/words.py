@@ -36,23 +36,23 @@ TEXT: dict[str, dict[str, str]] = {
         "zh": "本笔记以指标记号和反向累积推导模型 \\texttt{{{name}}}{description} 的反向传播，"
               "记号沿用 Graves《Supervised Sequence Labelling with Recurrent Neural Networks》"
               "第~3、4~章。\n每个方程都针对单个样本；整个数据集的损失是各样本损失之和。\n"
-              "求和遍历其指标的全部取值，$\\delta_{{a b}}$ 是 Kronecker delta："
+              "求和遍历其指标的全部取值，$\\delta_{{a b}}$ 是克罗内克 $\\delta$："
               "$a = b$ 时为 $1$，否则为 $0$。"},
     "notation": {"en": "Notation", "zh": "记号"},
-    "indices": {"en": "Indices.", "zh": "指标。"},
+    "indices": {"en": "Indices.", "zh": "指标"},
     "time_runs": {"en": "The time index runs over ${time}$; the unit indices over",
                   "zh": "时间指标取 ${time}$；各单元指标的取值为"},
     "indices_run": {"en": "The indices run over", "zh": "各指标的取值为"},
     "primed": {"en": "A primed index ($k'$, $h''$) runs over the same range as its stem.",
                "zh": "带撇的指标（$k'$、$h''$）与不带撇的指标取值范围相同。"},
-    "quantities": {"en": "Quantities.", "zh": "量。"},
+    "quantities": {"en": "Quantities.", "zh": "各个量"},
     "quantities_intro": {"en": "Names in the kernels and symbols in these notes:",
-                         "zh": "内核中的名称与本笔记中的符号："},
+                         "zh": "代码中的名称与本笔记中的符号："},
     "col_name": {"en": "name", "zh": "名称"},
     "col_role": {"en": "role", "zh": "角色"},
     "col_symbol": {"en": "symbol", "zh": "符号"},
     "col_shape": {"en": "shape", "zh": "形状"},
-    "col_adjoint": {"en": "adjoint", "zh": "伴随量"},
+    "col_adjoint": {"en": "adjoint", "zh": "误差项"},
     "role_input": {"en": "input", "zh": "输入"},
     "role_target": {"en": "target", "zh": "目标"},
     "role_parameter": {"en": "parameter", "zh": "参数"},
@@ -64,7 +64,7 @@ TEXT: dict[str, dict[str, str]] = {
         "en": "The computation graph of \\texttt{{{name}}}, drawn from its equations: an arrow "
               "runs from each quantity to every quantity whose equation reads it{recurrent}. "
               "Parameters are left out; the loss is at the top.",
-        "zh": "\\texttt{{{name}}} 的计算图，由其方程生成：箭头从每个量指向读取它的量{recurrent}。"
+        "zh": "\\texttt{{{name}}} 的计算图，由其方程生成：箭头从每个量指向用到它的量{recurrent}。"
               "图中略去参数；损失位于顶端。"},
     "graph_recurrent": {
         "en": "; one time step $t$ is shown, and the dashed arrows come from step $t-1$ and go "
@@ -75,14 +75,19 @@ TEXT: dict[str, dict[str, str]] = {
     "forward_pass": {"en": "Forward pass", "zh": "前向传播"},
     "each_step": {"en": "For each step ${time}$ in turn:", "zh": "对每一步 ${time}$ 依次计算："},
     "in_order": {"en": "In this order:", "zh": "按以下顺序计算："},
-    "initial_state": {"en": "At $t = 0$, the recurrent quantities hold the initial state:",
-                      "zh": "在 $t = 0$ 时，循环的量取初始状态："},
+    "initial_state": {"en": "Before the first step of its recurrence, a recurrent quantity "
+                            "holds its initial state:",
+                      "zh": "在递推的第一步之前，循环的量取初始状态："},
+    "initial_given": {"en": "The recurrences start from the initial states {states} (given; "
+                            "zero unless passed).",
+                      "zh": "各递推从初始状态 {states} 开始（给定；未给出时为零）。"},
     "the_loss": {"en": "The loss:", "zh": "损失函数："},
     "backward_pass": {"en": "Backward pass", "zh": "反向传播"},
     "backward_intro": {
         "en": "For every quantity $q$, reverse accumulation sums over the quantities $c$ that "
               "read $q$\n(its consumers) and over all their indices:",
-        "zh": "对每个量 $q$，反向累积对读取 $q$ 的所有量 $c$（它的消费者）及其全部指标求和："},
+        "zh": "对每个量 $q$，反向累积对所有用到 $q$ 的量 $c$（$q$ 的后继节点）及其全部指标"
+              "求和："},
     "verified": {
         "en": "Every step printed below was checked numerically (\\texttt{{chainrule verify}}): "
               "both sides\nevaluated at random values, for every index, at {cases} sets of sizes; "
@@ -102,43 +107,47 @@ TEXT: dict[str, dict[str, str]] = {
               "stores the adjoints\n${order}$ and computes them in this order{when};\nan adjoint "
               "that only one other adjoint reads is substituted into it and is derived\nfirst, "
               "as a lemma.",
-        "zh": "局部偏导 $\\partial c_{{i}}/\\partial q_{{j}}$ 中含有 Kronecker delta，"
-              "对消费者指标的求和将其消去。反向传播存储伴随量\n${order}$，并按此顺序计算{when}；"
-              "只被另一个伴随量读取的伴随量直接代入其中，并作为引理先行推导。"},
+        "zh": "局部偏导 $\\partial c_{{i}}/\\partial q_{{j}}$ 中含有克罗内克 $\\delta$，"
+              "对后继节点指标的求和将其消去。反向传播存储误差项\n${order}$，并按此顺序计算{when}；"
+              "只被另一个误差项用到的误差项直接代入其中，作为中间结果先行推导。"},
     "backward_when": {"en": ", at each step from $t = T$ down to $t = 1$",
                       "zh": "，在每个时间步从 $t = T$ 递减到 $t = 1$"},
-    "lemma": {"en": "Lemma: ", "zh": "引理："},
+    "lemma": {"en": "Lemma: ", "zh": "中间结果："},
     "what": {"en": " ({what})", "zh": "（{what}）"},
     "lemma_of": {"en": "The adjoint of \\texttt{{{name}}} is not stored: it is substituted into "
                        "the derivation of {users}.",
-                 "zh": "\\texttt{{{name}}} 的伴随量不单独存储：它被代入 {users} 的推导。"},
+                 "zh": "\\texttt{{{name}}} 的误差项不单独存储，而是直接代入 {users} 的推导。"},
     "gradient_of": {"en": "The gradient of \\texttt{{{name}}}, returned by the kernels.",
-                    "zh": "\\texttt{{{name}}} 的梯度，由内核返回。"},
+                    "zh": "\\texttt{{{name}}} 的梯度，即生成的代码所返回的梯度。"},
     "adjoint_of": {"en": "The adjoint of \\texttt{{{name}}}, stored by the backward pass:",
-                   "zh": "\\texttt{{{name}}} 的伴随量，由反向传播存储："},
+                   "zh": "\\texttt{{{name}}} 的误差项，由反向传播存储："},
     "section_ref": {"en": "Section~\\ref{{{label}}}", "zh": "第~\\ref{{{label}}}~节"},
-    "local_partials": {"en": "Local partials.", "zh": "局部偏导。"},
+    "local_partials": {"en": "Local partials.", "zh": "局部偏导"},
     "one_consumer": {"en": "The consumer of \\texttt{{{name}}} gives",
-                     "zh": "\\texttt{{{name}}} 的消费者给出"},
+                     "zh": "用到 \\texttt{{{name}}} 的量给出"},
     "each_consumer": {"en": "Each consumer of \\texttt{{{name}}} gives its own",
-                      "zh": "\\texttt{{{name}}} 的每个消费者各自给出"},
+                      "zh": "用到 \\texttt{{{name}}} 的每个量各自给出"},
     "by_rules": {"en": ", by the derivative rules named on the right",
                  "zh": "（所用求导法则注于右侧）"},
-    "uses_lemma": {"en": "It uses the lemma for {refs}.", "zh": "它用到关于 {refs} 的引理。"},
-    "uses_lemmas": {"en": "It uses the lemmas for {refs}.", "zh": "它用到关于 {refs} 的引理。"},
-    "derivation": {"en": "Derivation.", "zh": "推导。"},
+    "uses_lemma": {"en": "It uses the lemma for {refs}.", "zh": "推导中用到 {refs} 的中间结果。"},
+    "uses_lemmas": {"en": "It uses the lemmas for {refs}.",
+                    "zh": "推导中用到 {refs} 的中间结果。"},
+    "derivation": {"en": "Derivation.", "zh": "推导"},
     "derivation_intro": {
         "en": "Each line names the rewrite that gives it and the equations it reads:",
         "zh": "每一行注明得到它的变换及所用的方程："},
-    "result": {"en": "Result.", "zh": "结果。"},
-    "boundary": {"en": "Boundary condition.", "zh": "边界条件。"},
+    "result": {"en": "Result.", "zh": "结果"},
+    "boundary": {"en": "Boundary condition.", "zh": "边界条件"},
+    # what follows a run-in head (\\textbf{...}) and a colon before a display
+    "run_in_sep": {"en": " ", "zh": "\\quad "},
+    "colon": {"en": ":", "zh": "："},
     "parameter_gradients": {"en": "Parameter gradients", "zh": "参数梯度"},
     "gradients_time": {
         "en": "Each gradient sums over the steps; it needs no recurrence once the adjoints are "
               "known.",
-        "zh": "每个梯度对所有时间步求和；伴随量已知后无需再递推。"},
+        "zh": "每个梯度对所有时间步求和；误差项已知后无需再递推。"},
     "gradients_plain": {"en": "Each gradient reads the adjoints of the backward pass.",
-                        "zh": "每个梯度读取反向传播得到的伴随量。"},
+                        "zh": "每个梯度用到反向传播得到的误差项。"},
     "and": {"en": " and ", "zh": "和"},
     "list_sep": {"en": ", ", "zh": "、"},
     # boundary conditions, in the backend's prose
@@ -149,13 +158,13 @@ TEXT: dict[str, dict[str, str]] = {
     "bc_not_apply": {
         "en": "The terms that read {reads} hold only for ${cond}$: at {at} the equations they "
               "come from do not apply, so they vanish.",
-        "zh": "读取 {reads} 的项仅在 ${cond}$ 时成立：在 {at} 时它们所来自的方程不适用，"
+        "zh": "含 {reads} 的项仅在 ${cond}$ 时成立：在 {at} 时它们所来自的方程不适用，"
               "故这些项为零。"},
     "bc_missing": {
         "en": "The terms that read {reads} hold only for ${cond}$: at {at} they would read "
               "{missing}, which {verb} not exist, so they vanish.",
-        "zh": "读取 {reads} 的项仅在 ${cond}$ 时成立：在 {at} 时它们将读取 {missing}，"
-              "而这些量不存在，故这些项为零。"},
+        "zh": "含 {reads} 的项仅在 ${cond}$ 时成立：在 {at} 时它们要用到 {missing}，"
+              "而这些量并不存在，故这些项为零。"},
     "bc_does": {"en": "does", "zh": ""},
     "bc_do": {"en": "do", "zh": ""},
     "bc_graves_one": {"en": " This is Graves' boundary condition {conds}.",
@@ -169,8 +178,8 @@ RULES: dict[str, dict[str, str]] = {
     Rule.CHAIN_RULE: {"en": "chain rule", "zh": "链式法则"},
     Rule.LOCAL_PARTIALS: {"en": "local partials", "zh": "局部偏导"},
     Rule.SUBSTITUTE_ADJOINTS: {"en": "substitute the adjoints of the consumers",
-                               "zh": "代入消费者的伴随量"},
-    Rule.KRONECKER_DELTA: {"en": "Kronecker delta", "zh": "Kronecker delta"},
+                               "zh": "代入后继节点的误差项"},
+    Rule.KRONECKER_DELTA: {"en": "Kronecker delta", "zh": "消去克罗内克 δ"},
     Rule.INITIAL_STATE: {"en": "initial state", "zh": "初始状态"},
     Rule.BOUNDARY_AT_ZERO: {"en": "boundary: t = 0", "zh": "边界：t = 0"},
     Rule.ONE_HOT_TARGETS: {"en": "one-hot targets: Σ_k z_k = 1", "zh": "独热目标：Σ_k z_k = 1"},
