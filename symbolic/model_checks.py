@@ -57,6 +57,8 @@ class ModelView(Protocol):
 
     def shifts(self, quantity: Quantity) -> set[int]: ...
 
+    def time_shift(self, ref: Indexed) -> int | None: ...
+
 
 def _a(kind: str) -> str:
     return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
@@ -368,6 +370,39 @@ def validate(model: ModelView) -> None:
                 raise ModelError(f"{q.name!r} is read at {step} but has no initial state "
                                  f"(its value at {at}); declare one with "
                                  f"Model.state('...', of={q.name})")
+    _check_one_direction_per_recurrence(model)
+
+
+def _check_one_direction_per_recurrence(model: ModelView) -> None:
+    """Quantities that read each other (a recurrence through several equations) must all
+    read earlier steps or all later ones: ``a^t`` from ``b^{t-1}`` and ``b^t`` from
+    ``a^{t+1}`` have no order of the steps that computes them."""
+    reads: dict[str, set[tuple[str, int]]] = {}
+    for name, equation in model.equations.items():
+        for ref in model.references(equation.rhs):
+            read = model.find_quantity(ref.base)
+            if read is not None and read.name in model.equations:
+                reads.setdefault(name, set()).add((read.name, model.time_shift(ref) or 0))
+
+    def reachable(start: str) -> set[str]:
+        seen, todo = set(), [start]
+        while todo:
+            for other, _ in reads.get(todo.pop(), ()):
+                if other not in seen:
+                    seen.add(other)
+                    todo.append(other)
+        return seen
+
+    reach = {name: reachable(name) for name in model.equations}
+    for name in model.equations:
+        group = {other for other in reach[name] if name in reach[other]}
+        offsets = {shift for member in group for other, shift in reads.get(member, ())
+                   if other in group and shift}
+        if any(s < 0 for s in offsets) and any(s > 0 for s in offsets):
+            raise ModelError(
+                f"the recurrence through {', '.join(sorted(group))} reads both earlier and "
+                f"later steps ({', '.join(f't{s:+d}' for s in sorted(offsets))}): no order of "
+                f"the steps computes it; a recurrence runs forward or backward in time")
 
 
 def _check_every_intermediate_is_read(model: ModelView) -> None:

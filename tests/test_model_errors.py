@@ -185,3 +185,24 @@ def test_an_equal_size_symbol_is_the_size() -> None:
     a, b = model.intermediate("a", [H]), model.intermediate("b", [H])
     assert other == H and other is not H
     model.define(b[h], tanh(a[h]) / other)  # accepted: `other` is the size H
+
+
+def test_a_recurrence_through_both_directions_is_refused() -> None:
+    """a^t reads b^{t-1} and b^t reads a^{t+1}: each reads one direction, but together no
+    order of the steps computes them; derive() recursed without end on it."""
+    m = Model("zigzag")
+    H = m.size("H")
+    t = m.time()
+    j = m.index("j", H)
+    x = m.input("x", [H], time=True)
+    a, b = m.intermediate("a", [H], time=True), m.intermediate("b", [H], time=True)
+    m.state("a0", of=a)
+    m.state("b0", of=b)
+    m.define(a[j, t], tanh(x[j, t] + b[j, t - 1]))
+    m.define(b[j, t], tanh(a[j, t + 1]))
+    m.loss(Sum(a[j, t] * b[j, t], j, t))
+    with pytest.raises(ModelError, match=r"the recurrence through a, b reads both earlier and "
+                                         r"later steps \(t-1, t\+1\)"):
+        m.validate()
+    with pytest.raises(ModelError, match="reads both earlier and later steps"):
+        derive(m)

@@ -169,9 +169,9 @@ def test_the_forward_pass_and_its_adjoints_are_the_kernels(model: Model,
 
 
 def test_a_recurrence_both_up_and_down_in_time_is_refused() -> None:
-    """a reads b at t-1 and b reads a at t+1: no loop through time computes them. (Each
-    quantity reads one direction only, so Model.validate lets it pass, and derive() does
-    not return on it: the verifier's own forward pass is asked here.)"""
+    """a reads b at t-1 and b reads a at t+1: no loop through time computes them. The model
+    checks refuse it before derive() (tests/test_model_errors.py); the verifier's own
+    forward pass refuses it too."""
     m = Model("zigzag")
     H = m.size("H")
     t = m.time()
