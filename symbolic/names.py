@@ -49,7 +49,8 @@ IDENTIFIER_RULE = "must be an identifier: ASCII letters, digits and _, starting 
 ADJOINT_PREFIX = "d_"
 
 #: The generated C's functions are ``<model>_<suffix>``.
-C_FUNCTION_SUFFIXES = ("contract", "check_sizes", "workspace_bytes", "run_f64", "run_f32",
+C_FUNCTION_SUFFIXES = ("contract", "check_sizes", "workspace_elements", "workspace_bytes",
+                       "workspace_bytes_f64", "workspace_bytes_f32", "run_f64", "run_f32",
                        "loss_and_grad_f64", "loss_and_grad_f32", "predict_f64", "predict_f32")
 
 
@@ -116,7 +117,8 @@ _NUMPY_MODULE = _words("""numpy Mapping CONTRACT SIZES PARAMS STATE INPUTS LABEL
 _C_KERNEL = _words("""sizes params inputs labels targets state loss grads state_grads outputs
     workspace next
     acc top total shift memcpy memset CHAINRULE_OK CHAINRULE_BAD_SIZE CHAINRULE_BAD_LABEL
-    CHAINRULE_CBLAS CHAINRULE_BLAS_MIN_WORK cblas_dgemm cblas_sgemm CblasRowMajor
+    CHAINRULE_CBLAS CHAINRULE_BLAS_MIN_WORK CHAINRULE_BLAS_RUNS CHAINRULE_GEMM_CALL
+    cblas_dgemm cblas_sgemm CblasRowMajor
     CblasNoTrans CblasTrans""")
 
 
@@ -178,6 +180,8 @@ INTERNAL: Mapping[str, str] = {
            value what kind bare listed input_names target_names real_axes unknown_sizes shown""")},
     **{name: "a local of the NumPy module's erf helper, _erf, which sees no user name"
        for name in _words("terms fraction")},
+    "out": "numpy.matmul's keyword for the array it writes in place: a keyword, never "
+           "bound, so a user's array named out does not clash",
     "collections": "the package the NumPy module imports Mapping from (never bound)",
     **{name: "a local or argument of a C function that sees no user name"
        for name in _words("a i v y")},

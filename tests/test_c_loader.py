@@ -53,6 +53,8 @@ FAKE_H = string.Template("""\
 #include <stdint.h>
 const char *${net}_contract(void);
 size_t ${net}_workspace_bytes(const long *sizes);
+size_t ${net}_workspace_bytes_f64(const long *sizes);
+size_t ${net}_workspace_bytes_f32(const long *sizes);
 #define DECLARE(REAL, SUF) \\
 int ${net}_loss_and_grad_##SUF(const long *sizes, const REAL *const *params, \\
     const REAL *const *inputs, const int64_t *const *labels, const REAL *const *targets, \\
@@ -94,6 +96,8 @@ static long examples(const long *sizes) {
 const char *${net}_contract(void) { return ${contract}; }
 
 size_t ${net}_workspace_bytes(const long *sizes) { return (size_t)sizes[NS - 1] * 12 + 3; }
+size_t ${net}_workspace_bytes_f64(const long *sizes) { return ${net}_workspace_bytes(sizes); }
+size_t ${net}_workspace_bytes_f32(const long *sizes) { return (size_t)sizes[NS - 1] * 6 + 3; }
 
 #define FAKE(REAL, SUF) \\
 int ${net}_loss_and_grad_##SUF(const long *sizes, const REAL *const *params, \\
@@ -107,7 +111,7 @@ int ${net}_loss_and_grad_##SUF(const long *sizes, const REAL *const *params, \\
     long n = examples(sizes), I = sizes[0], K = sizes[K_AT]; \\
     for (long e = 0; e < n; e++) if (labels[e] < 0 || labels[e] >= K) return 2; \\
     if (state_grads != NULL && state == NULL) return 7; \\
-    size_t bytes = ${net}_workspace_bytes(sizes); \\
+    size_t bytes = ${net}_workspace_bytes_##SUF(sizes); \\
     for (size_t b = 0; b < bytes; b++) ((unsigned char *)workspace)[b] = 0xAB; \\
     REAL total = 0; \\
     for (long e = 0; e < n * I; e++) total += x[e]; \\
@@ -430,8 +434,11 @@ def test_fake_contract(fake: CKernel) -> None:
     assert list(fake.sizes_array(sizes)) == [sizes[n] for n in fake.SIZES_ORDER]
     assert fake.SIZES_ORDER[-1] == "B"
     assert fake.workspace_bytes(sizes) == 10 * 12 + 3
+    assert fake.workspace_bytes(sizes, np.float64) == 10 * 12 + 3
+    assert fake.workspace_bytes(sizes, np.float32) == 10 * 6 + 3
     workspace = fake.workspace(sizes)
     assert workspace.dtype == np.float64 and workspace.nbytes == 128
+    assert fake.workspace(sizes, np.float32).nbytes == 64
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

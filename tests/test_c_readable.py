@@ -11,6 +11,7 @@ statement kind out.
 from __future__ import annotations
 
 import ctypes
+import itertools
 import re
 import shutil
 import subprocess
@@ -74,7 +75,7 @@ def test_no_void_casts_but_for_an_unused_api_argument(name: str) -> None:
         unused |= {"state", "state_grads"}
     casts = [line.strip() for line in c_lines(name) if "(void)" in line and "(void) {" not in line]
     for line in casts:
-        assert set(re.findall(r"\(void\)(\w+)", line)) <= unused, line
+        assert set(re.findall(r"\(void\)([A-Za-z_]\w*)", line)) <= unused, line
 
 
 @pytest.mark.parametrize("name", list(BUILTINS))
@@ -82,8 +83,8 @@ def test_loop_counters_are_named_after_their_indices(name: str) -> None:
     counters = set(re.findall(r"for \(long (\w+) =", files_of(name)[f"{name}.c"]))
     assert counters, "no loops found"
     assert not [c for c in counters if re.fullmatch(r"n\d+", c)], counters
-    if name.startswith("lstm"):  # the copies of W_x* into W_xifco run over i and c
-        assert "W_xifco[i*(4*H) + H + c] = W_xf[i*H + c];" in files_of(name)[f"{name}.c"]
+    if name.startswith("lstm"):  # the copies of W_h* into W_hifco run over c and c_2
+        assert "W_hifco[c*(4*H) + H + c_2] = W_hf[c*H + c_2];" in files_of(name)[f"{name}.c"]
 
 
 @pytest.mark.parametrize("name", list(BUILTINS))
@@ -118,8 +119,8 @@ def test_one_body_serves_every_precision(name: str) -> None:
         assert f"#define chainrule_real {precision.c_type}\n" in text
     assert all(body == bodies[0] for body in bodies)
     for line in bodies[0].splitlines():
-        if "CHAINRULE_GEMM" in line or line.startswith("#"):
-            continue
+        if "CHAINRULE_GEMM" in line or "CHAINRULE_BLAS_RUNS" in line or line.startswith("#"):
+            continue  # a product's work m·n·k is a double in every precision
         # no precision's own math or BLAS routine in the body: only the bound names
         assert not re.search(r"\b(expf?|logf?|tanhf?|cblas_[ds]gemm|double|float)\b",
                              re.sub(r"/\*.*?\*/", "", line)), line
@@ -234,3 +235,24 @@ def test_a_visitor_missing_a_kind_fails_when_defined() -> None:
     with pytest.raises(TypeError, match="softmax"):
         type("Incomplete", (StatementVisitor,), methods)
     type("Partial", (StatementVisitor,), methods, partial=True)  # said to be incomplete: fine
+
+
+@pytest.mark.parametrize("name", ["lstm", "lstm_no_peepholes"])
+def test_gates_share_one_loop_nest(name: str) -> None:
+    """The four gates' input projections, and their weight gradients, run in one loop
+    nest (a line of its body each) under one test of their common work; the biases'
+    gradients share a loop nest too."""
+    text = files_of(name)[f"{name}.c"]
+    body = re.search(rf"static int {name}_run_f64\(.*?\) {{\n(.*?\n)}}\n", text, re.S)
+    assert body is not None
+    lines = body.group(1).splitlines()
+    tests = [n for n, line in enumerate(lines) if "if (CHAINRULE_BLAS_RUNS(" in line]
+    assert len(tests) == 3, tests  # x·W_x* before the loop; x and h times d_a_* after it
+    for start in tests:
+        calls = list(itertools.takewhile(lambda line: "} else {" not in line,
+                                         lines[start + 1:]))
+        assert len(calls) == 4 and all("CHAINRULE_GEMM_CALL(" in c for c in calls), calls
+    zeroed = [line.strip() for line in lines if re.fullmatch(r"\s*d_b_\w+\[c\] = 0;", line)]
+    assert len(zeroed) == 4
+    first = next(n for n, line in enumerate(lines) if line.strip() == zeroed[0])
+    assert [line.strip() for line in lines[first:first + 7] if "d_b_" in line] == zeroed

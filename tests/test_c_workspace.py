@@ -8,9 +8,14 @@ differences, Taylor tests, on the same kernels); this holds the layout to its cl
 from __future__ import annotations
 
 import itertools
+import shutil
+from pathlib import Path
 
+import numpy as np
+import pytest
 import sympy
 
+from chainrule import codegen
 from chainrule.codegen.backends.c.backend import _Kernel, render_c
 from chainrule.codegen.backends.c.storage import Region, _at_least, share_places
 from chainrule.codegen.plan.lifetimes import spans, step_local
@@ -19,6 +24,9 @@ from chainrule.symbolic import derive
 from chainrule.symbolic.networks import BUILTINS
 
 B, H, T = sympy.symbols("B H T", positive=True, integer=True)
+GENERATED = Path(__file__).resolve().parents[1] / "generated"
+needs_cc = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
+                              reason="no C compiler (cc) on this machine")
 
 
 def plan_of(name: str):
@@ -29,11 +37,15 @@ def test_what_lives_one_step_gets_one_row() -> None:
     """The gate pre-activations a_i, a_f, a_o are read only by their own step's squashing
     function (the backward pass reads the gates' outputs), and δ_h only by its own step's
     gate adjoints: one row each. a_c is read by the backward pass (θ'(a_c)), the gates'
-    outputs and the state by the backward pass: a row per step."""
+    outputs and the state by the backward pass: a row per step. ε_s^t reads ε_s^{t+1}
+    before it is written over it, and ∂L/∂s^0 reads ε_s^1, the last step computed: one
+    row too. The RNN's δ_h is read at every step by the weights' gradients: a row per
+    step."""
     local = step_local(plan_of("lstm_no_peepholes"))
-    assert {"a_i", "a_f", "a_o", "d_h"} <= set(local)
+    assert {"a_i", "a_f", "a_o", "d_h", "d_s"} <= set(local)
     assert not {"a_c", "g_i", "g_f", "g_o", "s", "h", "y"} & set(local)
     assert set(step_local(plan_of("rnn"))) == {"a_h"}
+    assert "d_s" in step_local(plan_of("lstm"))
     assert step_local(plan_of("mlp")) == {}
     c = render_c(plan_of("lstm_no_peepholes"))["lstm_no_peepholes.c"]
     assert "a_i[b*H + c] = " in c and "chainrule_size_mul(B, H)); /* a_i */" in c
@@ -66,12 +78,25 @@ def test_a_region_takes_a_place_only_as_large_for_every_size() -> None:
 
 
 def test_the_lstm_workspace_at_the_issue_sizes() -> None:
-    """LSTM without peepholes, T = 50, B = 32, H = I = 512, K = 10, in doubles: 193 MB
-    before the lifetimes were used, 118 MB now; the backward pass must keep 66 MB (six
-    forward arrays and four δ's of T·B·H)."""
+    """LSTM without peepholes, T = 50, B = 32, H = I = 512, K = 10: the backward pass must
+    keep 66 MB in doubles (six forward arrays and four δ's of T·B·H). The workspace was
+    193 MB before the lifetimes were used, 118 MB with them; with the bias added in place,
+    ε_s in one row and no weights or gradients copied side by side outside the loops,
+    82 MB: within 1.3× of what must be kept."""
     kernel = _Kernel(plan_of("lstm_no_peepholes"))
     sizes = {"B": 32, "H": 512, "I": 512, "K": 10, "T": 50}
     words = sum(int(region.size.xreplace({s: sizes[s.name] for s in region.size.free_symbols}))
                 for region in kernel.regions if region.shares is None)
     needed = 10 * 50 * 32 * 512
-    assert words * 8 <= 120e6 and words <= 1.81 * needed, (words * 8 / 1e6, needed * 8 / 1e6)
+    assert words <= 1.3 * needed, (words * 8 / 1e6, needed * 8 / 1e6)
+
+
+@needs_cc
+def test_each_precision_asks_for_its_own_elements() -> None:
+    kernel = codegen.load(GENERATED / "lstm_no_peepholes", backend="c")
+    sizes = {"B": 3, "H": 5, "I": 4, "K": 2, "T": 6}
+    doubles = kernel.workspace_bytes(sizes, np.float64)
+    assert doubles > 0 and doubles % 8 == 0
+    assert kernel.workspace_bytes(sizes, np.float32) * 2 == doubles
+    assert kernel.workspace_bytes(sizes) == doubles  # serves every precision
+    assert kernel.workspace_bytes({**sizes, "B": 0}, np.float32) == 0

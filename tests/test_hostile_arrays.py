@@ -169,5 +169,5 @@ def test_the_kernels_refuse_huge_sizes_before_touching_memory(c_kernel) -> None:
 
 def test_the_header_says_what_zero_means() -> None:
     header = (GENERATED / "mlp" / "mlp.h").read_text()
-    assert "It returns 0 when the sizes are invalid" in header
+    assert "Each returns 0 when the sizes are invalid" in header
     assert "CHAINRULE_BAD_SIZE when the sizes are invalid" in header

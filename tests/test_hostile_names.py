@@ -60,7 +60,7 @@ def renamed(text: str, **names: str) -> str:
 #: the RNN with input u, time index s, and t, t0, t1 taken by the user
 HOSTILE_RNN = renamed(RNN, x="u", t="s", a_h="t", j="t0", W_hh="t1")
 #: the LSTM with the names of its built-in's temporaries and fused buffers taken
-HOSTILE_LSTM = renamed(LSTM, g_o="d_a_ifco", a_y="t1357", W_hy="W_xifco", k_="t0246", K="t13",
+HOSTILE_LSTM = renamed(LSTM, g_o="d_a_ifco", a_y="t1357", W_hy="W_hifco", k_="t0246", K="t13",
                        k="t0")
 
 
@@ -310,10 +310,10 @@ def test_a_recurrent_model_with_other_input_and_time_names_works() -> None:
 
 
 def test_names_equal_to_generated_ones_are_avoided() -> None:
-    """The LSTM's temporaries and fused buffers (t0, t1357, t0246, W_xifco, d_a_ifco)
+    """The LSTM's temporaries and fused buffers (t0, t1357, t0246, W_hifco, d_a_ifco)
     taken by the user's own names: codegen picks others, and the gradients hold."""
     builtin = lower(derive(BUILTINS["lstm"]()))
-    generated = {"t0", "t13", "t1357", "t0246", "W_xifco", "d_a_ifco"}
+    generated = {"t0", "t13", "t1357", "t0246", "W_hifco", "d_a_ifco"}
     assert generated <= set(builtin.arrays)
     model = loads_spec(HOSTILE_LSTM)
     plan = lower(derive(model))
@@ -473,7 +473,7 @@ def test_emitted_c_identifiers_are_known(name: str) -> None:
         assert unknown == [], f"identifiers {file} emits that names.py does not list: {unknown}"
     functions = _c_functions(source)
     with_user_names = {f"{model.name}_run_f64", f"{model.name}_run_f32",
-                       f"{model.name}_workspace_bytes"}
+                       f"{model.name}_workspace_elements"}
     assert with_user_names <= set(functions)
     for function, body in functions.items():
         identifiers = _c_identifiers(body)

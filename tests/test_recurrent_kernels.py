@@ -12,16 +12,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sympy import Indexed
 
 from chainrule import codegen
 from chainrule.codegen.plan.lower import lower
 from chainrule.codegen.plan.types import (
+    Assign,
     Concat,
     Contract,
     Guarded,
     Loop,
     Plan,
-    Split,
     ref_name,
     walk,
 )
@@ -173,14 +174,23 @@ def concat_of(plan: Plan, name: str) -> tuple[str, ...]:
     return concats[0].parts if concats else ()
 
 
-def test_input_projections_of_all_steps_are_one_product_before_the_loop(lstm_plan) -> None:
+def test_input_projections_of_all_steps_fill_one_buffer_before_the_loop(lstm_plan) -> None:
+    # one product per gate over every step, each written into its view of one buffer
+    # (which the backward pass's δ's then reuse): no copy of the weights side by side
     position = next(i for i, s in enumerate(lstm_plan.forward) if isinstance(s, Loop))
     before = [c for c in contractions(lstm_plan.forward[:position])
               if "x" in {ref_name(o) for o in c.operands}]
-    assert len(before) == 1
-    (weights,) = [ref_name(o) for o in before[0].operands if ref_name(o) != "x"]
-    assert concat_of(lstm_plan, weights) == ("W_xi", "W_xf", "W_xc", "W_xo")
-    assert isinstance(lstm_plan.forward[lstm_plan.forward.index(before[0]) + 1], Split)
+    weights = [next(ref_name(o) for o in c.operands if ref_name(o) != "x") for c in before]
+    assert weights == ["W_xi", "W_xf", "W_xc", "W_xo"]
+    buffers = {lstm_plan.arrays[ref_name(c.out)].view.buffer for c in before}
+    assert len(buffers) == 1
+    assert len(lstm_plan.arrays[buffers.pop()].parts) == 4
+    assert not any(isinstance(s, Concat) and "W_xi" in s.parts
+                   for s in walk(lstm_plan.all_statements()))
+    # the bias is added in place to the product, not into a second array over time
+    (biased,) = [s for s in lstm_plan.forward[:position] if isinstance(s, Assign)
+                 and "b_i" in {str(r.base.label) for r in s.value.atoms(Indexed)}]
+    assert biased.out == before[0].out
 
 
 def test_the_forward_loop_has_one_fused_recurrent_product(lstm_plan) -> None:
@@ -206,10 +216,11 @@ def test_the_backward_loop_has_one_fused_product_under_the_boundary_guard(lstm_p
                for c in contractions(lstm_plan.backward[:position]))
 
 
-def test_weight_gradients_are_one_contraction_over_time_and_batch(lstm_plan) -> None:
+def test_weight_gradients_are_written_straight_into_their_arrays(lstm_plan) -> None:
+    # one contraction over time and batch per gradient, each reading its view of the δ's
+    # buffer: nothing stacked to copy out
     gradients = contractions(lstm_plan.gradient_statements)
-    fused = [c for c in gradients if lstm_plan.arrays[ref_name(c.out)].parts]
-    outs = {lstm_plan.arrays[ref_name(c.out)].parts for c in fused}
-    assert ("d_W_xi", "d_W_xf", "d_W_xc", "d_W_xo") in outs
-    assert ("d_W_hi", "d_W_hf", "d_W_hc", "d_W_ho") in outs
-    assert ("d_b_i", "d_b_f", "d_b_c", "d_b_o") in outs
+    outs = {ref_name(c.out) for c in gradients}
+    assert {"d_W_xi", "d_W_hi", "d_b_i", "d_W_xo", "d_W_ho", "d_b_o"} <= outs
+    assert not any(lstm_plan.arrays[name].parts or lstm_plan.arrays[name].view
+                   for name in outs)

@@ -218,8 +218,16 @@ class Fuser:
 
     # --- stacked outputs --------------------------------------------------------------------
 
-    def fuse_statements(self, statements: list[Statement], in_place: set[str]) -> list[Statement]:
-        """Fuse every group of contractions that share an operand, within ``statements``."""
+    def fuse_statements(self, statements: list[Statement], in_place: set[str], *,
+                        concatenate: bool = True) -> list[Statement]:
+        """Fuse every group of contractions that share an operand, within ``statements``.
+
+        Without ``concatenate`` (the products over every step at once, outside the loops
+        through time), a group whose operands ``V_g`` are parameters keeps its products
+        and only stacks their outputs as views of an allocated buffer, and no other
+        group is fused: each product is large already, where one per step (in a loop)
+        is small and fusing four pays; a concatenated parameter would be a copy per call,
+        and a stacked gradient a copy out to the caller's arrays."""
         groups: dict[tuple, list[_Member]] = {}
         for position, statement in enumerate(statements):
             for member in self._members(position, statement, in_place):
@@ -229,7 +237,12 @@ class Fuser:
         ordered = sorted(groups.values(), key=lambda g: (-len(g), g[0].position))
         for members in ordered:
             members = [m for m in members if m.position not in taken]
-            fused = self._fuse_members(members, statements) if len(members) > 1 else None
+            if len(members) < 2:
+                continue
+            if not concatenate:
+                self._stack_outputs(members)
+                continue
+            fused = self._fuse_members(members, statements)
             if fused is None:
                 continue
             taken |= {m.position for m in members}
@@ -272,6 +285,22 @@ class Fuser:
                 _pattern(out, m.axis_index), _shape_key(varying),
                 varying.view.buffer if varying.view else None,
                 _shape_key(self.arrays[ref_name(out)]))
+
+    def _stack_outputs(self, members: list[_Member]) -> None:
+        """The outputs of ``members`` as views of one allocated buffer, in the order of
+        an existing concatenation of their operands, where those are parameters."""
+        varying = [ref_name(m.varying) for m in members]
+        outs = [ref_name(m.statement.out) for m in members]  # type: ignore[arg-type]
+        if len(set(varying)) != len(members) or len(set(outs)) != len(members) \
+                or self.arrays[varying[0]].kind is not Kind.PARAMETER:
+            return
+        out_ref = members[0].statement.out
+        assert isinstance(out_ref, Indexed)
+        v_axis = list(members[0].varying.indices).index(members[0].axis_index)
+        pair = dict(zip(varying, outs, strict=True))
+        order = self.existing_order(varying, v_axis) or varying
+        self.buffer([pair[v] for v in order], list(out_ref.indices).index(members[0].axis_index),
+                    allocated=True)
 
     def _fuse_members(self, members: list[_Member],
                       statements: list[Statement]) -> list[Statement] | None:

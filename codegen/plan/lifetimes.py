@@ -12,6 +12,8 @@ one row, reused by every step, holds it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sympy import Expr
 
 from chainrule.codegen.plan.types import (
@@ -58,36 +60,97 @@ def _references(statement: Statement) -> list[_Reference]:
     raise TypeError(f"no references known for {type(statement).__name__}")
 
 
+@dataclass(frozen=True)
+class _Use:
+    """One reference to an array: where (the top-level statement, and the statement's
+    place in ``walk`` of it), whether it writes, its indices (None: the array named
+    whole), and whether it is an Assign's (each element from the same element's reads)."""
+
+    top: int
+    inner: int
+    writes: bool
+    indices: tuple[Expr, ...] | None
+    elementwise: bool
+
+
+def _uses(plan: Plan) -> dict[str, list[_Use]]:
+    uses: dict[str, list[_Use]] = {}
+    for top, statement in enumerate(plan.all_statements()):
+        for inner, each in enumerate(walk([statement])):
+            writes = isinstance(each, Contract | Assign | Softmax | OneHot | Guarded)
+            for position, (name, indices) in enumerate(_references(each)):
+                uses.setdefault(name, []).append(
+                    _Use(top, inner, writes and position == 0, indices,
+                         isinstance(each, Assign)))
+    return uses
+
+
 def step_local(plan: Plan) -> dict[str, int]:
-    """The arrays over time whose values live one step, each with the position of its
-    time axis: every reference to the array lies in one loop over time and indexes it at
-    ``t`` (no t−1, no other step, no reference outside that loop, none to the whole
-    array), and the array is not a view, a fused buffer, or what ``predict`` returns."""
+    """The arrays over time that one step's row can hold, each with the position of its
+    time axis. Every reference to the array lies in one loop over time at ``t``, or reads
+    the step before in the loop's order (``t − 1`` ascending, ``t + 1`` descending)
+    before the step's own value is written over it (``ε_s^{t+1}`` read for ``ε_s^t``),
+    or, after the loop, reads the step it computed last (``ε_s^1`` for ``∂L/∂s^0``); the
+    loop writes it once per step, and nothing else does; and the array is not a view, a
+    fused buffer, what ``predict`` returns, nor an array with an initial state or
+    padding."""
     if plan.time is None:
         return {}
     t = plan.time
-    loop_of: dict[str, set[int]] = {}
-    axis_of: dict[str, set[int | None]] = {}
-    for position, top in enumerate(plan.all_statements()):
-        loop = position if isinstance(top, Loop) else -1
-        for statement in walk([top]):
-            for name, indices in _references(statement):
-                loop_of.setdefault(name, set()).add(loop)
-                if indices is None:
-                    axis_of.setdefault(name, set()).add(None)
-                    continue
-                at = [i for i, index in enumerate(indices) if t in index.free_symbols]
-                axis_of.setdefault(name, set()).add(
-                    at[0] if len(at) == 1 and indices[at[0]] == t else None)
+    loops = {top: statement for top, statement in enumerate(plan.all_statements())
+             if isinstance(statement, Loop)}
     local: dict[str, int] = {}
-    for name, array in plan.arrays.items():
-        loops, axes = loop_of.get(name, set()), axis_of.get(name, set())
-        if (array.time is None or array.view or array.parts or name in plan.outputs
-                or array.initial_at is not None or array.padding or len(loops) != 1
-                or -1 in loops or len(axes) != 1 or None in axes):
+    for name, uses in _uses(plan).items():
+        array = plan.arrays.get(name)
+        if (array is None or array.time is None or array.view or array.parts
+                or name in plan.outputs or array.initial_at is not None or array.padding):
             continue
-        local[name] = next(iter(axes))  # type: ignore[arg-type]
+        in_loops = {use.top for use in uses if use.top in loops}
+        writes = [use for use in uses if use.writes]
+        if len(in_loops) != 1 or len(writes) != 1 or writes[0].indices is None:
+            continue
+        (loop,) = in_loops
+        write = writes[0]
+        axes = [i for i, index in enumerate(write.indices) if t in index.free_symbols]
+        if write.top != loop or len(axes) != 1 or write.indices[axes[0]] != t:
+            continue
+        step = loops[loop].step
+        context = _Context(loop, axes[0], t, t - step, t.upper if step == 1 else t.lower)
+        if all(_fits_one_row(use, write, context) for use in uses):
+            local[name] = axes[0]
     return local
+
+
+@dataclass(frozen=True)
+class _Context:
+    loop: int  # the loop's top-level position
+    axis: int  # the time axis
+    now: Expr  # t
+    before: Expr  # the step before in the loop's order: t − 1 ascending, t + 1 descending
+    last: Expr  # the loop's last step: T ascending, 1 descending
+
+
+def _fits_one_row(use: _Use, write: _Use, at: _Context) -> bool:
+    """Whether ``use`` reads what the one row holds when it runs."""
+    if use is write:
+        return True
+    if use.writes or use.indices is None or use.top < at.loop:
+        return False
+    index = use.indices[at.axis]
+    rest = [ix for i, ix in enumerate(use.indices) if i != at.axis]
+    if any(at.now in ix.free_symbols for ix in rest):
+        return False
+    if use.top > at.loop:  # after the loop: the row holds the step computed last
+        return index == at.last
+    if index == at.now:
+        return True
+    if index != at.before:
+        return False
+    # the step before, read before this step writes over it; in the writing statement
+    # itself only elementwise, each element from itself
+    same_rest = rest == [ix for i, ix in enumerate(write.indices) if i != at.axis]  # type: ignore[arg-type]
+    return use.inner < write.inner or (use.inner == write.inner and use.elementwise
+                                       and same_rest)
 
 
 def spans(plan: Plan) -> dict[str, tuple[int, int]]:

@@ -235,13 +235,14 @@ class _Lowering:
         concats, buffers = self.fuser.take_new()
         in_place = {*allocate, *buffers, *(a.name for a in self.arrays.values() if a.view)}
         for segment in segments:
-            segment.statements = self.fuser.fuse_statements(segment.statements, in_place)
+            segment.statements = self.fuser.fuse_statements(
+                segment.statements, in_place,
+                concatenate=self.time is None or segment.step is not None)
         more_concats, more_buffers = self.fuser.take_new()
         for statement in walk([s for segment in segments for s in segment.statements]):
             self.fuser.frozen |= written(statement)
-        assert not more_buffers, "stacked outputs are bound by their statement, not allocated"
         setup: list[Statement] = [*concats, *more_concats]
-        for name in [*buffers, *allocate]:
+        for name in [*buffers, *more_buffers, *allocate]:
             setup.append(Allocate(name))
             if self.arrays[name].parts:
                 setup.append(Split(name))

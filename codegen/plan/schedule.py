@@ -24,6 +24,7 @@ from sympy import Idx, Indexed, IndexedBase
 from chainrule.codegen.plan.types import (
     Array,
     Assign,
+    Contract,
     Guarded,
     Kind,
     Loop,
@@ -163,11 +164,14 @@ def _hoisted(segments: list[Segment], arrays: dict[str, Array],
              temporary: Callable[[tuple[Idx, ...]], Ref]) -> list[Segment]:
     """Each loop's invariant sums, computed for all steps just before the loop."""
     result: list[Segment] = []
+    everything = [s for segment in segments for s in segment.statements]
     for segment in segments:
         if segment.step is None:
             result.append(segment)
             continue
-        body, hoisted = _hoist_invariant_terms(segment.statements, arrays, temporary)
+        before = [s for done in result for s in done.statements]
+        body, hoisted = _hoist_invariant_terms(segment.statements, arrays, temporary,
+                                               before, everything)
         if hoisted:
             if result and result[-1].step is None:
                 result[-1].statements += hoisted
@@ -266,9 +270,12 @@ def _recurrent(count: int, depends: list[set[tuple[int, int]]],
 
 
 def _hoist_invariant_terms(loop: list[Statement], arrays: dict[str, Array],
-                           temporary: Callable[[tuple[Idx, ...]], Ref]
+                           temporary: Callable[[tuple[Idx, ...]], Ref],
+                           before: list[Statement], phase: list[Statement]
                            ) -> tuple[list[Statement], list[Statement]]:
-    """Sums of two or more loop-invariant terms of an in-loop assignment, hoisted."""
+    """Sums of two or more loop-invariant terms of an in-loop assignment, hoisted: into
+    a fresh temporary, or (``β_i + Σ_i w x^t``) added in place to the product that only
+    this sum reads (its ``carrier``), so that no second array over time holds it."""
     changing: set[str] = set()
     for statement in loop:
         for name in written(statement):
@@ -290,11 +297,41 @@ def _hoist_invariant_terms(loop: list[Statement], arrays: dict[str, Array],
         free = {s for s in total.free_symbols if isinstance(s, Idx)}
         indices = (*(i for i in context if i in free),
                    *sorted(free - set(context), key=lambda i: i.name))
-        target = temporary(indices)
-        hoisted.append(Assign(target, total, "the terms no step changes, for every step"))
+        target = _carrier(invariant, indices, statement, arrays, before, phase)
+        if target is None:
+            target = temporary(indices)
+            hoisted.append(Assign(target, total, "the terms no step changes, for every step"))
+        else:
+            hoisted.append(Assign(target, total, f"the other terms no step changes, added "
+                                                 f"to {ref_name(target)} for every step"))
         rest = [term for term in statement.value.args if term not in invariant]
         result.append(dataclasses.replace(statement, value=sympy.Add(target, *rest)))
     return result, hoisted
+
+
+def _carrier(terms: list[sympy.Expr], indices: tuple[Idx, ...], statement: Assign,
+             arrays: dict[str, Array], before: list[Statement],
+             phase: list[Statement]) -> Indexed | None:
+    """The term of ``terms`` that can hold their sum in place: a temporary over time at
+    exactly ``indices``, written by one contraction that runs before the loop, and read
+    by ``statement`` alone, once."""
+    for term in terms:
+        if not isinstance(term, Indexed) or tuple(term.indices) != indices:
+            continue
+        name = str(term.base.label)
+        array = arrays.get(name)
+        if (array is None or array.kind is not Kind.TEMPORARY or array.time is None
+                or array.view or array.parts):
+            continue
+        writers = [s for s in phase if name in written(s)]
+        if len(writers) != 1 or not isinstance(writers[0], Contract) \
+                or not any(s is writers[0] for s in before):
+            continue
+        readers = [ref for s in phase for ref in read(s) if ref_name(ref) == name]
+        if len(readers) == 1 and any(r is statement for r in phase
+                                     if name in {ref_name(x) for x in read(r)}):
+            return term
+    return None
 
 
 def _localize(loop: list[Statement], outside: list[Statement], arrays: dict[str, Array],

@@ -25,7 +25,7 @@ int main(void) {
     int64_t labels[T * B];
     const double *inputs[] = {x};        /* the inputs, in the header's order: x */
     const int64_t *label_list[] = {labels}; /* the targets given as class labels: z */
-    void *workspace = malloc(rnn_workspace_bytes(sizes));
+    void *workspace = malloc(rnn_workspace_bytes_f64(sizes));
     unsigned seed = 1;
     size_t n, p;
     for (p = 0; p < NPARAMS; ++p) {

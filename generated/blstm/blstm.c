@@ -5,7 +5,7 @@
  * CBLAS such as OpenBLAS) to run large matrix products through cblas_?gemm; with
  * -DCHAINRULE_CBLAS_PREFIX=scipy_ as well for the scipy-openblas32 wheel's OpenBLAS,
  * whose symbols are scipy_cblas_?gemm.
- * Kernel set 585c89c70c9a9594 (3 files), this file 5c986091b09de0aa: checked by codegen.load.
+ * Kernel set 8d02db0c79979e9a (3 files), this file 1c1f720dc3b0fe9f: checked by codegen.load.
  */
 #include "blstm.h"
 
@@ -27,12 +27,17 @@
 #ifndef CHAINRULE_BLAS_MIN_WORK
 #define CHAINRULE_BLAS_MIN_WORK 32768.0 /* m·n·k below which the loops are faster */
 #endif
-/* CHAINRULE_GEMM(work, arguments...): chainrule_gemm(arguments...), the cblas_?gemm of the
- * kernel's precision, where the product's m·n·k (work) reaches CHAINRULE_BLAS_MIN_WORK; 1
- * if it ran, 0 if the loops after it are to compute the product */
+/* CHAINRULE_BLAS_RUNS(work): whether CBLAS does a product of m·n·k = work (it reaches
+ * CHAINRULE_BLAS_MIN_WORK); CHAINRULE_GEMM_CALL(arguments...): chainrule_gemm, the
+ * cblas_?gemm of the kernel's precision; CHAINRULE_GEMM(work, arguments...): the call
+ * where CBLAS does the product, then 1; 0 if the loops after it are to compute it */
+#define CHAINRULE_BLAS_RUNS(chainrule_work) ((chainrule_work) >= CHAINRULE_BLAS_MIN_WORK)
+#define CHAINRULE_GEMM_CALL(...) chainrule_gemm(__VA_ARGS__)
 #define CHAINRULE_GEMM(chainrule_work, ...) \
-    ((chainrule_work) >= CHAINRULE_BLAS_MIN_WORK ? (chainrule_gemm(__VA_ARGS__), 1) : 0)
+    (CHAINRULE_BLAS_RUNS(chainrule_work) ? (CHAINRULE_GEMM_CALL(__VA_ARGS__), 1) : 0)
 #else
+#define CHAINRULE_BLAS_RUNS(chainrule_work) 0
+#define CHAINRULE_GEMM_CALL(...) ((void)0)
 #define CHAINRULE_GEMM(chainrule_work, ...) 0
 #endif
 
@@ -72,13 +77,11 @@ const char *blstm_contract(void) {
            "\"2\":\"a label outside 0..K-1\"}}";
 }
 
-/* the sizes the kernels take: each at least 1, and a workspace that can be counted */
-static int blstm_check_sizes(const long *sizes) {
-    return blstm_workspace_bytes(sizes) != 0 ? CHAINRULE_OK : CHAINRULE_BAD_SIZE;
-}
-
-size_t blstm_workspace_bytes(const long *sizes) {
-    const size_t I = (size_t)sizes[0];
+/* the workspace in elements, one region after another; 0 when the sizes are invalid: a
+ * size below 1, or a count that overflows. The kernels index the workspace with long
+ * (~0UL >> 1 is LONG_MAX), and its bytes must fit in size_t in the widest precision,
+ * double, so that every precision refuses the same sizes */
+static size_t blstm_workspace_elements(const long *sizes) {
     const size_t H = (size_t)sizes[1];
     const size_t K = (size_t)sizes[2];
     const size_t T = (size_t)sizes[3];
@@ -106,28 +109,32 @@ size_t blstm_workspace_bytes(const long *sizes) {
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* a_y */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* t16 */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* t17 */
-    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* t18 */
-    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* t19 */
-    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* t20 */
-    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* t21 */
-    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(8, H), I)); /* W_xifcoi_rf_rc_ro_r */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(chainrule_size_mul(8, B), H), T)); /* t13579111315 */
     total = chainrule_size_add(total, chainrule_size_mul(4, chainrule_size_mul(H, H))); /* W_hifco */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(4, B), H)); /* t0246 */
     total = chainrule_size_add(total, chainrule_size_mul(4, chainrule_size_mul(H, H))); /* W_hi_rf_rc_ro_r */
-    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* t26 */
+    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* t18 */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(chainrule_size_mul(4, B), H), T)); /* d_a_ifco */
-    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(2, H), K)); /* W_hy_r_W_hy */
-    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(chainrule_size_mul(2, B), H), T)); /* t2932 */
-    total = chainrule_size_add(total, chainrule_size_mul(4, chainrule_size_mul(H, H))); /* d_W_hifco */
-    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(4, H), I)); /* d_W_xi_rf_rc_ro_r */
-    total = chainrule_size_add(total, chainrule_size_mul(4, chainrule_size_mul(H, H))); /* d_W_hi_rf_rc_ro_r */
-    total = chainrule_size_add(total, chainrule_size_mul(4, H)); /* d_b_i_rf_rc_ro_r */
-    /* the kernels index the workspace with long (~0UL >> 1 is LONG_MAX) and it is counted
-     * in bytes of the widest precision, double, so that one workspace serves every
-     * precision: sizes beyond either are refused */
+    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(chainrule_size_mul(2, B), H), T)); /* t214 */
+    total = chainrule_size_add(total, chainrule_size_mul(B, H)); /* t27 */
     if (total > (size_t)(~0UL >> 1) || total > SIZE_MAX / sizeof(double)) return 0;
-    return sizeof(double) * (total > 0 ? total : 1);
+    return total > 0 ? total : 1;
+}
+
+/* the sizes the kernels take: each at least 1, and a workspace that can be counted */
+static int blstm_check_sizes(const long *sizes) {
+    return blstm_workspace_elements(sizes) != 0 ? CHAINRULE_OK : CHAINRULE_BAD_SIZE;
+}
+
+/* in bytes of the widest precision: one workspace that serves every precision */
+size_t blstm_workspace_bytes(const long *sizes) {
+    return sizeof(double) * blstm_workspace_elements(sizes);
+}
+size_t blstm_workspace_bytes_f64(const long *sizes) {
+    return sizeof(double) * blstm_workspace_elements(sizes);
+}
+size_t blstm_workspace_bytes_f32(const long *sizes) {
+    return sizeof(float) * blstm_workspace_elements(sizes);
 }
 
 /* blstm_run_f64, blstm_run_f32: the whole computation in one precision: the
@@ -202,97 +209,40 @@ static int blstm_run_f64(const long *sizes, const double *const *params,
     chainrule_real *a_y = g_o_r + B*H*T;
     chainrule_real *t16 = a_y + B*K*T;
     chainrule_real *t17 = t16 + B*K*T;
-    chainrule_real *t18 = t17 + B*K*T;
-    chainrule_real *t19 = t18 + B*H*T;
-    chainrule_real *t20 = t19 + B*H*T;
-    chainrule_real *t21 = t20 + B*H*T;
-    chainrule_real *W_xifcoi_rf_rc_ro_r = t21 + B*H*T;
-    chainrule_real *t13579111315 = W_xifcoi_rf_rc_ro_r + 8*H*I;
+    chainrule_real *t13579111315 = t17 + B*K*T;
     chainrule_real *W_hifco = t13579111315 + 8*B*H*T;
     chainrule_real *t0246 = W_hifco + 4*(H*H);
     chainrule_real *W_hi_rf_rc_ro_r = t0246 + 4*B*H;
-    chainrule_real *t26 = W_hi_rf_rc_ro_r + 4*(H*H);
-    chainrule_real *d_a_ifco = t26 + B*K*T;
-    chainrule_real *W_hy_r_W_hy = d_a_ifco + 4*B*H*T;
-    chainrule_real *t2932 = W_hy_r_W_hy + 2*H*K;
-    chainrule_real *d_W_hifco = t2932 + 2*B*H*T;
-    chainrule_real *d_W_xi_rf_rc_ro_r = d_W_hifco + 4*(H*H);
-    chainrule_real *d_W_hi_rf_rc_ro_r = d_W_xi_rf_rc_ro_r + 4*H*I;
-    chainrule_real *d_b_i_rf_rc_ro_r = d_W_hi_rf_rc_ro_r + 4*(H*H);
+    chainrule_real *t18 = W_hi_rf_rc_ro_r + 4*(H*H);
+    chainrule_real *d_a_ifco = t18 + B*K*T;
+    chainrule_real *t214 = d_a_ifco + 4*B*H*T;
+    chainrule_real *t27 = t214 + 2*B*H*T;
     chainrule_real *z = t17;
     chainrule_real *y = t16;
     chainrule_real *d_a_y = a_y;
     chainrule_real *d_h_r = a_i;
-    chainrule_real *d_s_r = t18;
-    chainrule_real *d_h = a_f;
-    chainrule_real *d_s = t19;
+    chainrule_real *d_s_r = a_f;
+    chainrule_real *d_h = a_o;
+    chainrule_real *d_s = a_i_r;
     chainrule_real *d_h0 = a_i;
     chainrule_real *d_s0 = g_i;
-    chainrule_real *d_h0_r = a_f;
-    chainrule_real *d_s0_r = g_f;
-    chainrule_real *t22 = t18;
-    chainrule_real *t23 = t19;
-    chainrule_real *t24 = t20;
-    chainrule_real *t25 = t21;
-    chainrule_real *t8101214 = t13579111315;
-    chainrule_real *t28 = a_o;
+    chainrule_real *d_h0_r = g_f;
+    chainrule_real *d_s0_r = t13579111315;
+    chainrule_real *t8101214 = t0246;
+    chainrule_real *t20 = a_f_r;
     chainrule_real *d_a_i_rf_rc_ro_r = t13579111315;
-    chainrule_real *t30 = a_i_r;
-    chainrule_real *t31 = a_i;
-    chainrule_real *t33 = a_o;
-    chainrule_real *t34 = a_f_r;
-    chainrule_real *t35 = a_o_r;
-    chainrule_real *t36 = a_i_r;
-    chainrule_real *t37 = g_i_r;
-    chainrule_real *d_W_xifco = W_xifcoi_rf_rc_ro_r;
-    chainrule_real *d_b_ifco = t0246;
+    chainrule_real *t22 = a_o_r;
+    chainrule_real *t23 = a_i;
+    chainrule_real *t25 = g_i_r;
+    chainrule_real *t26 = t0246;
+    chainrule_real *t28 = a_f_r;
+    chainrule_real *t29 = a_c_r;
     chainrule_real L = 0;
-    chainrule_real t27 = 0;
+    chainrule_real t19 = 0;
     if (labels) {
         long n;
         for (n = 0; n < B*T; ++n) {
             if (labels[0][n] < 0 || labels[0][n] >= K) return CHAINRULE_BAD_LABEL;
-        }
-    }
-    /* W_xi, W_xf, W_xc, W_xo, W_xi_r, W_xf_r, W_xc_r, W_xo_r side by side */
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            W_xifcoi_rf_rc_ro_r[i*(8*H) + c] = W_xi[i*H + c];
-        }
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            W_xifcoi_rf_rc_ro_r[i*(8*H) + H + c] = W_xf[i*H + c];
-        }
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            W_xifcoi_rf_rc_ro_r[i*(8*H) + 2*H + c] = W_xc[i*H + c];
-        }
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            W_xifcoi_rf_rc_ro_r[i*(8*H) + 3*H + c] = W_xo[i*H + c];
-        }
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            W_xifcoi_rf_rc_ro_r[i*(8*H) + 4*H + c] = W_xi_r[i*H + c];
-        }
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            W_xifcoi_rf_rc_ro_r[i*(8*H) + 5*H + c] = W_xf_r[i*H + c];
-        }
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            W_xifcoi_rf_rc_ro_r[i*(8*H) + 6*H + c] = W_xc_r[i*H + c];
-        }
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            W_xifcoi_rf_rc_ro_r[i*(8*H) + 7*H + c] = W_xo_r[i*H + c];
         }
     }
     /* W_hi, W_hf, W_hc, W_ho side by side */
@@ -349,55 +299,76 @@ static int blstm_run_f64(const long *sizes, const double *const *params,
     /* h_r at t = T + 1 is h0_r */
     if (state) memcpy(h_r + B*H*T, state[2], sizeof(chainrule_real) * (size_t)(B*H));
     else memset(h_r + B*H*T, 0, sizeof(chainrule_real) * (size_t)(B*H));
-    /* t1, t3, t5, t7, t9, t11, t13, t15 in one product */
-    if (!CHAINRULE_GEMM((double)(B*T) * (8*H) * I,
-            CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, 8*H, I, 1, x, I, W_xifcoi_rf_rc_ro_r, 8*H, 0, t13579111315, 8*H)) {
+    if (CHAINRULE_BLAS_RUNS((double)(B*T) * H * I)) {
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xi, H, 0, t13579111315, 8*H);
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xf, H, 0, t13579111315 + H, 8*H);
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xc, H, 0, t13579111315 + 2*H, 8*H);
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xo, H, 0, t13579111315 + 3*H, 8*H);
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xi_r, H, 0, t13579111315 + 4*H, 8*H);
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xf_r, H, 0, t13579111315 + 5*H, 8*H);
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xc_r, H, 0, t13579111315 + 6*H, 8*H);
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xo_r, H, 0, t13579111315 + 7*H, 8*H);
+    } else {
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b < B; ++b) {
-                for (long c_cat = 0; c_cat < 8*H; ++c_cat) {
-                    t13579111315[((t - 1)*B + b)*(8*H) + c_cat] = 0;
+                for (long c = 0; c < H; ++c) {
+                    t13579111315[((t - 1)*B + b)*(8*H) + c] = 0;
+                    t13579111315[((t - 1)*B + b)*(8*H) + H + c] = 0;
+                    t13579111315[((t - 1)*B + b)*(8*H) + 2*H + c] = 0;
+                    t13579111315[((t - 1)*B + b)*(8*H) + 3*H + c] = 0;
+                    t13579111315[((t - 1)*B + b)*(8*H) + 4*H + c] = 0;
+                    t13579111315[((t - 1)*B + b)*(8*H) + 5*H + c] = 0;
+                    t13579111315[((t - 1)*B + b)*(8*H) + 6*H + c] = 0;
+                    t13579111315[((t - 1)*B + b)*(8*H) + 7*H + c] = 0;
                 }
             }
         }
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b < B; ++b) {
                 for (long i = 0; i < I; ++i) {
-                    for (long c_cat = 0; c_cat < 8*H; ++c_cat) {
-                        t13579111315[((t - 1)*B + b)*(8*H) + c_cat] += W_xifcoi_rf_rc_ro_r[i*(8*H) + c_cat] * x[((t - 1)*B + b)*I + i];
+                    for (long c = 0; c < H; ++c) {
+                        t13579111315[((t - 1)*B + b)*(8*H) + c] += W_xi[i*H + c] * x[((t - 1)*B + b)*I + i];
+                        t13579111315[((t - 1)*B + b)*(8*H) + H + c] += W_xf[i*H + c] * x[((t - 1)*B + b)*I + i];
+                        t13579111315[((t - 1)*B + b)*(8*H) + 2*H + c] += W_xc[i*H + c] * x[((t - 1)*B + b)*I + i];
+                        t13579111315[((t - 1)*B + b)*(8*H) + 3*H + c] += W_xo[i*H + c] * x[((t - 1)*B + b)*I + i];
+                        t13579111315[((t - 1)*B + b)*(8*H) + 4*H + c] += W_xi_r[i*H + c] * x[((t - 1)*B + b)*I + i];
+                        t13579111315[((t - 1)*B + b)*(8*H) + 5*H + c] += W_xf_r[i*H + c] * x[((t - 1)*B + b)*I + i];
+                        t13579111315[((t - 1)*B + b)*(8*H) + 6*H + c] += W_xc_r[i*H + c] * x[((t - 1)*B + b)*I + i];
+                        t13579111315[((t - 1)*B + b)*(8*H) + 7*H + c] += W_xo_r[i*H + c] * x[((t - 1)*B + b)*I + i];
                     }
                 }
             }
         }
     }
-    /* the terms no step changes, for every step */
+    /* the other terms no step changes, added to t1 for every step */
     for (long t = 1; t <= T; ++t) {
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                t18[((t - 1)*B + b)*H + c] = b_i[c] + t13579111315[((t - 1)*B + b)*(8*H) + c];
+                t13579111315[((t - 1)*B + b)*(8*H) + c] = b_i[c] + t13579111315[((t - 1)*B + b)*(8*H) + c];
             }
         }
     }
-    /* the terms no step changes, for every step */
+    /* the other terms no step changes, added to t3 for every step */
     for (long t = 1; t <= T; ++t) {
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                t19[((t - 1)*B + b)*H + c] = b_f[c] + t13579111315[((t - 1)*B + b)*(8*H) + H + c];
+                t13579111315[((t - 1)*B + b)*(8*H) + H + c] = b_f[c] + t13579111315[((t - 1)*B + b)*(8*H) + H + c];
             }
         }
     }
-    /* the terms no step changes, for every step */
+    /* the other terms no step changes, added to t5 for every step */
     for (long t = 1; t <= T; ++t) {
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                t20[((t - 1)*B + b)*H + c] = b_c[c] + t13579111315[((t - 1)*B + b)*(8*H) + 2*H + c];
+                t13579111315[((t - 1)*B + b)*(8*H) + 2*H + c] = b_c[c] + t13579111315[((t - 1)*B + b)*(8*H) + 2*H + c];
             }
         }
     }
-    /* the terms no step changes, for every step */
+    /* the other terms no step changes, added to t7 for every step */
     for (long t = 1; t <= T; ++t) {
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                t21[((t - 1)*B + b)*H + c] = b_o[c] + t13579111315[((t - 1)*B + b)*(8*H) + 3*H + c];
+                t13579111315[((t - 1)*B + b)*(8*H) + 3*H + c] = b_o[c] + t13579111315[((t - 1)*B + b)*(8*H) + 3*H + c];
             }
         }
     }
@@ -407,14 +378,14 @@ static int blstm_run_f64(const long *sizes, const double *const *params,
         if (!CHAINRULE_GEMM((double)B * (4*H) * H,
                 CblasRowMajor, CblasNoTrans, CblasNoTrans, B, 4*H, H, 1, h + (t - 1)*B*H, H, W_hifco, 4*H, 0, t0246, 4*H)) {
             for (long b = 0; b < B; ++b) {
-                for (long c_cat_2 = 0; c_cat_2 < 4*H; ++c_cat_2) {
-                    t0246[b*(4*H) + c_cat_2] = 0;
+                for (long c_cat = 0; c_cat < 4*H; ++c_cat) {
+                    t0246[b*(4*H) + c_cat] = 0;
                 }
             }
             for (long b = 0; b < B; ++b) {
                 for (long c_2 = 0; c_2 < H; ++c_2) {
-                    for (long c_cat_2 = 0; c_cat_2 < 4*H; ++c_cat_2) {
-                        t0246[b*(4*H) + c_cat_2] += W_hifco[c_2*(4*H) + c_cat_2] * h[((t - 1)*B + b)*H + c_2];
+                    for (long c_cat = 0; c_cat < 4*H; ++c_cat) {
+                        t0246[b*(4*H) + c_cat] += W_hifco[c_2*(4*H) + c_cat] * h[((t - 1)*B + b)*H + c_2];
                     }
                 }
             }
@@ -422,7 +393,7 @@ static int blstm_run_f64(const long *sizes, const double *const *params,
         /* a_i[c, t] = b_i[c] + Sum(W_hi[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xi[i, c]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                a_i[b*H + c] = t0246[b*(4*H) + c] + t18[((t - 1)*B + b)*H + c];
+                a_i[b*H + c] = t0246[b*(4*H) + c] + t13579111315[((t - 1)*B + b)*(8*H) + c];
             }
         }
         /* g_i[c, t] = logistic(a_i[c, t]) */
@@ -434,7 +405,7 @@ static int blstm_run_f64(const long *sizes, const double *const *params,
         /* a_f[c, t] = b_f[c] + Sum(W_hf[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xf[i, c]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                a_f[b*H + c] = t19[((t - 1)*B + b)*H + c] + t0246[b*(4*H) + H + c];
+                a_f[b*H + c] = t0246[b*(4*H) + H + c] + t13579111315[((t - 1)*B + b)*(8*H) + H + c];
             }
         }
         /* g_f[c, t] = logistic(a_f[c, t]) */
@@ -446,13 +417,13 @@ static int blstm_run_f64(const long *sizes, const double *const *params,
         /* a_c[c, t] = b_c[c] + Sum(W_hc[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xc[i, c]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                a_c[((t - 1)*B + b)*H + c] = t20[((t - 1)*B + b)*H + c] + t0246[b*(4*H) + 2*H + c];
+                a_c[((t - 1)*B + b)*H + c] = t0246[b*(4*H) + 2*H + c] + t13579111315[((t - 1)*B + b)*(8*H) + 2*H + c];
             }
         }
         /* a_o[c, t] = b_o[c] + Sum(W_ho[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xo[i, c]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                a_o[b*H + c] = t21[((t - 1)*B + b)*H + c] + t0246[b*(4*H) + 3*H + c];
+                a_o[b*H + c] = t0246[b*(4*H) + 3*H + c] + t13579111315[((t - 1)*B + b)*(8*H) + 3*H + c];
             }
         }
         /* g_o[c, t] = logistic(a_o[c, t]) */
@@ -493,35 +464,35 @@ static int blstm_run_f64(const long *sizes, const double *const *params,
             }
         }
     }
-    /* the terms no step changes, for every step */
+    /* the other terms no step changes, added to t9 for every step */
     for (long t = 1; t <= T; ++t) {
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                t22[((t - 1)*B + b)*H + c] = b_i_r[c] + t13579111315[((t - 1)*B + b)*(8*H) + 4*H + c];
+                t13579111315[((t - 1)*B + b)*(8*H) + 4*H + c] = b_i_r[c] + t13579111315[((t - 1)*B + b)*(8*H) + 4*H + c];
             }
         }
     }
-    /* the terms no step changes, for every step */
+    /* the other terms no step changes, added to t11 for every step */
     for (long t = 1; t <= T; ++t) {
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                t23[((t - 1)*B + b)*H + c] = b_f_r[c] + t13579111315[((t - 1)*B + b)*(8*H) + 5*H + c];
+                t13579111315[((t - 1)*B + b)*(8*H) + 5*H + c] = b_f_r[c] + t13579111315[((t - 1)*B + b)*(8*H) + 5*H + c];
             }
         }
     }
-    /* the terms no step changes, for every step */
+    /* the other terms no step changes, added to t13 for every step */
     for (long t = 1; t <= T; ++t) {
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                t24[((t - 1)*B + b)*H + c] = b_c_r[c] + t13579111315[((t - 1)*B + b)*(8*H) + 6*H + c];
+                t13579111315[((t - 1)*B + b)*(8*H) + 6*H + c] = b_c_r[c] + t13579111315[((t - 1)*B + b)*(8*H) + 6*H + c];
             }
         }
     }
-    /* the terms no step changes, for every step */
+    /* the other terms no step changes, added to t15 for every step */
     for (long t = 1; t <= T; ++t) {
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                t25[((t - 1)*B + b)*H + c] = b_o_r[c] + t13579111315[((t - 1)*B + b)*(8*H) + 7*H + c];
+                t13579111315[((t - 1)*B + b)*(8*H) + 7*H + c] = b_o_r[c] + t13579111315[((t - 1)*B + b)*(8*H) + 7*H + c];
             }
         }
     }
@@ -531,14 +502,14 @@ static int blstm_run_f64(const long *sizes, const double *const *params,
         if (!CHAINRULE_GEMM((double)B * (4*H) * H,
                 CblasRowMajor, CblasNoTrans, CblasNoTrans, B, 4*H, H, 1, h_r + t*B*H, H, W_hi_rf_rc_ro_r, 4*H, 0, t8101214, 4*H)) {
             for (long b = 0; b < B; ++b) {
-                for (long c_cat_2 = 0; c_cat_2 < 4*H; ++c_cat_2) {
-                    t8101214[b*(4*H) + c_cat_2] = 0;
+                for (long c_cat = 0; c_cat < 4*H; ++c_cat) {
+                    t8101214[b*(4*H) + c_cat] = 0;
                 }
             }
             for (long b = 0; b < B; ++b) {
                 for (long c_2 = 0; c_2 < H; ++c_2) {
-                    for (long c_cat_2 = 0; c_cat_2 < 4*H; ++c_cat_2) {
-                        t8101214[b*(4*H) + c_cat_2] += W_hi_rf_rc_ro_r[c_2*(4*H) + c_cat_2] * h_r[(t*B + b)*H + c_2];
+                    for (long c_cat = 0; c_cat < 4*H; ++c_cat) {
+                        t8101214[b*(4*H) + c_cat] += W_hi_rf_rc_ro_r[c_2*(4*H) + c_cat] * h_r[(t*B + b)*H + c_2];
                     }
                 }
             }
@@ -546,7 +517,7 @@ static int blstm_run_f64(const long *sizes, const double *const *params,
         /* a_i_r[c, t] = b_i_r[c] + Sum(W_hi_r[c_, c]*h_r[c_, t + 1], (c_, 0, H - 1)) + Sum(W_xi_r[i, c]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                a_i_r[b*H + c] = t22[((t - 1)*B + b)*H + c] + t8101214[b*(4*H) + c];
+                a_i_r[b*H + c] = t8101214[b*(4*H) + c] + t13579111315[((t - 1)*B + b)*(8*H) + 4*H + c];
             }
         }
         /* g_i_r[c, t] = logistic(a_i_r[c, t]) */
@@ -558,7 +529,7 @@ static int blstm_run_f64(const long *sizes, const double *const *params,
         /* a_f_r[c, t] = b_f_r[c] + Sum(W_hf_r[c_, c]*h_r[c_, t + 1], (c_, 0, H - 1)) + Sum(W_xf_r[i, c]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                a_f_r[b*H + c] = t8101214[b*(4*H) + H + c] + t23[((t - 1)*B + b)*H + c];
+                a_f_r[b*H + c] = t8101214[b*(4*H) + H + c] + t13579111315[((t - 1)*B + b)*(8*H) + 5*H + c];
             }
         }
         /* g_f_r[c, t] = logistic(a_f_r[c, t]) */
@@ -570,13 +541,13 @@ static int blstm_run_f64(const long *sizes, const double *const *params,
         /* a_c_r[c, t] = b_c_r[c] + Sum(W_hc_r[c_, c]*h_r[c_, t + 1], (c_, 0, H - 1)) + Sum(W_xc_r[i, c]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                a_c_r[((t - 1)*B + b)*H + c] = t8101214[b*(4*H) + 2*H + c] + t24[((t - 1)*B + b)*H + c];
+                a_c_r[((t - 1)*B + b)*H + c] = t8101214[b*(4*H) + 2*H + c] + t13579111315[((t - 1)*B + b)*(8*H) + 6*H + c];
             }
         }
         /* a_o_r[c, t] = b_o_r[c] + Sum(W_ho_r[c_, c]*h_r[c_, t + 1], (c_, 0, H - 1)) + Sum(W_xo_r[i, c]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                a_o_r[b*H + c] = t8101214[b*(4*H) + 3*H + c] + t25[((t - 1)*B + b)*H + c];
+                a_o_r[b*H + c] = t8101214[b*(4*H) + 3*H + c] + t13579111315[((t - 1)*B + b)*(8*H) + 7*H + c];
             }
         }
         /* g_o_r[c, t] = logistic(a_o_r[c, t]) */
@@ -646,6 +617,30 @@ static int blstm_run_f64(const long *sizes, const double *const *params,
         return CHAINRULE_OK;
     }
     {
+        chainrule_real *d_W_xi = grads[0];
+        chainrule_real *d_W_hi = grads[1];
+        chainrule_real *d_b_i = grads[2];
+        chainrule_real *d_W_xf = grads[3];
+        chainrule_real *d_W_hf = grads[4];
+        chainrule_real *d_b_f = grads[5];
+        chainrule_real *d_W_xc = grads[6];
+        chainrule_real *d_W_hc = grads[7];
+        chainrule_real *d_b_c = grads[8];
+        chainrule_real *d_W_xo = grads[9];
+        chainrule_real *d_W_ho = grads[10];
+        chainrule_real *d_b_o = grads[11];
+        chainrule_real *d_W_xi_r = grads[12];
+        chainrule_real *d_W_hi_r = grads[13];
+        chainrule_real *d_b_i_r = grads[14];
+        chainrule_real *d_W_xf_r = grads[15];
+        chainrule_real *d_W_hf_r = grads[16];
+        chainrule_real *d_b_f_r = grads[17];
+        chainrule_real *d_W_xc_r = grads[18];
+        chainrule_real *d_W_hc_r = grads[19];
+        chainrule_real *d_b_c_r = grads[20];
+        chainrule_real *d_W_xo_r = grads[21];
+        chainrule_real *d_W_ho_r = grads[22];
+        chainrule_real *d_b_o_r = grads[23];
         chainrule_real *d_W_hy = grads[24];
         chainrule_real *d_W_hy_r = grads[25];
         chainrule_real *d_b_y = grads[26];
@@ -665,31 +660,20 @@ static int blstm_run_f64(const long *sizes, const double *const *params,
                 chainrule_real total = 0;
                 for (long k = 0; k < K; ++k) total += chainrule_exp(a_y[((t - 1)*B + b)*K + k] - top);
                 chainrule_real shift = top + chainrule_log(total);
-                for (long k = 0; k < K; ++k) t26[((t - 1)*B + b)*K + k] = a_y[((t - 1)*B + b)*K + k] - shift;
+                for (long k = 0; k < K; ++k) t18[((t - 1)*B + b)*K + k] = a_y[((t - 1)*B + b)*K + k] - shift;
             }
         }
         chainrule_real acc = 0;
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b < B; ++b) {
                 for (long k = 0; k < K; ++k) {
-                    acc += t26[((t - 1)*B + b)*K + k] * z[((t - 1)*B + b)*K + k];
+                    acc += t18[((t - 1)*B + b)*K + k] * z[((t - 1)*B + b)*K + k];
                 }
             }
         }
-        t27 = acc;
+        t19 = acc;
         /* loss L, summed over the batch and time */
-        L = -t27;
-        /* W_hy_r, W_hy side by side */
-        for (long c = 0; c < H; ++c) {
-            for (long k = 0; k < K; ++k) {
-                W_hy_r_W_hy[c*K + k] = W_hy_r[c*K + k];
-            }
-        }
-        for (long c = 0; c < H; ++c) {
-            for (long k = 0; k < K; ++k) {
-                W_hy_r_W_hy[(H + c)*K + k] = W_hy[c*K + k];
-            }
-        }
+        L = -t19;
         /* d_a_y = ∂L/∂a_y */
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b < B; ++b) {
@@ -698,17 +682,30 @@ static int blstm_run_f64(const long *sizes, const double *const *params,
                 }
             }
         }
-        /* t29, t32 in one product */
-        if (!CHAINRULE_GEMM((double)(B*T) * (2*H) * K,
-                CblasRowMajor, CblasNoTrans, CblasTrans, B*T, 2*H, K, 1, d_a_y, K, W_hy_r_W_hy, K, 0, t2932, 2*H)) {
+        if (!CHAINRULE_GEMM((double)(B*T) * H * K,
+                CblasRowMajor, CblasNoTrans, CblasTrans, B*T, H, K, 1, d_a_y, K, W_hy_r, K, 0, t214, 2*H)) {
             for (long t = 1; t <= T; ++t) {
                 for (long b = 0; b < B; ++b) {
-                    for (long c_cat_3 = 0; c_cat_3 < 2*H; ++c_cat_3) {
+                    for (long c = 0; c < H; ++c) {
                         chainrule_real acc = 0;
                         for (long k = 0; k < K; ++k) {
-                            acc += W_hy_r_W_hy[c_cat_3*K + k] * d_a_y[((t - 1)*B + b)*K + k];
+                            acc += W_hy_r[c*K + k] * d_a_y[((t - 1)*B + b)*K + k];
                         }
-                        t2932[((t - 1)*B + b)*(2*H) + c_cat_3] = acc;
+                        t214[((t - 1)*B + b)*(2*H) + c] = acc;
+                    }
+                }
+            }
+        }
+        if (!CHAINRULE_GEMM((double)(B*T) * H * K,
+                CblasRowMajor, CblasNoTrans, CblasTrans, B*T, H, K, 1, d_a_y, K, W_hy, K, 0, t214 + H, 2*H)) {
+            for (long t = 1; t <= T; ++t) {
+                for (long b = 0; b < B; ++b) {
+                    for (long c = 0; c < H; ++c) {
+                        chainrule_real acc = 0;
+                        for (long k = 0; k < K; ++k) {
+                            acc += W_hy[c*K + k] * d_a_y[((t - 1)*B + b)*K + k];
+                        }
+                        t214[((t - 1)*B + b)*(2*H) + H + c] = acc;
                     }
                 }
             }
@@ -718,84 +715,84 @@ static int blstm_run_f64(const long *sizes, const double *const *params,
             /* only where 2 ≤ t ≤ T (zero elsewhere) */
             if (t >= 2) {
                 if (!CHAINRULE_GEMM((double)B * H * (4*H),
-                        CblasRowMajor, CblasNoTrans, CblasTrans, B, H, 4*H, 1, d_a_i_rf_rc_ro_r + (t - 2)*B*(4*H), 4*H, W_hi_rf_rc_ro_r, 4*H, 0, t28, H)) {
+                        CblasRowMajor, CblasNoTrans, CblasTrans, B, H, 4*H, 1, d_a_i_rf_rc_ro_r + (t - 2)*B*(4*H), 4*H, W_hi_rf_rc_ro_r, 4*H, 0, t20, H)) {
                     for (long b = 0; b < B; ++b) {
                         for (long c = 0; c < H; ++c) {
                             chainrule_real acc = 0;
                             for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
                                 acc += W_hi_rf_rc_ro_r[c*(4*H) + c1_cat] * d_a_i_rf_rc_ro_r[((t - 2)*B + b)*(4*H) + c1_cat];
                             }
-                            t28[b*H + c] = acc;
+                            t20[b*H + c] = acc;
                         }
                     }
                 }
             } else {
                 for (long b = 0; b < B; ++b) {
                     for (long c = 0; c < H; ++c) {
-                        t28[b*H + c] = 0;
+                        t20[b*H + c] = 0;
                     }
                 }
             }
             /* d_h_r = ∂L/∂h_r */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    d_h_r[b*H + c] = t28[b*H + c] + t2932[((t - 1)*B + b)*(2*H) + c];
+                    d_h_r[b*H + c] = t20[b*H + c] + t214[((t - 1)*B + b)*(2*H) + c];
                 }
             }
             /* only where 2 ≤ t ≤ T (zero elsewhere) */
             if (t >= 2) {
                 for (long b = 0; b < B; ++b) {
                     for (long c = 0; c < H; ++c) {
-                        t30[b*H + c] = d_s_r[((t - 2)*B + b)*H + c]*g_f_r[((t - 2)*B + b)*H + c];
+                        t22[b*H + c] = d_s_r[b*H + c]*g_f_r[((t - 2)*B + b)*H + c];
                     }
                 }
             } else {
                 for (long b = 0; b < B; ++b) {
                     for (long c = 0; c < H; ++c) {
-                        t30[b*H + c] = 0;
+                        t22[b*H + c] = 0;
                     }
                 }
             }
             /* computed once for d_s_r, d_a_o_r */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    t34[b*H + c] = chainrule_tanh(s_r[((t - 1)*B + b)*H + c]);
+                    t26[b*H + c] = chainrule_tanh(s_r[((t - 1)*B + b)*H + c]);
                 }
             }
             /* d_s_r = ∂L/∂s_r */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    d_s_r[((t - 1)*B + b)*H + c] = (1 - (t34[b*H + c]*t34[b*H + c]))*d_h_r[b*H + c]*g_o_r[((t - 1)*B + b)*H + c] + t30[b*H + c];
+                    d_s_r[b*H + c] = (1 - (t26[b*H + c]*t26[b*H + c]))*d_h_r[b*H + c]*g_o_r[((t - 1)*B + b)*H + c] + t22[b*H + c];
                 }
             }
             /* d_a_o_r = ∂L/∂a_o_r */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + 3*H + c] = (1 - g_o_r[((t - 1)*B + b)*H + c])*d_h_r[b*H + c]*g_o_r[((t - 1)*B + b)*H + c]*t34[b*H + c];
+                    d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + 3*H + c] = (1 - g_o_r[((t - 1)*B + b)*H + c])*d_h_r[b*H + c]*g_o_r[((t - 1)*B + b)*H + c]*t26[b*H + c];
                 }
             }
             /* computed once for d_a_c_r, d_a_i_r */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    t35[b*H + c] = chainrule_tanh(a_c_r[((t - 1)*B + b)*H + c]);
+                    t27[b*H + c] = chainrule_tanh(a_c_r[((t - 1)*B + b)*H + c]);
                 }
             }
             /* d_a_c_r = ∂L/∂a_c_r */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + 2*H + c] = (1 - (t35[b*H + c]*t35[b*H + c]))*d_s_r[((t - 1)*B + b)*H + c]*g_i_r[((t - 1)*B + b)*H + c];
+                    d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + 2*H + c] = (1 - (t27[b*H + c]*t27[b*H + c]))*d_s_r[b*H + c]*g_i_r[((t - 1)*B + b)*H + c];
                 }
             }
             /* d_a_f_r = ∂L/∂a_f_r */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + H + c] = (1 - g_f_r[((t - 1)*B + b)*H + c])*d_s_r[((t - 1)*B + b)*H + c]*g_f_r[((t - 1)*B + b)*H + c]*s_r[(t*B + b)*H + c];
+                    d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + H + c] = (1 - g_f_r[((t - 1)*B + b)*H + c])*d_s_r[b*H + c]*g_f_r[((t - 1)*B + b)*H + c]*s_r[(t*B + b)*H + c];
                 }
             }
             /* d_a_i_r = ∂L/∂a_i_r */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + c] = (1 - g_i_r[((t - 1)*B + b)*H + c])*d_s_r[((t - 1)*B + b)*H + c]*g_i_r[((t - 1)*B + b)*H + c]*t35[b*H + c];
+                    d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + c] = (1 - g_i_r[((t - 1)*B + b)*H + c])*d_s_r[b*H + c]*g_i_r[((t - 1)*B + b)*H + c]*t27[b*H + c];
                 }
             }
         }
@@ -804,204 +801,222 @@ static int blstm_run_f64(const long *sizes, const double *const *params,
             /* only where 1 ≤ t ≤ T - 1 (zero elsewhere) */
             if (t <= T - 1) {
                 if (!CHAINRULE_GEMM((double)B * H * (4*H),
-                        CblasRowMajor, CblasNoTrans, CblasTrans, B, H, 4*H, 1, d_a_ifco + t*B*(4*H), 4*H, W_hifco, 4*H, 0, t31, H)) {
+                        CblasRowMajor, CblasNoTrans, CblasTrans, B, H, 4*H, 1, d_a_ifco + t*B*(4*H), 4*H, W_hifco, 4*H, 0, t23, H)) {
                     for (long b = 0; b < B; ++b) {
                         for (long c = 0; c < H; ++c) {
                             chainrule_real acc = 0;
                             for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
                                 acc += W_hifco[c*(4*H) + c1_cat] * d_a_ifco[(t*B + b)*(4*H) + c1_cat];
                             }
-                            t31[b*H + c] = acc;
+                            t23[b*H + c] = acc;
                         }
                     }
                 }
             } else {
                 for (long b = 0; b < B; ++b) {
                     for (long c = 0; c < H; ++c) {
-                        t31[b*H + c] = 0;
+                        t23[b*H + c] = 0;
                     }
                 }
             }
             /* d_h = ∂L/∂h */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    d_h[b*H + c] = t31[b*H + c] + t2932[((t - 1)*B + b)*(2*H) + H + c];
+                    d_h[b*H + c] = t23[b*H + c] + t214[((t - 1)*B + b)*(2*H) + H + c];
                 }
             }
             /* only where 1 ≤ t ≤ T - 1 (zero elsewhere) */
             if (t <= T - 1) {
                 for (long b = 0; b < B; ++b) {
                     for (long c = 0; c < H; ++c) {
-                        t33[b*H + c] = d_s[(t*B + b)*H + c]*g_f[(t*B + b)*H + c];
+                        t25[b*H + c] = d_s[b*H + c]*g_f[(t*B + b)*H + c];
                     }
                 }
             } else {
                 for (long b = 0; b < B; ++b) {
                     for (long c = 0; c < H; ++c) {
-                        t33[b*H + c] = 0;
+                        t25[b*H + c] = 0;
                     }
                 }
             }
             /* computed once for d_s, d_a_o */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    t36[b*H + c] = chainrule_tanh(s[(t*B + b)*H + c]);
+                    t28[b*H + c] = chainrule_tanh(s[(t*B + b)*H + c]);
                 }
             }
             /* d_s = ∂L/∂s */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    d_s[((t - 1)*B + b)*H + c] = (1 - (t36[b*H + c]*t36[b*H + c]))*d_h[b*H + c]*g_o[((t - 1)*B + b)*H + c] + t33[b*H + c];
+                    d_s[b*H + c] = (1 - (t28[b*H + c]*t28[b*H + c]))*d_h[b*H + c]*g_o[((t - 1)*B + b)*H + c] + t25[b*H + c];
                 }
             }
             /* d_a_o = ∂L/∂a_o */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c] = (1 - g_o[((t - 1)*B + b)*H + c])*d_h[b*H + c]*g_o[((t - 1)*B + b)*H + c]*t36[b*H + c];
+                    d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c] = (1 - g_o[((t - 1)*B + b)*H + c])*d_h[b*H + c]*g_o[((t - 1)*B + b)*H + c]*t28[b*H + c];
                 }
             }
             /* computed once for d_a_c, d_a_i */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    t37[b*H + c] = chainrule_tanh(a_c[((t - 1)*B + b)*H + c]);
+                    t29[b*H + c] = chainrule_tanh(a_c[((t - 1)*B + b)*H + c]);
                 }
             }
             /* d_a_c = ∂L/∂a_c */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    d_a_ifco[((t - 1)*B + b)*(4*H) + 2*H + c] = (1 - (t37[b*H + c]*t37[b*H + c]))*d_s[((t - 1)*B + b)*H + c]*g_i[((t - 1)*B + b)*H + c];
+                    d_a_ifco[((t - 1)*B + b)*(4*H) + 2*H + c] = (1 - (t29[b*H + c]*t29[b*H + c]))*d_s[b*H + c]*g_i[((t - 1)*B + b)*H + c];
                 }
             }
             /* d_a_f = ∂L/∂a_f */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    d_a_ifco[((t - 1)*B + b)*(4*H) + H + c] = (1 - g_f[((t - 1)*B + b)*H + c])*d_s[((t - 1)*B + b)*H + c]*g_f[((t - 1)*B + b)*H + c]*s[((t - 1)*B + b)*H + c];
+                    d_a_ifco[((t - 1)*B + b)*(4*H) + H + c] = (1 - g_f[((t - 1)*B + b)*H + c])*d_s[b*H + c]*g_f[((t - 1)*B + b)*H + c]*s[((t - 1)*B + b)*H + c];
                 }
             }
             /* d_a_i = ∂L/∂a_i */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    d_a_ifco[((t - 1)*B + b)*(4*H) + c] = (1 - g_i[((t - 1)*B + b)*H + c])*d_s[((t - 1)*B + b)*H + c]*g_i[((t - 1)*B + b)*H + c]*t37[b*H + c];
+                    d_a_ifco[((t - 1)*B + b)*(4*H) + c] = (1 - g_i[((t - 1)*B + b)*H + c])*d_s[b*H + c]*g_i[((t - 1)*B + b)*H + c]*t29[b*H + c];
                 }
             }
         }
-        /* d_W_xi, d_W_xf, d_W_xc, d_W_xo in one product */
-        if (!CHAINRULE_GEMM((double)I * (4*H) * (B*T),
-                CblasRowMajor, CblasTrans, CblasNoTrans, I, 4*H, B*T, 1, x, I, d_a_ifco, 4*H, 0, d_W_xifco, 4*H)) {
+        /* ∂L/∂W_xi */
+        /* ∂L/∂W_xf */
+        /* ∂L/∂W_xc */
+        /* ∂L/∂W_xo */
+        /* ∂L/∂W_xi_r */
+        /* ∂L/∂W_xf_r */
+        /* ∂L/∂W_xc_r */
+        /* ∂L/∂W_xo_r */
+        if (CHAINRULE_BLAS_RUNS((double)I * H * (B*T))) {
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, I, H, B*T, 1, x, I, d_a_ifco, 4*H, 0, d_W_xi, H);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, I, H, B*T, 1, x, I, d_a_ifco + H, 4*H, 0, d_W_xf, H);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, I, H, B*T, 1, x, I, d_a_ifco + 2*H, 4*H, 0, d_W_xc, H);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, I, H, B*T, 1, x, I, d_a_ifco + 3*H, 4*H, 0, d_W_xo, H);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, I, H, B*T, 1, x, I, d_a_i_rf_rc_ro_r, 4*H, 0, d_W_xi_r, H);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, I, H, B*T, 1, x, I, d_a_i_rf_rc_ro_r + H, 4*H, 0, d_W_xf_r, H);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, I, H, B*T, 1, x, I, d_a_i_rf_rc_ro_r + 2*H, 4*H, 0, d_W_xc_r, H);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, I, H, B*T, 1, x, I, d_a_i_rf_rc_ro_r + 3*H, 4*H, 0, d_W_xo_r, H);
+        } else {
             for (long i = 0; i < I; ++i) {
-                for (long c_cat_2 = 0; c_cat_2 < 4*H; ++c_cat_2) {
-                    d_W_xifco[i*(4*H) + c_cat_2] = 0;
+                for (long c = 0; c < H; ++c) {
+                    d_W_xi[i*H + c] = 0;
+                    d_W_xf[i*H + c] = 0;
+                    d_W_xc[i*H + c] = 0;
+                    d_W_xo[i*H + c] = 0;
+                    d_W_xi_r[i*H + c] = 0;
+                    d_W_xf_r[i*H + c] = 0;
+                    d_W_xc_r[i*H + c] = 0;
+                    d_W_xo_r[i*H + c] = 0;
                 }
             }
             for (long i = 0; i < I; ++i) {
                 for (long t = 1; t <= T; ++t) {
                     for (long b = 0; b < B; ++b) {
-                        for (long c_cat_2 = 0; c_cat_2 < 4*H; ++c_cat_2) {
-                            d_W_xifco[i*(4*H) + c_cat_2] += d_a_ifco[((t - 1)*B + b)*(4*H) + c_cat_2] * x[((t - 1)*B + b)*I + i];
+                        for (long c = 0; c < H; ++c) {
+                            d_W_xi[i*H + c] += d_a_ifco[((t - 1)*B + b)*(4*H) + c] * x[((t - 1)*B + b)*I + i];
+                            d_W_xf[i*H + c] += d_a_ifco[((t - 1)*B + b)*(4*H) + H + c] * x[((t - 1)*B + b)*I + i];
+                            d_W_xc[i*H + c] += d_a_ifco[((t - 1)*B + b)*(4*H) + 2*H + c] * x[((t - 1)*B + b)*I + i];
+                            d_W_xo[i*H + c] += d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c] * x[((t - 1)*B + b)*I + i];
+                            d_W_xi_r[i*H + c] += d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + c] * x[((t - 1)*B + b)*I + i];
+                            d_W_xf_r[i*H + c] += d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + H + c] * x[((t - 1)*B + b)*I + i];
+                            d_W_xc_r[i*H + c] += d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + 2*H + c] * x[((t - 1)*B + b)*I + i];
+                            d_W_xo_r[i*H + c] += d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + 3*H + c] * x[((t - 1)*B + b)*I + i];
                         }
                     }
                 }
             }
         }
-        /* d_W_hi, d_W_hf, d_W_hc, d_W_ho in one product */
-        if (!CHAINRULE_GEMM((double)H * (4*H) * (B*T),
-                CblasRowMajor, CblasTrans, CblasNoTrans, H, 4*H, B*T, 1, h, H, d_a_ifco, 4*H, 0, d_W_hifco, 4*H)) {
+        /* ∂L/∂W_hi */
+        /* ∂L/∂W_hf */
+        /* ∂L/∂W_hc */
+        /* ∂L/∂W_ho */
+        /* ∂L/∂W_hi_r */
+        /* ∂L/∂W_hf_r */
+        /* ∂L/∂W_hc_r */
+        /* ∂L/∂W_ho_r */
+        if (CHAINRULE_BLAS_RUNS((double)H * H * (B*T))) {
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, H, H, B*T, 1, h, H, d_a_ifco, 4*H, 0, d_W_hi, H);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, H, H, B*T, 1, h, H, d_a_ifco + H, 4*H, 0, d_W_hf, H);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, H, H, B*T, 1, h, H, d_a_ifco + 2*H, 4*H, 0, d_W_hc, H);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, H, H, B*T, 1, h, H, d_a_ifco + 3*H, 4*H, 0, d_W_ho, H);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, H, H, B*T, 1, h_r + B*H, H, d_a_i_rf_rc_ro_r, 4*H, 0, d_W_hi_r, H);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, H, H, B*T, 1, h_r + B*H, H, d_a_i_rf_rc_ro_r + H, 4*H, 0, d_W_hf_r, H);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, H, H, B*T, 1, h_r + B*H, H, d_a_i_rf_rc_ro_r + 2*H, 4*H, 0, d_W_hc_r, H);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, H, H, B*T, 1, h_r + B*H, H, d_a_i_rf_rc_ro_r + 3*H, 4*H, 0, d_W_ho_r, H);
+        } else {
             for (long c = 0; c < H; ++c) {
-                for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
-                    d_W_hifco[c*(4*H) + c1_cat] = 0;
+                for (long c1 = 0; c1 < H; ++c1) {
+                    d_W_hi[c*H + c1] = 0;
+                    d_W_hf[c*H + c1] = 0;
+                    d_W_hc[c*H + c1] = 0;
+                    d_W_ho[c*H + c1] = 0;
+                    d_W_hi_r[c*H + c1] = 0;
+                    d_W_hf_r[c*H + c1] = 0;
+                    d_W_hc_r[c*H + c1] = 0;
+                    d_W_ho_r[c*H + c1] = 0;
                 }
             }
             for (long c = 0; c < H; ++c) {
                 for (long t = 1; t <= T; ++t) {
                     for (long b = 0; b < B; ++b) {
-                        for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
-                            d_W_hifco[c*(4*H) + c1_cat] += d_a_ifco[((t - 1)*B + b)*(4*H) + c1_cat] * h[((t - 1)*B + b)*H + c];
+                        for (long c1 = 0; c1 < H; ++c1) {
+                            d_W_hi[c*H + c1] += d_a_ifco[((t - 1)*B + b)*(4*H) + c1] * h[((t - 1)*B + b)*H + c];
+                            d_W_hf[c*H + c1] += d_a_ifco[((t - 1)*B + b)*(4*H) + H + c1] * h[((t - 1)*B + b)*H + c];
+                            d_W_hc[c*H + c1] += d_a_ifco[((t - 1)*B + b)*(4*H) + 2*H + c1] * h[((t - 1)*B + b)*H + c];
+                            d_W_ho[c*H + c1] += d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c1] * h[((t - 1)*B + b)*H + c];
+                            d_W_hi_r[c*H + c1] += d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + c1] * h_r[(t*B + b)*H + c];
+                            d_W_hf_r[c*H + c1] += d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + H + c1] * h_r[(t*B + b)*H + c];
+                            d_W_hc_r[c*H + c1] += d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + 2*H + c1] * h_r[(t*B + b)*H + c];
+                            d_W_ho_r[c*H + c1] += d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + 3*H + c1] * h_r[(t*B + b)*H + c];
                         }
                     }
                 }
             }
         }
-        /* d_b_i, d_b_f, d_b_c, d_b_o in one product */
-        for (long c_cat_2 = 0; c_cat_2 < 4*H; ++c_cat_2) {
-            d_b_ifco[c_cat_2] = 0;
+        /* ∂L/∂b_i */
+        /* ∂L/∂b_f */
+        /* ∂L/∂b_c */
+        /* ∂L/∂b_o */
+        /* ∂L/∂b_i_r */
+        /* ∂L/∂b_f_r */
+        /* ∂L/∂b_c_r */
+        /* ∂L/∂b_o_r */
+        for (long c = 0; c < H; ++c) {
+            d_b_i[c] = 0;
+            d_b_f[c] = 0;
+            d_b_c[c] = 0;
+            d_b_o[c] = 0;
+            d_b_i_r[c] = 0;
+            d_b_f_r[c] = 0;
+            d_b_c_r[c] = 0;
+            d_b_o_r[c] = 0;
         }
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b < B; ++b) {
-                for (long c_cat_2 = 0; c_cat_2 < 4*H; ++c_cat_2) {
-                    d_b_ifco[c_cat_2] += d_a_ifco[((t - 1)*B + b)*(4*H) + c_cat_2];
-                }
-            }
-        }
-        /* d_W_xi_r, d_W_xf_r, d_W_xc_r, d_W_xo_r in one product */
-        if (!CHAINRULE_GEMM((double)I * (4*H) * (B*T),
-                CblasRowMajor, CblasTrans, CblasNoTrans, I, 4*H, B*T, 1, x, I, d_a_i_rf_rc_ro_r, 4*H, 0, d_W_xi_rf_rc_ro_r, 4*H)) {
-            for (long i = 0; i < I; ++i) {
-                for (long c_cat_2 = 0; c_cat_2 < 4*H; ++c_cat_2) {
-                    d_W_xi_rf_rc_ro_r[i*(4*H) + c_cat_2] = 0;
-                }
-            }
-            for (long i = 0; i < I; ++i) {
-                for (long t = 1; t <= T; ++t) {
-                    for (long b = 0; b < B; ++b) {
-                        for (long c_cat_2 = 0; c_cat_2 < 4*H; ++c_cat_2) {
-                            d_W_xi_rf_rc_ro_r[i*(4*H) + c_cat_2] += d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + c_cat_2] * x[((t - 1)*B + b)*I + i];
-                        }
-                    }
-                }
-            }
-        }
-        /* d_W_hi_r, d_W_hf_r, d_W_hc_r, d_W_ho_r in one product */
-        if (!CHAINRULE_GEMM((double)H * (4*H) * (B*T),
-                CblasRowMajor, CblasTrans, CblasNoTrans, H, 4*H, B*T, 1, h_r + B*H, H, d_a_i_rf_rc_ro_r, 4*H, 0, d_W_hi_rf_rc_ro_r, 4*H)) {
-            for (long c = 0; c < H; ++c) {
-                for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
-                    d_W_hi_rf_rc_ro_r[c*(4*H) + c1_cat] = 0;
-                }
-            }
-            for (long c = 0; c < H; ++c) {
-                for (long t = 1; t <= T; ++t) {
-                    for (long b = 0; b < B; ++b) {
-                        for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
-                            d_W_hi_rf_rc_ro_r[c*(4*H) + c1_cat] += d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + c1_cat] * h_r[(t*B + b)*H + c];
-                        }
-                    }
-                }
-            }
-        }
-        /* d_b_i_r, d_b_f_r, d_b_c_r, d_b_o_r in one product */
-        for (long c_cat_2 = 0; c_cat_2 < 4*H; ++c_cat_2) {
-            d_b_i_rf_rc_ro_r[c_cat_2] = 0;
-        }
-        for (long t = 1; t <= T; ++t) {
-            for (long b = 0; b < B; ++b) {
-                for (long c_cat_2 = 0; c_cat_2 < 4*H; ++c_cat_2) {
-                    d_b_i_rf_rc_ro_r[c_cat_2] += d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + c_cat_2];
+                for (long c = 0; c < H; ++c) {
+                    d_b_i[c] += d_a_ifco[((t - 1)*B + b)*(4*H) + c];
+                    d_b_f[c] += d_a_ifco[((t - 1)*B + b)*(4*H) + H + c];
+                    d_b_c[c] += d_a_ifco[((t - 1)*B + b)*(4*H) + 2*H + c];
+                    d_b_o[c] += d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c];
+                    d_b_i_r[c] += d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + c];
+                    d_b_f_r[c] += d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + H + c];
+                    d_b_c_r[c] += d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + 2*H + c];
+                    d_b_o_r[c] += d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + 3*H + c];
                 }
             }
         }
         /* ∂L/∂W_hy */
-        if (!CHAINRULE_GEMM((double)H * K * (B*T),
-                CblasRowMajor, CblasTrans, CblasNoTrans, H, K, B*T, 1, h + B*H, H, d_a_y, K, 0, d_W_hy, K)) {
+        /* ∂L/∂W_hy_r */
+        if (CHAINRULE_BLAS_RUNS((double)H * K * (B*T))) {
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, H, K, B*T, 1, h + B*H, H, d_a_y, K, 0, d_W_hy, K);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, H, K, B*T, 1, h_r, H, d_a_y, K, 0, d_W_hy_r, K);
+        } else {
             for (long c = 0; c < H; ++c) {
                 for (long k = 0; k < K; ++k) {
                     d_W_hy[c*K + k] = 0;
-                }
-            }
-            for (long c = 0; c < H; ++c) {
-                for (long t = 1; t <= T; ++t) {
-                    for (long b = 0; b < B; ++b) {
-                        for (long k = 0; k < K; ++k) {
-                            d_W_hy[c*K + k] += d_a_y[((t - 1)*B + b)*K + k] * h[(t*B + b)*H + c];
-                        }
-                    }
-                }
-            }
-        }
-        /* ∂L/∂W_hy_r */
-        if (!CHAINRULE_GEMM((double)H * K * (B*T),
-                CblasRowMajor, CblasTrans, CblasNoTrans, H, K, B*T, 1, h_r, H, d_a_y, K, 0, d_W_hy_r, K)) {
-            for (long c = 0; c < H; ++c) {
-                for (long k = 0; k < K; ++k) {
                     d_W_hy_r[c*K + k] = 0;
                 }
             }
@@ -1009,6 +1024,7 @@ static int blstm_run_f64(const long *sizes, const double *const *params,
                 for (long t = 1; t <= T; ++t) {
                     for (long b = 0; b < B; ++b) {
                         for (long k = 0; k < K; ++k) {
+                            d_W_hy[c*K + k] += d_a_y[((t - 1)*B + b)*K + k] * h[(t*B + b)*H + c];
                             d_W_hy_r[c*K + k] += d_a_y[((t - 1)*B + b)*K + k] * h_r[((t - 1)*B + b)*H + c];
                         }
                     }
@@ -1061,113 +1077,9 @@ static int blstm_run_f64(const long *sizes, const double *const *params,
         /* ∂L/∂s0_r */
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                d_s0_r[b*H + c] = d_s_r[((T - 1)*B + b)*H + c]*g_f_r[((T - 1)*B + b)*H + c];
+                d_s0_r[b*H + c] = d_s_r[b*H + c]*g_f_r[((T - 1)*B + b)*H + c];
             }
         }
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            grads[0][i*H + c] = d_W_xifco[i*(4*H) + c];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        for (long c_2 = 0; c_2 < H; ++c_2) {
-            grads[1][c*H + c_2] = d_W_hifco[c*(4*H) + c_2];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        grads[2][c] = d_b_ifco[c];
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            grads[3][i*H + c] = d_W_xifco[i*(4*H) + H + c];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        for (long c_2 = 0; c_2 < H; ++c_2) {
-            grads[4][c*H + c_2] = d_W_hifco[c*(4*H) + H + c_2];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        grads[5][c] = d_b_ifco[H + c];
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            grads[6][i*H + c] = d_W_xifco[i*(4*H) + 2*H + c];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        for (long c_2 = 0; c_2 < H; ++c_2) {
-            grads[7][c*H + c_2] = d_W_hifco[c*(4*H) + 2*H + c_2];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        grads[8][c] = d_b_ifco[2*H + c];
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            grads[9][i*H + c] = d_W_xifco[i*(4*H) + 3*H + c];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        for (long c_2 = 0; c_2 < H; ++c_2) {
-            grads[10][c*H + c_2] = d_W_hifco[c*(4*H) + 3*H + c_2];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        grads[11][c] = d_b_ifco[3*H + c];
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            grads[12][i*H + c] = d_W_xi_rf_rc_ro_r[i*(4*H) + c];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        for (long c_2 = 0; c_2 < H; ++c_2) {
-            grads[13][c*H + c_2] = d_W_hi_rf_rc_ro_r[c*(4*H) + c_2];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        grads[14][c] = d_b_i_rf_rc_ro_r[c];
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            grads[15][i*H + c] = d_W_xi_rf_rc_ro_r[i*(4*H) + H + c];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        for (long c_2 = 0; c_2 < H; ++c_2) {
-            grads[16][c*H + c_2] = d_W_hi_rf_rc_ro_r[c*(4*H) + H + c_2];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        grads[17][c] = d_b_i_rf_rc_ro_r[H + c];
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            grads[18][i*H + c] = d_W_xi_rf_rc_ro_r[i*(4*H) + 2*H + c];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        for (long c_2 = 0; c_2 < H; ++c_2) {
-            grads[19][c*H + c_2] = d_W_hi_rf_rc_ro_r[c*(4*H) + 2*H + c_2];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        grads[20][c] = d_b_i_rf_rc_ro_r[2*H + c];
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            grads[21][i*H + c] = d_W_xi_rf_rc_ro_r[i*(4*H) + 3*H + c];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        for (long c_2 = 0; c_2 < H; ++c_2) {
-            grads[22][c*H + c_2] = d_W_hi_rf_rc_ro_r[c*(4*H) + 3*H + c_2];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        grads[23][c] = d_b_i_rf_rc_ro_r[3*H + c];
     }
     if (state_grads) {
         for (long b = 0; b < B; ++b) {
@@ -1284,97 +1196,40 @@ static int blstm_run_f32(const long *sizes, const float *const *params,
     chainrule_real *a_y = g_o_r + B*H*T;
     chainrule_real *t16 = a_y + B*K*T;
     chainrule_real *t17 = t16 + B*K*T;
-    chainrule_real *t18 = t17 + B*K*T;
-    chainrule_real *t19 = t18 + B*H*T;
-    chainrule_real *t20 = t19 + B*H*T;
-    chainrule_real *t21 = t20 + B*H*T;
-    chainrule_real *W_xifcoi_rf_rc_ro_r = t21 + B*H*T;
-    chainrule_real *t13579111315 = W_xifcoi_rf_rc_ro_r + 8*H*I;
+    chainrule_real *t13579111315 = t17 + B*K*T;
     chainrule_real *W_hifco = t13579111315 + 8*B*H*T;
     chainrule_real *t0246 = W_hifco + 4*(H*H);
     chainrule_real *W_hi_rf_rc_ro_r = t0246 + 4*B*H;
-    chainrule_real *t26 = W_hi_rf_rc_ro_r + 4*(H*H);
-    chainrule_real *d_a_ifco = t26 + B*K*T;
-    chainrule_real *W_hy_r_W_hy = d_a_ifco + 4*B*H*T;
-    chainrule_real *t2932 = W_hy_r_W_hy + 2*H*K;
-    chainrule_real *d_W_hifco = t2932 + 2*B*H*T;
-    chainrule_real *d_W_xi_rf_rc_ro_r = d_W_hifco + 4*(H*H);
-    chainrule_real *d_W_hi_rf_rc_ro_r = d_W_xi_rf_rc_ro_r + 4*H*I;
-    chainrule_real *d_b_i_rf_rc_ro_r = d_W_hi_rf_rc_ro_r + 4*(H*H);
+    chainrule_real *t18 = W_hi_rf_rc_ro_r + 4*(H*H);
+    chainrule_real *d_a_ifco = t18 + B*K*T;
+    chainrule_real *t214 = d_a_ifco + 4*B*H*T;
+    chainrule_real *t27 = t214 + 2*B*H*T;
     chainrule_real *z = t17;
     chainrule_real *y = t16;
     chainrule_real *d_a_y = a_y;
     chainrule_real *d_h_r = a_i;
-    chainrule_real *d_s_r = t18;
-    chainrule_real *d_h = a_f;
-    chainrule_real *d_s = t19;
+    chainrule_real *d_s_r = a_f;
+    chainrule_real *d_h = a_o;
+    chainrule_real *d_s = a_i_r;
     chainrule_real *d_h0 = a_i;
     chainrule_real *d_s0 = g_i;
-    chainrule_real *d_h0_r = a_f;
-    chainrule_real *d_s0_r = g_f;
-    chainrule_real *t22 = t18;
-    chainrule_real *t23 = t19;
-    chainrule_real *t24 = t20;
-    chainrule_real *t25 = t21;
-    chainrule_real *t8101214 = t13579111315;
-    chainrule_real *t28 = a_o;
+    chainrule_real *d_h0_r = g_f;
+    chainrule_real *d_s0_r = t13579111315;
+    chainrule_real *t8101214 = t0246;
+    chainrule_real *t20 = a_f_r;
     chainrule_real *d_a_i_rf_rc_ro_r = t13579111315;
-    chainrule_real *t30 = a_i_r;
-    chainrule_real *t31 = a_i;
-    chainrule_real *t33 = a_o;
-    chainrule_real *t34 = a_f_r;
-    chainrule_real *t35 = a_o_r;
-    chainrule_real *t36 = a_i_r;
-    chainrule_real *t37 = g_i_r;
-    chainrule_real *d_W_xifco = W_xifcoi_rf_rc_ro_r;
-    chainrule_real *d_b_ifco = t0246;
+    chainrule_real *t22 = a_o_r;
+    chainrule_real *t23 = a_i;
+    chainrule_real *t25 = g_i_r;
+    chainrule_real *t26 = t0246;
+    chainrule_real *t28 = a_f_r;
+    chainrule_real *t29 = a_c_r;
     chainrule_real L = 0;
-    chainrule_real t27 = 0;
+    chainrule_real t19 = 0;
     if (labels) {
         long n;
         for (n = 0; n < B*T; ++n) {
             if (labels[0][n] < 0 || labels[0][n] >= K) return CHAINRULE_BAD_LABEL;
-        }
-    }
-    /* W_xi, W_xf, W_xc, W_xo, W_xi_r, W_xf_r, W_xc_r, W_xo_r side by side */
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            W_xifcoi_rf_rc_ro_r[i*(8*H) + c] = W_xi[i*H + c];
-        }
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            W_xifcoi_rf_rc_ro_r[i*(8*H) + H + c] = W_xf[i*H + c];
-        }
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            W_xifcoi_rf_rc_ro_r[i*(8*H) + 2*H + c] = W_xc[i*H + c];
-        }
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            W_xifcoi_rf_rc_ro_r[i*(8*H) + 3*H + c] = W_xo[i*H + c];
-        }
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            W_xifcoi_rf_rc_ro_r[i*(8*H) + 4*H + c] = W_xi_r[i*H + c];
-        }
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            W_xifcoi_rf_rc_ro_r[i*(8*H) + 5*H + c] = W_xf_r[i*H + c];
-        }
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            W_xifcoi_rf_rc_ro_r[i*(8*H) + 6*H + c] = W_xc_r[i*H + c];
-        }
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            W_xifcoi_rf_rc_ro_r[i*(8*H) + 7*H + c] = W_xo_r[i*H + c];
         }
     }
     /* W_hi, W_hf, W_hc, W_ho side by side */
@@ -1431,55 +1286,76 @@ static int blstm_run_f32(const long *sizes, const float *const *params,
     /* h_r at t = T + 1 is h0_r */
     if (state) memcpy(h_r + B*H*T, state[2], sizeof(chainrule_real) * (size_t)(B*H));
     else memset(h_r + B*H*T, 0, sizeof(chainrule_real) * (size_t)(B*H));
-    /* t1, t3, t5, t7, t9, t11, t13, t15 in one product */
-    if (!CHAINRULE_GEMM((double)(B*T) * (8*H) * I,
-            CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, 8*H, I, 1, x, I, W_xifcoi_rf_rc_ro_r, 8*H, 0, t13579111315, 8*H)) {
+    if (CHAINRULE_BLAS_RUNS((double)(B*T) * H * I)) {
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xi, H, 0, t13579111315, 8*H);
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xf, H, 0, t13579111315 + H, 8*H);
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xc, H, 0, t13579111315 + 2*H, 8*H);
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xo, H, 0, t13579111315 + 3*H, 8*H);
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xi_r, H, 0, t13579111315 + 4*H, 8*H);
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xf_r, H, 0, t13579111315 + 5*H, 8*H);
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xc_r, H, 0, t13579111315 + 6*H, 8*H);
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xo_r, H, 0, t13579111315 + 7*H, 8*H);
+    } else {
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b < B; ++b) {
-                for (long c_cat = 0; c_cat < 8*H; ++c_cat) {
-                    t13579111315[((t - 1)*B + b)*(8*H) + c_cat] = 0;
+                for (long c = 0; c < H; ++c) {
+                    t13579111315[((t - 1)*B + b)*(8*H) + c] = 0;
+                    t13579111315[((t - 1)*B + b)*(8*H) + H + c] = 0;
+                    t13579111315[((t - 1)*B + b)*(8*H) + 2*H + c] = 0;
+                    t13579111315[((t - 1)*B + b)*(8*H) + 3*H + c] = 0;
+                    t13579111315[((t - 1)*B + b)*(8*H) + 4*H + c] = 0;
+                    t13579111315[((t - 1)*B + b)*(8*H) + 5*H + c] = 0;
+                    t13579111315[((t - 1)*B + b)*(8*H) + 6*H + c] = 0;
+                    t13579111315[((t - 1)*B + b)*(8*H) + 7*H + c] = 0;
                 }
             }
         }
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b < B; ++b) {
                 for (long i = 0; i < I; ++i) {
-                    for (long c_cat = 0; c_cat < 8*H; ++c_cat) {
-                        t13579111315[((t - 1)*B + b)*(8*H) + c_cat] += W_xifcoi_rf_rc_ro_r[i*(8*H) + c_cat] * x[((t - 1)*B + b)*I + i];
+                    for (long c = 0; c < H; ++c) {
+                        t13579111315[((t - 1)*B + b)*(8*H) + c] += W_xi[i*H + c] * x[((t - 1)*B + b)*I + i];
+                        t13579111315[((t - 1)*B + b)*(8*H) + H + c] += W_xf[i*H + c] * x[((t - 1)*B + b)*I + i];
+                        t13579111315[((t - 1)*B + b)*(8*H) + 2*H + c] += W_xc[i*H + c] * x[((t - 1)*B + b)*I + i];
+                        t13579111315[((t - 1)*B + b)*(8*H) + 3*H + c] += W_xo[i*H + c] * x[((t - 1)*B + b)*I + i];
+                        t13579111315[((t - 1)*B + b)*(8*H) + 4*H + c] += W_xi_r[i*H + c] * x[((t - 1)*B + b)*I + i];
+                        t13579111315[((t - 1)*B + b)*(8*H) + 5*H + c] += W_xf_r[i*H + c] * x[((t - 1)*B + b)*I + i];
+                        t13579111315[((t - 1)*B + b)*(8*H) + 6*H + c] += W_xc_r[i*H + c] * x[((t - 1)*B + b)*I + i];
+                        t13579111315[((t - 1)*B + b)*(8*H) + 7*H + c] += W_xo_r[i*H + c] * x[((t - 1)*B + b)*I + i];
                     }
                 }
             }
         }
     }
-    /* the terms no step changes, for every step */
+    /* the other terms no step changes, added to t1 for every step */
     for (long t = 1; t <= T; ++t) {
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                t18[((t - 1)*B + b)*H + c] = b_i[c] + t13579111315[((t - 1)*B + b)*(8*H) + c];
+                t13579111315[((t - 1)*B + b)*(8*H) + c] = b_i[c] + t13579111315[((t - 1)*B + b)*(8*H) + c];
             }
         }
     }
-    /* the terms no step changes, for every step */
+    /* the other terms no step changes, added to t3 for every step */
     for (long t = 1; t <= T; ++t) {
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                t19[((t - 1)*B + b)*H + c] = b_f[c] + t13579111315[((t - 1)*B + b)*(8*H) + H + c];
+                t13579111315[((t - 1)*B + b)*(8*H) + H + c] = b_f[c] + t13579111315[((t - 1)*B + b)*(8*H) + H + c];
             }
         }
     }
-    /* the terms no step changes, for every step */
+    /* the other terms no step changes, added to t5 for every step */
     for (long t = 1; t <= T; ++t) {
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                t20[((t - 1)*B + b)*H + c] = b_c[c] + t13579111315[((t - 1)*B + b)*(8*H) + 2*H + c];
+                t13579111315[((t - 1)*B + b)*(8*H) + 2*H + c] = b_c[c] + t13579111315[((t - 1)*B + b)*(8*H) + 2*H + c];
             }
         }
     }
-    /* the terms no step changes, for every step */
+    /* the other terms no step changes, added to t7 for every step */
     for (long t = 1; t <= T; ++t) {
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                t21[((t - 1)*B + b)*H + c] = b_o[c] + t13579111315[((t - 1)*B + b)*(8*H) + 3*H + c];
+                t13579111315[((t - 1)*B + b)*(8*H) + 3*H + c] = b_o[c] + t13579111315[((t - 1)*B + b)*(8*H) + 3*H + c];
             }
         }
     }
@@ -1489,14 +1365,14 @@ static int blstm_run_f32(const long *sizes, const float *const *params,
         if (!CHAINRULE_GEMM((double)B * (4*H) * H,
                 CblasRowMajor, CblasNoTrans, CblasNoTrans, B, 4*H, H, 1, h + (t - 1)*B*H, H, W_hifco, 4*H, 0, t0246, 4*H)) {
             for (long b = 0; b < B; ++b) {
-                for (long c_cat_2 = 0; c_cat_2 < 4*H; ++c_cat_2) {
-                    t0246[b*(4*H) + c_cat_2] = 0;
+                for (long c_cat = 0; c_cat < 4*H; ++c_cat) {
+                    t0246[b*(4*H) + c_cat] = 0;
                 }
             }
             for (long b = 0; b < B; ++b) {
                 for (long c_2 = 0; c_2 < H; ++c_2) {
-                    for (long c_cat_2 = 0; c_cat_2 < 4*H; ++c_cat_2) {
-                        t0246[b*(4*H) + c_cat_2] += W_hifco[c_2*(4*H) + c_cat_2] * h[((t - 1)*B + b)*H + c_2];
+                    for (long c_cat = 0; c_cat < 4*H; ++c_cat) {
+                        t0246[b*(4*H) + c_cat] += W_hifco[c_2*(4*H) + c_cat] * h[((t - 1)*B + b)*H + c_2];
                     }
                 }
             }
@@ -1504,7 +1380,7 @@ static int blstm_run_f32(const long *sizes, const float *const *params,
         /* a_i[c, t] = b_i[c] + Sum(W_hi[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xi[i, c]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                a_i[b*H + c] = t0246[b*(4*H) + c] + t18[((t - 1)*B + b)*H + c];
+                a_i[b*H + c] = t0246[b*(4*H) + c] + t13579111315[((t - 1)*B + b)*(8*H) + c];
             }
         }
         /* g_i[c, t] = logistic(a_i[c, t]) */
@@ -1516,7 +1392,7 @@ static int blstm_run_f32(const long *sizes, const float *const *params,
         /* a_f[c, t] = b_f[c] + Sum(W_hf[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xf[i, c]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                a_f[b*H + c] = t19[((t - 1)*B + b)*H + c] + t0246[b*(4*H) + H + c];
+                a_f[b*H + c] = t0246[b*(4*H) + H + c] + t13579111315[((t - 1)*B + b)*(8*H) + H + c];
             }
         }
         /* g_f[c, t] = logistic(a_f[c, t]) */
@@ -1528,13 +1404,13 @@ static int blstm_run_f32(const long *sizes, const float *const *params,
         /* a_c[c, t] = b_c[c] + Sum(W_hc[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xc[i, c]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                a_c[((t - 1)*B + b)*H + c] = t20[((t - 1)*B + b)*H + c] + t0246[b*(4*H) + 2*H + c];
+                a_c[((t - 1)*B + b)*H + c] = t0246[b*(4*H) + 2*H + c] + t13579111315[((t - 1)*B + b)*(8*H) + 2*H + c];
             }
         }
         /* a_o[c, t] = b_o[c] + Sum(W_ho[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xo[i, c]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                a_o[b*H + c] = t21[((t - 1)*B + b)*H + c] + t0246[b*(4*H) + 3*H + c];
+                a_o[b*H + c] = t0246[b*(4*H) + 3*H + c] + t13579111315[((t - 1)*B + b)*(8*H) + 3*H + c];
             }
         }
         /* g_o[c, t] = logistic(a_o[c, t]) */
@@ -1575,35 +1451,35 @@ static int blstm_run_f32(const long *sizes, const float *const *params,
             }
         }
     }
-    /* the terms no step changes, for every step */
+    /* the other terms no step changes, added to t9 for every step */
     for (long t = 1; t <= T; ++t) {
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                t22[((t - 1)*B + b)*H + c] = b_i_r[c] + t13579111315[((t - 1)*B + b)*(8*H) + 4*H + c];
+                t13579111315[((t - 1)*B + b)*(8*H) + 4*H + c] = b_i_r[c] + t13579111315[((t - 1)*B + b)*(8*H) + 4*H + c];
             }
         }
     }
-    /* the terms no step changes, for every step */
+    /* the other terms no step changes, added to t11 for every step */
     for (long t = 1; t <= T; ++t) {
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                t23[((t - 1)*B + b)*H + c] = b_f_r[c] + t13579111315[((t - 1)*B + b)*(8*H) + 5*H + c];
+                t13579111315[((t - 1)*B + b)*(8*H) + 5*H + c] = b_f_r[c] + t13579111315[((t - 1)*B + b)*(8*H) + 5*H + c];
             }
         }
     }
-    /* the terms no step changes, for every step */
+    /* the other terms no step changes, added to t13 for every step */
     for (long t = 1; t <= T; ++t) {
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                t24[((t - 1)*B + b)*H + c] = b_c_r[c] + t13579111315[((t - 1)*B + b)*(8*H) + 6*H + c];
+                t13579111315[((t - 1)*B + b)*(8*H) + 6*H + c] = b_c_r[c] + t13579111315[((t - 1)*B + b)*(8*H) + 6*H + c];
             }
         }
     }
-    /* the terms no step changes, for every step */
+    /* the other terms no step changes, added to t15 for every step */
     for (long t = 1; t <= T; ++t) {
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                t25[((t - 1)*B + b)*H + c] = b_o_r[c] + t13579111315[((t - 1)*B + b)*(8*H) + 7*H + c];
+                t13579111315[((t - 1)*B + b)*(8*H) + 7*H + c] = b_o_r[c] + t13579111315[((t - 1)*B + b)*(8*H) + 7*H + c];
             }
         }
     }
@@ -1613,14 +1489,14 @@ static int blstm_run_f32(const long *sizes, const float *const *params,
         if (!CHAINRULE_GEMM((double)B * (4*H) * H,
                 CblasRowMajor, CblasNoTrans, CblasNoTrans, B, 4*H, H, 1, h_r + t*B*H, H, W_hi_rf_rc_ro_r, 4*H, 0, t8101214, 4*H)) {
             for (long b = 0; b < B; ++b) {
-                for (long c_cat_2 = 0; c_cat_2 < 4*H; ++c_cat_2) {
-                    t8101214[b*(4*H) + c_cat_2] = 0;
+                for (long c_cat = 0; c_cat < 4*H; ++c_cat) {
+                    t8101214[b*(4*H) + c_cat] = 0;
                 }
             }
             for (long b = 0; b < B; ++b) {
                 for (long c_2 = 0; c_2 < H; ++c_2) {
-                    for (long c_cat_2 = 0; c_cat_2 < 4*H; ++c_cat_2) {
-                        t8101214[b*(4*H) + c_cat_2] += W_hi_rf_rc_ro_r[c_2*(4*H) + c_cat_2] * h_r[(t*B + b)*H + c_2];
+                    for (long c_cat = 0; c_cat < 4*H; ++c_cat) {
+                        t8101214[b*(4*H) + c_cat] += W_hi_rf_rc_ro_r[c_2*(4*H) + c_cat] * h_r[(t*B + b)*H + c_2];
                     }
                 }
             }
@@ -1628,7 +1504,7 @@ static int blstm_run_f32(const long *sizes, const float *const *params,
         /* a_i_r[c, t] = b_i_r[c] + Sum(W_hi_r[c_, c]*h_r[c_, t + 1], (c_, 0, H - 1)) + Sum(W_xi_r[i, c]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                a_i_r[b*H + c] = t22[((t - 1)*B + b)*H + c] + t8101214[b*(4*H) + c];
+                a_i_r[b*H + c] = t8101214[b*(4*H) + c] + t13579111315[((t - 1)*B + b)*(8*H) + 4*H + c];
             }
         }
         /* g_i_r[c, t] = logistic(a_i_r[c, t]) */
@@ -1640,7 +1516,7 @@ static int blstm_run_f32(const long *sizes, const float *const *params,
         /* a_f_r[c, t] = b_f_r[c] + Sum(W_hf_r[c_, c]*h_r[c_, t + 1], (c_, 0, H - 1)) + Sum(W_xf_r[i, c]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                a_f_r[b*H + c] = t8101214[b*(4*H) + H + c] + t23[((t - 1)*B + b)*H + c];
+                a_f_r[b*H + c] = t8101214[b*(4*H) + H + c] + t13579111315[((t - 1)*B + b)*(8*H) + 5*H + c];
             }
         }
         /* g_f_r[c, t] = logistic(a_f_r[c, t]) */
@@ -1652,13 +1528,13 @@ static int blstm_run_f32(const long *sizes, const float *const *params,
         /* a_c_r[c, t] = b_c_r[c] + Sum(W_hc_r[c_, c]*h_r[c_, t + 1], (c_, 0, H - 1)) + Sum(W_xc_r[i, c]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                a_c_r[((t - 1)*B + b)*H + c] = t8101214[b*(4*H) + 2*H + c] + t24[((t - 1)*B + b)*H + c];
+                a_c_r[((t - 1)*B + b)*H + c] = t8101214[b*(4*H) + 2*H + c] + t13579111315[((t - 1)*B + b)*(8*H) + 6*H + c];
             }
         }
         /* a_o_r[c, t] = b_o_r[c] + Sum(W_ho_r[c_, c]*h_r[c_, t + 1], (c_, 0, H - 1)) + Sum(W_xo_r[i, c]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                a_o_r[b*H + c] = t8101214[b*(4*H) + 3*H + c] + t25[((t - 1)*B + b)*H + c];
+                a_o_r[b*H + c] = t8101214[b*(4*H) + 3*H + c] + t13579111315[((t - 1)*B + b)*(8*H) + 7*H + c];
             }
         }
         /* g_o_r[c, t] = logistic(a_o_r[c, t]) */
@@ -1728,6 +1604,30 @@ static int blstm_run_f32(const long *sizes, const float *const *params,
         return CHAINRULE_OK;
     }
     {
+        chainrule_real *d_W_xi = grads[0];
+        chainrule_real *d_W_hi = grads[1];
+        chainrule_real *d_b_i = grads[2];
+        chainrule_real *d_W_xf = grads[3];
+        chainrule_real *d_W_hf = grads[4];
+        chainrule_real *d_b_f = grads[5];
+        chainrule_real *d_W_xc = grads[6];
+        chainrule_real *d_W_hc = grads[7];
+        chainrule_real *d_b_c = grads[8];
+        chainrule_real *d_W_xo = grads[9];
+        chainrule_real *d_W_ho = grads[10];
+        chainrule_real *d_b_o = grads[11];
+        chainrule_real *d_W_xi_r = grads[12];
+        chainrule_real *d_W_hi_r = grads[13];
+        chainrule_real *d_b_i_r = grads[14];
+        chainrule_real *d_W_xf_r = grads[15];
+        chainrule_real *d_W_hf_r = grads[16];
+        chainrule_real *d_b_f_r = grads[17];
+        chainrule_real *d_W_xc_r = grads[18];
+        chainrule_real *d_W_hc_r = grads[19];
+        chainrule_real *d_b_c_r = grads[20];
+        chainrule_real *d_W_xo_r = grads[21];
+        chainrule_real *d_W_ho_r = grads[22];
+        chainrule_real *d_b_o_r = grads[23];
         chainrule_real *d_W_hy = grads[24];
         chainrule_real *d_W_hy_r = grads[25];
         chainrule_real *d_b_y = grads[26];
@@ -1747,31 +1647,20 @@ static int blstm_run_f32(const long *sizes, const float *const *params,
                 chainrule_real total = 0;
                 for (long k = 0; k < K; ++k) total += chainrule_exp(a_y[((t - 1)*B + b)*K + k] - top);
                 chainrule_real shift = top + chainrule_log(total);
-                for (long k = 0; k < K; ++k) t26[((t - 1)*B + b)*K + k] = a_y[((t - 1)*B + b)*K + k] - shift;
+                for (long k = 0; k < K; ++k) t18[((t - 1)*B + b)*K + k] = a_y[((t - 1)*B + b)*K + k] - shift;
             }
         }
         chainrule_real acc = 0;
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b < B; ++b) {
                 for (long k = 0; k < K; ++k) {
-                    acc += t26[((t - 1)*B + b)*K + k] * z[((t - 1)*B + b)*K + k];
+                    acc += t18[((t - 1)*B + b)*K + k] * z[((t - 1)*B + b)*K + k];
                 }
             }
         }
-        t27 = acc;
+        t19 = acc;
         /* loss L, summed over the batch and time */
-        L = -t27;
-        /* W_hy_r, W_hy side by side */
-        for (long c = 0; c < H; ++c) {
-            for (long k = 0; k < K; ++k) {
-                W_hy_r_W_hy[c*K + k] = W_hy_r[c*K + k];
-            }
-        }
-        for (long c = 0; c < H; ++c) {
-            for (long k = 0; k < K; ++k) {
-                W_hy_r_W_hy[(H + c)*K + k] = W_hy[c*K + k];
-            }
-        }
+        L = -t19;
         /* d_a_y = ∂L/∂a_y */
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b < B; ++b) {
@@ -1780,17 +1669,30 @@ static int blstm_run_f32(const long *sizes, const float *const *params,
                 }
             }
         }
-        /* t29, t32 in one product */
-        if (!CHAINRULE_GEMM((double)(B*T) * (2*H) * K,
-                CblasRowMajor, CblasNoTrans, CblasTrans, B*T, 2*H, K, 1, d_a_y, K, W_hy_r_W_hy, K, 0, t2932, 2*H)) {
+        if (!CHAINRULE_GEMM((double)(B*T) * H * K,
+                CblasRowMajor, CblasNoTrans, CblasTrans, B*T, H, K, 1, d_a_y, K, W_hy_r, K, 0, t214, 2*H)) {
             for (long t = 1; t <= T; ++t) {
                 for (long b = 0; b < B; ++b) {
-                    for (long c_cat_3 = 0; c_cat_3 < 2*H; ++c_cat_3) {
+                    for (long c = 0; c < H; ++c) {
                         chainrule_real acc = 0;
                         for (long k = 0; k < K; ++k) {
-                            acc += W_hy_r_W_hy[c_cat_3*K + k] * d_a_y[((t - 1)*B + b)*K + k];
+                            acc += W_hy_r[c*K + k] * d_a_y[((t - 1)*B + b)*K + k];
                         }
-                        t2932[((t - 1)*B + b)*(2*H) + c_cat_3] = acc;
+                        t214[((t - 1)*B + b)*(2*H) + c] = acc;
+                    }
+                }
+            }
+        }
+        if (!CHAINRULE_GEMM((double)(B*T) * H * K,
+                CblasRowMajor, CblasNoTrans, CblasTrans, B*T, H, K, 1, d_a_y, K, W_hy, K, 0, t214 + H, 2*H)) {
+            for (long t = 1; t <= T; ++t) {
+                for (long b = 0; b < B; ++b) {
+                    for (long c = 0; c < H; ++c) {
+                        chainrule_real acc = 0;
+                        for (long k = 0; k < K; ++k) {
+                            acc += W_hy[c*K + k] * d_a_y[((t - 1)*B + b)*K + k];
+                        }
+                        t214[((t - 1)*B + b)*(2*H) + H + c] = acc;
                     }
                 }
             }
@@ -1800,84 +1702,84 @@ static int blstm_run_f32(const long *sizes, const float *const *params,
             /* only where 2 ≤ t ≤ T (zero elsewhere) */
             if (t >= 2) {
                 if (!CHAINRULE_GEMM((double)B * H * (4*H),
-                        CblasRowMajor, CblasNoTrans, CblasTrans, B, H, 4*H, 1, d_a_i_rf_rc_ro_r + (t - 2)*B*(4*H), 4*H, W_hi_rf_rc_ro_r, 4*H, 0, t28, H)) {
+                        CblasRowMajor, CblasNoTrans, CblasTrans, B, H, 4*H, 1, d_a_i_rf_rc_ro_r + (t - 2)*B*(4*H), 4*H, W_hi_rf_rc_ro_r, 4*H, 0, t20, H)) {
                     for (long b = 0; b < B; ++b) {
                         for (long c = 0; c < H; ++c) {
                             chainrule_real acc = 0;
                             for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
                                 acc += W_hi_rf_rc_ro_r[c*(4*H) + c1_cat] * d_a_i_rf_rc_ro_r[((t - 2)*B + b)*(4*H) + c1_cat];
                             }
-                            t28[b*H + c] = acc;
+                            t20[b*H + c] = acc;
                         }
                     }
                 }
             } else {
                 for (long b = 0; b < B; ++b) {
                     for (long c = 0; c < H; ++c) {
-                        t28[b*H + c] = 0;
+                        t20[b*H + c] = 0;
                     }
                 }
             }
             /* d_h_r = ∂L/∂h_r */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    d_h_r[b*H + c] = t28[b*H + c] + t2932[((t - 1)*B + b)*(2*H) + c];
+                    d_h_r[b*H + c] = t20[b*H + c] + t214[((t - 1)*B + b)*(2*H) + c];
                 }
             }
             /* only where 2 ≤ t ≤ T (zero elsewhere) */
             if (t >= 2) {
                 for (long b = 0; b < B; ++b) {
                     for (long c = 0; c < H; ++c) {
-                        t30[b*H + c] = d_s_r[((t - 2)*B + b)*H + c]*g_f_r[((t - 2)*B + b)*H + c];
+                        t22[b*H + c] = d_s_r[b*H + c]*g_f_r[((t - 2)*B + b)*H + c];
                     }
                 }
             } else {
                 for (long b = 0; b < B; ++b) {
                     for (long c = 0; c < H; ++c) {
-                        t30[b*H + c] = 0;
+                        t22[b*H + c] = 0;
                     }
                 }
             }
             /* computed once for d_s_r, d_a_o_r */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    t34[b*H + c] = chainrule_tanh(s_r[((t - 1)*B + b)*H + c]);
+                    t26[b*H + c] = chainrule_tanh(s_r[((t - 1)*B + b)*H + c]);
                 }
             }
             /* d_s_r = ∂L/∂s_r */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    d_s_r[((t - 1)*B + b)*H + c] = (1 - (t34[b*H + c]*t34[b*H + c]))*d_h_r[b*H + c]*g_o_r[((t - 1)*B + b)*H + c] + t30[b*H + c];
+                    d_s_r[b*H + c] = (1 - (t26[b*H + c]*t26[b*H + c]))*d_h_r[b*H + c]*g_o_r[((t - 1)*B + b)*H + c] + t22[b*H + c];
                 }
             }
             /* d_a_o_r = ∂L/∂a_o_r */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + 3*H + c] = (1 - g_o_r[((t - 1)*B + b)*H + c])*d_h_r[b*H + c]*g_o_r[((t - 1)*B + b)*H + c]*t34[b*H + c];
+                    d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + 3*H + c] = (1 - g_o_r[((t - 1)*B + b)*H + c])*d_h_r[b*H + c]*g_o_r[((t - 1)*B + b)*H + c]*t26[b*H + c];
                 }
             }
             /* computed once for d_a_c_r, d_a_i_r */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    t35[b*H + c] = chainrule_tanh(a_c_r[((t - 1)*B + b)*H + c]);
+                    t27[b*H + c] = chainrule_tanh(a_c_r[((t - 1)*B + b)*H + c]);
                 }
             }
             /* d_a_c_r = ∂L/∂a_c_r */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + 2*H + c] = (1 - (t35[b*H + c]*t35[b*H + c]))*d_s_r[((t - 1)*B + b)*H + c]*g_i_r[((t - 1)*B + b)*H + c];
+                    d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + 2*H + c] = (1 - (t27[b*H + c]*t27[b*H + c]))*d_s_r[b*H + c]*g_i_r[((t - 1)*B + b)*H + c];
                 }
             }
             /* d_a_f_r = ∂L/∂a_f_r */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + H + c] = (1 - g_f_r[((t - 1)*B + b)*H + c])*d_s_r[((t - 1)*B + b)*H + c]*g_f_r[((t - 1)*B + b)*H + c]*s_r[(t*B + b)*H + c];
+                    d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + H + c] = (1 - g_f_r[((t - 1)*B + b)*H + c])*d_s_r[b*H + c]*g_f_r[((t - 1)*B + b)*H + c]*s_r[(t*B + b)*H + c];
                 }
             }
             /* d_a_i_r = ∂L/∂a_i_r */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + c] = (1 - g_i_r[((t - 1)*B + b)*H + c])*d_s_r[((t - 1)*B + b)*H + c]*g_i_r[((t - 1)*B + b)*H + c]*t35[b*H + c];
+                    d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + c] = (1 - g_i_r[((t - 1)*B + b)*H + c])*d_s_r[b*H + c]*g_i_r[((t - 1)*B + b)*H + c]*t27[b*H + c];
                 }
             }
         }
@@ -1886,204 +1788,222 @@ static int blstm_run_f32(const long *sizes, const float *const *params,
             /* only where 1 ≤ t ≤ T - 1 (zero elsewhere) */
             if (t <= T - 1) {
                 if (!CHAINRULE_GEMM((double)B * H * (4*H),
-                        CblasRowMajor, CblasNoTrans, CblasTrans, B, H, 4*H, 1, d_a_ifco + t*B*(4*H), 4*H, W_hifco, 4*H, 0, t31, H)) {
+                        CblasRowMajor, CblasNoTrans, CblasTrans, B, H, 4*H, 1, d_a_ifco + t*B*(4*H), 4*H, W_hifco, 4*H, 0, t23, H)) {
                     for (long b = 0; b < B; ++b) {
                         for (long c = 0; c < H; ++c) {
                             chainrule_real acc = 0;
                             for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
                                 acc += W_hifco[c*(4*H) + c1_cat] * d_a_ifco[(t*B + b)*(4*H) + c1_cat];
                             }
-                            t31[b*H + c] = acc;
+                            t23[b*H + c] = acc;
                         }
                     }
                 }
             } else {
                 for (long b = 0; b < B; ++b) {
                     for (long c = 0; c < H; ++c) {
-                        t31[b*H + c] = 0;
+                        t23[b*H + c] = 0;
                     }
                 }
             }
             /* d_h = ∂L/∂h */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    d_h[b*H + c] = t31[b*H + c] + t2932[((t - 1)*B + b)*(2*H) + H + c];
+                    d_h[b*H + c] = t23[b*H + c] + t214[((t - 1)*B + b)*(2*H) + H + c];
                 }
             }
             /* only where 1 ≤ t ≤ T - 1 (zero elsewhere) */
             if (t <= T - 1) {
                 for (long b = 0; b < B; ++b) {
                     for (long c = 0; c < H; ++c) {
-                        t33[b*H + c] = d_s[(t*B + b)*H + c]*g_f[(t*B + b)*H + c];
+                        t25[b*H + c] = d_s[b*H + c]*g_f[(t*B + b)*H + c];
                     }
                 }
             } else {
                 for (long b = 0; b < B; ++b) {
                     for (long c = 0; c < H; ++c) {
-                        t33[b*H + c] = 0;
+                        t25[b*H + c] = 0;
                     }
                 }
             }
             /* computed once for d_s, d_a_o */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    t36[b*H + c] = chainrule_tanh(s[(t*B + b)*H + c]);
+                    t28[b*H + c] = chainrule_tanh(s[(t*B + b)*H + c]);
                 }
             }
             /* d_s = ∂L/∂s */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    d_s[((t - 1)*B + b)*H + c] = (1 - (t36[b*H + c]*t36[b*H + c]))*d_h[b*H + c]*g_o[((t - 1)*B + b)*H + c] + t33[b*H + c];
+                    d_s[b*H + c] = (1 - (t28[b*H + c]*t28[b*H + c]))*d_h[b*H + c]*g_o[((t - 1)*B + b)*H + c] + t25[b*H + c];
                 }
             }
             /* d_a_o = ∂L/∂a_o */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c] = (1 - g_o[((t - 1)*B + b)*H + c])*d_h[b*H + c]*g_o[((t - 1)*B + b)*H + c]*t36[b*H + c];
+                    d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c] = (1 - g_o[((t - 1)*B + b)*H + c])*d_h[b*H + c]*g_o[((t - 1)*B + b)*H + c]*t28[b*H + c];
                 }
             }
             /* computed once for d_a_c, d_a_i */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    t37[b*H + c] = chainrule_tanh(a_c[((t - 1)*B + b)*H + c]);
+                    t29[b*H + c] = chainrule_tanh(a_c[((t - 1)*B + b)*H + c]);
                 }
             }
             /* d_a_c = ∂L/∂a_c */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    d_a_ifco[((t - 1)*B + b)*(4*H) + 2*H + c] = (1 - (t37[b*H + c]*t37[b*H + c]))*d_s[((t - 1)*B + b)*H + c]*g_i[((t - 1)*B + b)*H + c];
+                    d_a_ifco[((t - 1)*B + b)*(4*H) + 2*H + c] = (1 - (t29[b*H + c]*t29[b*H + c]))*d_s[b*H + c]*g_i[((t - 1)*B + b)*H + c];
                 }
             }
             /* d_a_f = ∂L/∂a_f */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    d_a_ifco[((t - 1)*B + b)*(4*H) + H + c] = (1 - g_f[((t - 1)*B + b)*H + c])*d_s[((t - 1)*B + b)*H + c]*g_f[((t - 1)*B + b)*H + c]*s[((t - 1)*B + b)*H + c];
+                    d_a_ifco[((t - 1)*B + b)*(4*H) + H + c] = (1 - g_f[((t - 1)*B + b)*H + c])*d_s[b*H + c]*g_f[((t - 1)*B + b)*H + c]*s[((t - 1)*B + b)*H + c];
                 }
             }
             /* d_a_i = ∂L/∂a_i */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    d_a_ifco[((t - 1)*B + b)*(4*H) + c] = (1 - g_i[((t - 1)*B + b)*H + c])*d_s[((t - 1)*B + b)*H + c]*g_i[((t - 1)*B + b)*H + c]*t37[b*H + c];
+                    d_a_ifco[((t - 1)*B + b)*(4*H) + c] = (1 - g_i[((t - 1)*B + b)*H + c])*d_s[b*H + c]*g_i[((t - 1)*B + b)*H + c]*t29[b*H + c];
                 }
             }
         }
-        /* d_W_xi, d_W_xf, d_W_xc, d_W_xo in one product */
-        if (!CHAINRULE_GEMM((double)I * (4*H) * (B*T),
-                CblasRowMajor, CblasTrans, CblasNoTrans, I, 4*H, B*T, 1, x, I, d_a_ifco, 4*H, 0, d_W_xifco, 4*H)) {
+        /* ∂L/∂W_xi */
+        /* ∂L/∂W_xf */
+        /* ∂L/∂W_xc */
+        /* ∂L/∂W_xo */
+        /* ∂L/∂W_xi_r */
+        /* ∂L/∂W_xf_r */
+        /* ∂L/∂W_xc_r */
+        /* ∂L/∂W_xo_r */
+        if (CHAINRULE_BLAS_RUNS((double)I * H * (B*T))) {
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, I, H, B*T, 1, x, I, d_a_ifco, 4*H, 0, d_W_xi, H);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, I, H, B*T, 1, x, I, d_a_ifco + H, 4*H, 0, d_W_xf, H);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, I, H, B*T, 1, x, I, d_a_ifco + 2*H, 4*H, 0, d_W_xc, H);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, I, H, B*T, 1, x, I, d_a_ifco + 3*H, 4*H, 0, d_W_xo, H);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, I, H, B*T, 1, x, I, d_a_i_rf_rc_ro_r, 4*H, 0, d_W_xi_r, H);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, I, H, B*T, 1, x, I, d_a_i_rf_rc_ro_r + H, 4*H, 0, d_W_xf_r, H);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, I, H, B*T, 1, x, I, d_a_i_rf_rc_ro_r + 2*H, 4*H, 0, d_W_xc_r, H);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, I, H, B*T, 1, x, I, d_a_i_rf_rc_ro_r + 3*H, 4*H, 0, d_W_xo_r, H);
+        } else {
             for (long i = 0; i < I; ++i) {
-                for (long c_cat_2 = 0; c_cat_2 < 4*H; ++c_cat_2) {
-                    d_W_xifco[i*(4*H) + c_cat_2] = 0;
+                for (long c = 0; c < H; ++c) {
+                    d_W_xi[i*H + c] = 0;
+                    d_W_xf[i*H + c] = 0;
+                    d_W_xc[i*H + c] = 0;
+                    d_W_xo[i*H + c] = 0;
+                    d_W_xi_r[i*H + c] = 0;
+                    d_W_xf_r[i*H + c] = 0;
+                    d_W_xc_r[i*H + c] = 0;
+                    d_W_xo_r[i*H + c] = 0;
                 }
             }
             for (long i = 0; i < I; ++i) {
                 for (long t = 1; t <= T; ++t) {
                     for (long b = 0; b < B; ++b) {
-                        for (long c_cat_2 = 0; c_cat_2 < 4*H; ++c_cat_2) {
-                            d_W_xifco[i*(4*H) + c_cat_2] += d_a_ifco[((t - 1)*B + b)*(4*H) + c_cat_2] * x[((t - 1)*B + b)*I + i];
+                        for (long c = 0; c < H; ++c) {
+                            d_W_xi[i*H + c] += d_a_ifco[((t - 1)*B + b)*(4*H) + c] * x[((t - 1)*B + b)*I + i];
+                            d_W_xf[i*H + c] += d_a_ifco[((t - 1)*B + b)*(4*H) + H + c] * x[((t - 1)*B + b)*I + i];
+                            d_W_xc[i*H + c] += d_a_ifco[((t - 1)*B + b)*(4*H) + 2*H + c] * x[((t - 1)*B + b)*I + i];
+                            d_W_xo[i*H + c] += d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c] * x[((t - 1)*B + b)*I + i];
+                            d_W_xi_r[i*H + c] += d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + c] * x[((t - 1)*B + b)*I + i];
+                            d_W_xf_r[i*H + c] += d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + H + c] * x[((t - 1)*B + b)*I + i];
+                            d_W_xc_r[i*H + c] += d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + 2*H + c] * x[((t - 1)*B + b)*I + i];
+                            d_W_xo_r[i*H + c] += d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + 3*H + c] * x[((t - 1)*B + b)*I + i];
                         }
                     }
                 }
             }
         }
-        /* d_W_hi, d_W_hf, d_W_hc, d_W_ho in one product */
-        if (!CHAINRULE_GEMM((double)H * (4*H) * (B*T),
-                CblasRowMajor, CblasTrans, CblasNoTrans, H, 4*H, B*T, 1, h, H, d_a_ifco, 4*H, 0, d_W_hifco, 4*H)) {
+        /* ∂L/∂W_hi */
+        /* ∂L/∂W_hf */
+        /* ∂L/∂W_hc */
+        /* ∂L/∂W_ho */
+        /* ∂L/∂W_hi_r */
+        /* ∂L/∂W_hf_r */
+        /* ∂L/∂W_hc_r */
+        /* ∂L/∂W_ho_r */
+        if (CHAINRULE_BLAS_RUNS((double)H * H * (B*T))) {
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, H, H, B*T, 1, h, H, d_a_ifco, 4*H, 0, d_W_hi, H);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, H, H, B*T, 1, h, H, d_a_ifco + H, 4*H, 0, d_W_hf, H);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, H, H, B*T, 1, h, H, d_a_ifco + 2*H, 4*H, 0, d_W_hc, H);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, H, H, B*T, 1, h, H, d_a_ifco + 3*H, 4*H, 0, d_W_ho, H);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, H, H, B*T, 1, h_r + B*H, H, d_a_i_rf_rc_ro_r, 4*H, 0, d_W_hi_r, H);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, H, H, B*T, 1, h_r + B*H, H, d_a_i_rf_rc_ro_r + H, 4*H, 0, d_W_hf_r, H);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, H, H, B*T, 1, h_r + B*H, H, d_a_i_rf_rc_ro_r + 2*H, 4*H, 0, d_W_hc_r, H);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, H, H, B*T, 1, h_r + B*H, H, d_a_i_rf_rc_ro_r + 3*H, 4*H, 0, d_W_ho_r, H);
+        } else {
             for (long c = 0; c < H; ++c) {
-                for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
-                    d_W_hifco[c*(4*H) + c1_cat] = 0;
+                for (long c1 = 0; c1 < H; ++c1) {
+                    d_W_hi[c*H + c1] = 0;
+                    d_W_hf[c*H + c1] = 0;
+                    d_W_hc[c*H + c1] = 0;
+                    d_W_ho[c*H + c1] = 0;
+                    d_W_hi_r[c*H + c1] = 0;
+                    d_W_hf_r[c*H + c1] = 0;
+                    d_W_hc_r[c*H + c1] = 0;
+                    d_W_ho_r[c*H + c1] = 0;
                 }
             }
             for (long c = 0; c < H; ++c) {
                 for (long t = 1; t <= T; ++t) {
                     for (long b = 0; b < B; ++b) {
-                        for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
-                            d_W_hifco[c*(4*H) + c1_cat] += d_a_ifco[((t - 1)*B + b)*(4*H) + c1_cat] * h[((t - 1)*B + b)*H + c];
+                        for (long c1 = 0; c1 < H; ++c1) {
+                            d_W_hi[c*H + c1] += d_a_ifco[((t - 1)*B + b)*(4*H) + c1] * h[((t - 1)*B + b)*H + c];
+                            d_W_hf[c*H + c1] += d_a_ifco[((t - 1)*B + b)*(4*H) + H + c1] * h[((t - 1)*B + b)*H + c];
+                            d_W_hc[c*H + c1] += d_a_ifco[((t - 1)*B + b)*(4*H) + 2*H + c1] * h[((t - 1)*B + b)*H + c];
+                            d_W_ho[c*H + c1] += d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c1] * h[((t - 1)*B + b)*H + c];
+                            d_W_hi_r[c*H + c1] += d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + c1] * h_r[(t*B + b)*H + c];
+                            d_W_hf_r[c*H + c1] += d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + H + c1] * h_r[(t*B + b)*H + c];
+                            d_W_hc_r[c*H + c1] += d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + 2*H + c1] * h_r[(t*B + b)*H + c];
+                            d_W_ho_r[c*H + c1] += d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + 3*H + c1] * h_r[(t*B + b)*H + c];
                         }
                     }
                 }
             }
         }
-        /* d_b_i, d_b_f, d_b_c, d_b_o in one product */
-        for (long c_cat_2 = 0; c_cat_2 < 4*H; ++c_cat_2) {
-            d_b_ifco[c_cat_2] = 0;
+        /* ∂L/∂b_i */
+        /* ∂L/∂b_f */
+        /* ∂L/∂b_c */
+        /* ∂L/∂b_o */
+        /* ∂L/∂b_i_r */
+        /* ∂L/∂b_f_r */
+        /* ∂L/∂b_c_r */
+        /* ∂L/∂b_o_r */
+        for (long c = 0; c < H; ++c) {
+            d_b_i[c] = 0;
+            d_b_f[c] = 0;
+            d_b_c[c] = 0;
+            d_b_o[c] = 0;
+            d_b_i_r[c] = 0;
+            d_b_f_r[c] = 0;
+            d_b_c_r[c] = 0;
+            d_b_o_r[c] = 0;
         }
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b < B; ++b) {
-                for (long c_cat_2 = 0; c_cat_2 < 4*H; ++c_cat_2) {
-                    d_b_ifco[c_cat_2] += d_a_ifco[((t - 1)*B + b)*(4*H) + c_cat_2];
-                }
-            }
-        }
-        /* d_W_xi_r, d_W_xf_r, d_W_xc_r, d_W_xo_r in one product */
-        if (!CHAINRULE_GEMM((double)I * (4*H) * (B*T),
-                CblasRowMajor, CblasTrans, CblasNoTrans, I, 4*H, B*T, 1, x, I, d_a_i_rf_rc_ro_r, 4*H, 0, d_W_xi_rf_rc_ro_r, 4*H)) {
-            for (long i = 0; i < I; ++i) {
-                for (long c_cat_2 = 0; c_cat_2 < 4*H; ++c_cat_2) {
-                    d_W_xi_rf_rc_ro_r[i*(4*H) + c_cat_2] = 0;
-                }
-            }
-            for (long i = 0; i < I; ++i) {
-                for (long t = 1; t <= T; ++t) {
-                    for (long b = 0; b < B; ++b) {
-                        for (long c_cat_2 = 0; c_cat_2 < 4*H; ++c_cat_2) {
-                            d_W_xi_rf_rc_ro_r[i*(4*H) + c_cat_2] += d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + c_cat_2] * x[((t - 1)*B + b)*I + i];
-                        }
-                    }
-                }
-            }
-        }
-        /* d_W_hi_r, d_W_hf_r, d_W_hc_r, d_W_ho_r in one product */
-        if (!CHAINRULE_GEMM((double)H * (4*H) * (B*T),
-                CblasRowMajor, CblasTrans, CblasNoTrans, H, 4*H, B*T, 1, h_r + B*H, H, d_a_i_rf_rc_ro_r, 4*H, 0, d_W_hi_rf_rc_ro_r, 4*H)) {
-            for (long c = 0; c < H; ++c) {
-                for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
-                    d_W_hi_rf_rc_ro_r[c*(4*H) + c1_cat] = 0;
-                }
-            }
-            for (long c = 0; c < H; ++c) {
-                for (long t = 1; t <= T; ++t) {
-                    for (long b = 0; b < B; ++b) {
-                        for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
-                            d_W_hi_rf_rc_ro_r[c*(4*H) + c1_cat] += d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + c1_cat] * h_r[(t*B + b)*H + c];
-                        }
-                    }
-                }
-            }
-        }
-        /* d_b_i_r, d_b_f_r, d_b_c_r, d_b_o_r in one product */
-        for (long c_cat_2 = 0; c_cat_2 < 4*H; ++c_cat_2) {
-            d_b_i_rf_rc_ro_r[c_cat_2] = 0;
-        }
-        for (long t = 1; t <= T; ++t) {
-            for (long b = 0; b < B; ++b) {
-                for (long c_cat_2 = 0; c_cat_2 < 4*H; ++c_cat_2) {
-                    d_b_i_rf_rc_ro_r[c_cat_2] += d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + c_cat_2];
+                for (long c = 0; c < H; ++c) {
+                    d_b_i[c] += d_a_ifco[((t - 1)*B + b)*(4*H) + c];
+                    d_b_f[c] += d_a_ifco[((t - 1)*B + b)*(4*H) + H + c];
+                    d_b_c[c] += d_a_ifco[((t - 1)*B + b)*(4*H) + 2*H + c];
+                    d_b_o[c] += d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c];
+                    d_b_i_r[c] += d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + c];
+                    d_b_f_r[c] += d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + H + c];
+                    d_b_c_r[c] += d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + 2*H + c];
+                    d_b_o_r[c] += d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + 3*H + c];
                 }
             }
         }
         /* ∂L/∂W_hy */
-        if (!CHAINRULE_GEMM((double)H * K * (B*T),
-                CblasRowMajor, CblasTrans, CblasNoTrans, H, K, B*T, 1, h + B*H, H, d_a_y, K, 0, d_W_hy, K)) {
+        /* ∂L/∂W_hy_r */
+        if (CHAINRULE_BLAS_RUNS((double)H * K * (B*T))) {
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, H, K, B*T, 1, h + B*H, H, d_a_y, K, 0, d_W_hy, K);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, H, K, B*T, 1, h_r, H, d_a_y, K, 0, d_W_hy_r, K);
+        } else {
             for (long c = 0; c < H; ++c) {
                 for (long k = 0; k < K; ++k) {
                     d_W_hy[c*K + k] = 0;
-                }
-            }
-            for (long c = 0; c < H; ++c) {
-                for (long t = 1; t <= T; ++t) {
-                    for (long b = 0; b < B; ++b) {
-                        for (long k = 0; k < K; ++k) {
-                            d_W_hy[c*K + k] += d_a_y[((t - 1)*B + b)*K + k] * h[(t*B + b)*H + c];
-                        }
-                    }
-                }
-            }
-        }
-        /* ∂L/∂W_hy_r */
-        if (!CHAINRULE_GEMM((double)H * K * (B*T),
-                CblasRowMajor, CblasTrans, CblasNoTrans, H, K, B*T, 1, h_r, H, d_a_y, K, 0, d_W_hy_r, K)) {
-            for (long c = 0; c < H; ++c) {
-                for (long k = 0; k < K; ++k) {
                     d_W_hy_r[c*K + k] = 0;
                 }
             }
@@ -2091,6 +2011,7 @@ static int blstm_run_f32(const long *sizes, const float *const *params,
                 for (long t = 1; t <= T; ++t) {
                     for (long b = 0; b < B; ++b) {
                         for (long k = 0; k < K; ++k) {
+                            d_W_hy[c*K + k] += d_a_y[((t - 1)*B + b)*K + k] * h[(t*B + b)*H + c];
                             d_W_hy_r[c*K + k] += d_a_y[((t - 1)*B + b)*K + k] * h_r[((t - 1)*B + b)*H + c];
                         }
                     }
@@ -2143,113 +2064,9 @@ static int blstm_run_f32(const long *sizes, const float *const *params,
         /* ∂L/∂s0_r */
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                d_s0_r[b*H + c] = d_s_r[((T - 1)*B + b)*H + c]*g_f_r[((T - 1)*B + b)*H + c];
+                d_s0_r[b*H + c] = d_s_r[b*H + c]*g_f_r[((T - 1)*B + b)*H + c];
             }
         }
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            grads[0][i*H + c] = d_W_xifco[i*(4*H) + c];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        for (long c_2 = 0; c_2 < H; ++c_2) {
-            grads[1][c*H + c_2] = d_W_hifco[c*(4*H) + c_2];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        grads[2][c] = d_b_ifco[c];
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            grads[3][i*H + c] = d_W_xifco[i*(4*H) + H + c];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        for (long c_2 = 0; c_2 < H; ++c_2) {
-            grads[4][c*H + c_2] = d_W_hifco[c*(4*H) + H + c_2];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        grads[5][c] = d_b_ifco[H + c];
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            grads[6][i*H + c] = d_W_xifco[i*(4*H) + 2*H + c];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        for (long c_2 = 0; c_2 < H; ++c_2) {
-            grads[7][c*H + c_2] = d_W_hifco[c*(4*H) + 2*H + c_2];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        grads[8][c] = d_b_ifco[2*H + c];
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            grads[9][i*H + c] = d_W_xifco[i*(4*H) + 3*H + c];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        for (long c_2 = 0; c_2 < H; ++c_2) {
-            grads[10][c*H + c_2] = d_W_hifco[c*(4*H) + 3*H + c_2];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        grads[11][c] = d_b_ifco[3*H + c];
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            grads[12][i*H + c] = d_W_xi_rf_rc_ro_r[i*(4*H) + c];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        for (long c_2 = 0; c_2 < H; ++c_2) {
-            grads[13][c*H + c_2] = d_W_hi_rf_rc_ro_r[c*(4*H) + c_2];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        grads[14][c] = d_b_i_rf_rc_ro_r[c];
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            grads[15][i*H + c] = d_W_xi_rf_rc_ro_r[i*(4*H) + H + c];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        for (long c_2 = 0; c_2 < H; ++c_2) {
-            grads[16][c*H + c_2] = d_W_hi_rf_rc_ro_r[c*(4*H) + H + c_2];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        grads[17][c] = d_b_i_rf_rc_ro_r[H + c];
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            grads[18][i*H + c] = d_W_xi_rf_rc_ro_r[i*(4*H) + 2*H + c];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        for (long c_2 = 0; c_2 < H; ++c_2) {
-            grads[19][c*H + c_2] = d_W_hi_rf_rc_ro_r[c*(4*H) + 2*H + c_2];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        grads[20][c] = d_b_i_rf_rc_ro_r[2*H + c];
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            grads[21][i*H + c] = d_W_xi_rf_rc_ro_r[i*(4*H) + 3*H + c];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        for (long c_2 = 0; c_2 < H; ++c_2) {
-            grads[22][c*H + c_2] = d_W_hi_rf_rc_ro_r[c*(4*H) + 3*H + c_2];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        grads[23][c] = d_b_i_rf_rc_ro_r[3*H + c];
     }
     if (state_grads) {
         for (long b = 0; b < B; ++b) {

@@ -5,7 +5,7 @@
  * CBLAS such as OpenBLAS) to run large matrix products through cblas_?gemm; with
  * -DCHAINRULE_CBLAS_PREFIX=scipy_ as well for the scipy-openblas32 wheel's OpenBLAS,
  * whose symbols are scipy_cblas_?gemm.
- * Kernel set d4fb9b8d2bbcc604 (3 files), this file 829358bb53e36528: checked by codegen.load.
+ * Kernel set bae8b13ff7a8245a (3 files), this file ffe9ab7f7170f387: checked by codegen.load.
  */
 #include "brnn.h"
 
@@ -27,12 +27,17 @@
 #ifndef CHAINRULE_BLAS_MIN_WORK
 #define CHAINRULE_BLAS_MIN_WORK 32768.0 /* m·n·k below which the loops are faster */
 #endif
-/* CHAINRULE_GEMM(work, arguments...): chainrule_gemm(arguments...), the cblas_?gemm of the
- * kernel's precision, where the product's m·n·k (work) reaches CHAINRULE_BLAS_MIN_WORK; 1
- * if it ran, 0 if the loops after it are to compute the product */
+/* CHAINRULE_BLAS_RUNS(work): whether CBLAS does a product of m·n·k = work (it reaches
+ * CHAINRULE_BLAS_MIN_WORK); CHAINRULE_GEMM_CALL(arguments...): chainrule_gemm, the
+ * cblas_?gemm of the kernel's precision; CHAINRULE_GEMM(work, arguments...): the call
+ * where CBLAS does the product, then 1; 0 if the loops after it are to compute it */
+#define CHAINRULE_BLAS_RUNS(chainrule_work) ((chainrule_work) >= CHAINRULE_BLAS_MIN_WORK)
+#define CHAINRULE_GEMM_CALL(...) chainrule_gemm(__VA_ARGS__)
 #define CHAINRULE_GEMM(chainrule_work, ...) \
-    ((chainrule_work) >= CHAINRULE_BLAS_MIN_WORK ? (chainrule_gemm(__VA_ARGS__), 1) : 0)
+    (CHAINRULE_BLAS_RUNS(chainrule_work) ? (CHAINRULE_GEMM_CALL(__VA_ARGS__), 1) : 0)
 #else
+#define CHAINRULE_BLAS_RUNS(chainrule_work) 0
+#define CHAINRULE_GEMM_CALL(...) ((void)0)
 #define CHAINRULE_GEMM(chainrule_work, ...) 0
 #endif
 
@@ -64,13 +69,11 @@ const char *brnn_contract(void) {
            "\"2\":\"a label outside 0..K-1\"}}";
 }
 
-/* the sizes the kernels take: each at least 1, and a workspace that can be counted */
-static int brnn_check_sizes(const long *sizes) {
-    return brnn_workspace_bytes(sizes) != 0 ? CHAINRULE_OK : CHAINRULE_BAD_SIZE;
-}
-
-size_t brnn_workspace_bytes(const long *sizes) {
-    const size_t I = (size_t)sizes[0];
+/* the workspace in elements, one region after another; 0 when the sizes are invalid: a
+ * size below 1, or a count that overflows. The kernels index the workspace with long
+ * (~0UL >> 1 is LONG_MAX), and its bytes must fit in size_t in the widest precision,
+ * double, so that every precision refuses the same sizes */
+static size_t brnn_workspace_elements(const long *sizes) {
     const size_t H = (size_t)sizes[1];
     const size_t K = (size_t)sizes[2];
     const size_t T = (size_t)sizes[3];
@@ -82,20 +85,31 @@ size_t brnn_workspace_bytes(const long *sizes) {
     total = chainrule_size_add(total, chainrule_size_mul(B, H)); /* a_g */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), chainrule_size_add(1, T))); /* g */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* a_y */
+    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* d_a_g */
+    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* d_a_f */
     total = chainrule_size_add(total, chainrule_size_mul(B, H)); /* t0 */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* t4 */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* t5 */
-    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* t6 */
-    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(2, H), I)); /* W_xfg */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(chainrule_size_mul(2, B), H), T)); /* t13 */
-    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* t8 */
-    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(2, H), K)); /* W_gyfy */
-    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(chainrule_size_mul(2, B), H), T)); /* t114 */
-    /* the kernels index the workspace with long (~0UL >> 1 is LONG_MAX) and it is counted
-     * in bytes of the widest precision, double, so that one workspace serves every
-     * precision: sizes beyond either are refused */
+    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* t6 */
     if (total > (size_t)(~0UL >> 1) || total > SIZE_MAX / sizeof(double)) return 0;
-    return sizeof(double) * (total > 0 ? total : 1);
+    return total > 0 ? total : 1;
+}
+
+/* the sizes the kernels take: each at least 1, and a workspace that can be counted */
+static int brnn_check_sizes(const long *sizes) {
+    return brnn_workspace_elements(sizes) != 0 ? CHAINRULE_OK : CHAINRULE_BAD_SIZE;
+}
+
+/* in bytes of the widest precision: one workspace that serves every precision */
+size_t brnn_workspace_bytes(const long *sizes) {
+    return sizeof(double) * brnn_workspace_elements(sizes);
+}
+size_t brnn_workspace_bytes_f64(const long *sizes) {
+    return sizeof(double) * brnn_workspace_elements(sizes);
+}
+size_t brnn_workspace_bytes_f32(const long *sizes) {
+    return sizeof(float) * brnn_workspace_elements(sizes);
 }
 
 /* brnn_run_f64, brnn_run_f32: the whole computation in one precision: the
@@ -135,43 +149,28 @@ static int brnn_run_f64(const long *sizes, const double *const *params,
     chainrule_real *a_g = f + B*H*(T + 1);
     chainrule_real *g = a_g + B*H;
     chainrule_real *a_y = g + B*H*(T + 1);
-    chainrule_real *t0 = a_y + B*K*T;
+    chainrule_real *d_a_g = a_y + B*K*T;
+    chainrule_real *d_a_f = d_a_g + B*H*T;
+    chainrule_real *t0 = d_a_f + B*H*T;
     chainrule_real *t4 = t0 + B*H;
     chainrule_real *t5 = t4 + B*K*T;
-    chainrule_real *t6 = t5 + B*K*T;
-    chainrule_real *W_xfg = t6 + B*H*T;
-    chainrule_real *t13 = W_xfg + 2*H*I;
-    chainrule_real *t8 = t13 + 2*B*H*T;
-    chainrule_real *W_gyfy = t8 + B*K*T;
-    chainrule_real *t114 = W_gyfy + 2*H*K;
+    chainrule_real *t13 = t5 + B*K*T;
+    chainrule_real *t6 = t13 + 2*B*H*T;
     chainrule_real *z = t5;
     chainrule_real *y = t4;
     chainrule_real *d_a_y = a_y;
-    chainrule_real *d_a_g = t13;
-    chainrule_real *d_a_f = t6;
-    chainrule_real *d_f0 = a_f;
-    chainrule_real *d_g0 = f;
+    chainrule_real *d_f0 = t13;
+    chainrule_real *d_g0 = a_f;
     chainrule_real *t2 = a_f;
-    chainrule_real *t7 = t6;
+    chainrule_real *t8 = a_f;
     chainrule_real *t10 = a_f;
-    chainrule_real *t12 = a_f;
+    chainrule_real *t911 = t13;
     chainrule_real L = 0;
-    chainrule_real t9 = 0;
+    chainrule_real t7 = 0;
     if (labels) {
         long n;
         for (n = 0; n < B*T; ++n) {
             if (labels[0][n] < 0 || labels[0][n] >= K) return CHAINRULE_BAD_LABEL;
-        }
-    }
-    /* W_xf, W_xg side by side */
-    for (long i = 0; i < I; ++i) {
-        for (long j = 0; j < H; ++j) {
-            W_xfg[i*(2*H) + j] = W_xf[i*H + j];
-        }
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long j = 0; j < H; ++j) {
-            W_xfg[i*(2*H) + H + j] = W_xg[i*H + j];
         }
     }
     /* f at t = 0 is f0 */
@@ -180,31 +179,34 @@ static int brnn_run_f64(const long *sizes, const double *const *params,
     /* g at t = T + 1 is g0 */
     if (state) memcpy(g + B*H*T, state[1], sizeof(chainrule_real) * (size_t)(B*H));
     else memset(g + B*H*T, 0, sizeof(chainrule_real) * (size_t)(B*H));
-    /* t1, t3 in one product */
-    if (!CHAINRULE_GEMM((double)(B*T) * (2*H) * I,
-            CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, 2*H, I, 1, x, I, W_xfg, 2*H, 0, t13, 2*H)) {
+    if (CHAINRULE_BLAS_RUNS((double)(B*T) * H * I)) {
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xf, H, 0, t13, 2*H);
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xg, H, 0, t13 + H, 2*H);
+    } else {
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b < B; ++b) {
-                for (long j_cat = 0; j_cat < 2*H; ++j_cat) {
-                    t13[((t - 1)*B + b)*(2*H) + j_cat] = 0;
+                for (long j = 0; j < H; ++j) {
+                    t13[((t - 1)*B + b)*(2*H) + j] = 0;
+                    t13[((t - 1)*B + b)*(2*H) + H + j] = 0;
                 }
             }
         }
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b < B; ++b) {
                 for (long i = 0; i < I; ++i) {
-                    for (long j_cat = 0; j_cat < 2*H; ++j_cat) {
-                        t13[((t - 1)*B + b)*(2*H) + j_cat] += W_xfg[i*(2*H) + j_cat] * x[((t - 1)*B + b)*I + i];
+                    for (long j = 0; j < H; ++j) {
+                        t13[((t - 1)*B + b)*(2*H) + j] += W_xf[i*H + j] * x[((t - 1)*B + b)*I + i];
+                        t13[((t - 1)*B + b)*(2*H) + H + j] += W_xg[i*H + j] * x[((t - 1)*B + b)*I + i];
                     }
                 }
             }
         }
     }
-    /* the terms no step changes, for every step */
+    /* the other terms no step changes, added to t1 for every step */
     for (long t = 1; t <= T; ++t) {
         for (long b = 0; b < B; ++b) {
             for (long j = 0; j < H; ++j) {
-                t6[((t - 1)*B + b)*H + j] = b_f[j] + t13[((t - 1)*B + b)*(2*H) + j];
+                t13[((t - 1)*B + b)*(2*H) + j] = b_f[j] + t13[((t - 1)*B + b)*(2*H) + j];
             }
         }
     }
@@ -228,7 +230,7 @@ static int brnn_run_f64(const long *sizes, const double *const *params,
         /* a_f[j, t] = b_f[j] + Sum(W_ff[j_, j]*f[j_, t - 1], (j_, 0, H - 1)) + Sum(W_xf[i, j]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
             for (long j = 0; j < H; ++j) {
-                a_f[b*H + j] = t0[b*H + j] + t6[((t - 1)*B + b)*H + j];
+                a_f[b*H + j] = t0[b*H + j] + t13[((t - 1)*B + b)*(2*H) + j];
             }
         }
         /* f[j, t] = tanh(a_f[j, t]) */
@@ -257,11 +259,11 @@ static int brnn_run_f64(const long *sizes, const double *const *params,
             }
         }
     }
-    /* the terms no step changes, for every step */
+    /* the other terms no step changes, added to t3 for every step */
     for (long t = 1; t <= T; ++t) {
         for (long b = 0; b < B; ++b) {
             for (long j = 0; j < H; ++j) {
-                t7[((t - 1)*B + b)*H + j] = b_g[j] + t13[((t - 1)*B + b)*(2*H) + H + j];
+                t13[((t - 1)*B + b)*(2*H) + H + j] = b_g[j] + t13[((t - 1)*B + b)*(2*H) + H + j];
             }
         }
     }
@@ -285,7 +287,7 @@ static int brnn_run_f64(const long *sizes, const double *const *params,
         /* a_g[j, t] = b_g[j] + Sum(W_gg[j_, j]*g[j_, t + 1], (j_, 0, H - 1)) + Sum(W_xg[i, j]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
             for (long j = 0; j < H; ++j) {
-                a_g[b*H + j] = t2[b*H + j] + t7[((t - 1)*B + b)*H + j];
+                a_g[b*H + j] = t2[b*H + j] + t13[((t - 1)*B + b)*(2*H) + H + j];
             }
         }
         /* g[j, t] = tanh(a_g[j, t]) */
@@ -368,31 +370,20 @@ static int brnn_run_f64(const long *sizes, const double *const *params,
                 chainrule_real total = 0;
                 for (long k = 0; k < K; ++k) total += chainrule_exp(a_y[((t - 1)*B + b)*K + k] - top);
                 chainrule_real shift = top + chainrule_log(total);
-                for (long k = 0; k < K; ++k) t8[((t - 1)*B + b)*K + k] = a_y[((t - 1)*B + b)*K + k] - shift;
+                for (long k = 0; k < K; ++k) t6[((t - 1)*B + b)*K + k] = a_y[((t - 1)*B + b)*K + k] - shift;
             }
         }
         chainrule_real acc = 0;
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b < B; ++b) {
                 for (long k = 0; k < K; ++k) {
-                    acc += t8[((t - 1)*B + b)*K + k] * z[((t - 1)*B + b)*K + k];
+                    acc += t6[((t - 1)*B + b)*K + k] * z[((t - 1)*B + b)*K + k];
                 }
             }
         }
-        t9 = acc;
+        t7 = acc;
         /* loss L, summed over the batch and time */
-        L = -t9;
-        /* W_gy, W_fy side by side */
-        for (long j = 0; j < H; ++j) {
-            for (long k = 0; k < K; ++k) {
-                W_gyfy[j*K + k] = W_gy[j*K + k];
-            }
-        }
-        for (long j = 0; j < H; ++j) {
-            for (long k = 0; k < K; ++k) {
-                W_gyfy[(H + j)*K + k] = W_fy[j*K + k];
-            }
-        }
+        L = -t7;
         /* d_a_y = ∂L/∂a_y */
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b < B; ++b) {
@@ -401,17 +392,30 @@ static int brnn_run_f64(const long *sizes, const double *const *params,
                 }
             }
         }
-        /* t11, t14 in one product */
-        if (!CHAINRULE_GEMM((double)(B*T) * (2*H) * K,
-                CblasRowMajor, CblasNoTrans, CblasTrans, B*T, 2*H, K, 1, d_a_y, K, W_gyfy, K, 0, t114, 2*H)) {
+        if (!CHAINRULE_GEMM((double)(B*T) * H * K,
+                CblasRowMajor, CblasNoTrans, CblasTrans, B*T, H, K, 1, d_a_y, K, W_gy, K, 0, t911, 2*H)) {
             for (long t = 1; t <= T; ++t) {
                 for (long b = 0; b < B; ++b) {
-                    for (long j_cat = 0; j_cat < 2*H; ++j_cat) {
+                    for (long j = 0; j < H; ++j) {
                         chainrule_real acc = 0;
                         for (long k = 0; k < K; ++k) {
-                            acc += W_gyfy[j_cat*K + k] * d_a_y[((t - 1)*B + b)*K + k];
+                            acc += W_gy[j*K + k] * d_a_y[((t - 1)*B + b)*K + k];
                         }
-                        t114[((t - 1)*B + b)*(2*H) + j_cat] = acc;
+                        t911[((t - 1)*B + b)*(2*H) + j] = acc;
+                    }
+                }
+            }
+        }
+        if (!CHAINRULE_GEMM((double)(B*T) * H * K,
+                CblasRowMajor, CblasNoTrans, CblasTrans, B*T, H, K, 1, d_a_y, K, W_fy, K, 0, t911 + H, 2*H)) {
+            for (long t = 1; t <= T; ++t) {
+                for (long b = 0; b < B; ++b) {
+                    for (long j = 0; j < H; ++j) {
+                        chainrule_real acc = 0;
+                        for (long k = 0; k < K; ++k) {
+                            acc += W_fy[j*K + k] * d_a_y[((t - 1)*B + b)*K + k];
+                        }
+                        t911[((t - 1)*B + b)*(2*H) + H + j] = acc;
                     }
                 }
             }
@@ -421,12 +425,42 @@ static int brnn_run_f64(const long *sizes, const double *const *params,
             /* only where 2 ≤ t ≤ T (zero elsewhere) */
             if (t >= 2) {
                 if (!CHAINRULE_GEMM((double)B * H * H,
-                        CblasRowMajor, CblasNoTrans, CblasTrans, B, H, H, 1, d_a_g + (t - 2)*B*H, H, W_gg, H, 0, t10, H)) {
+                        CblasRowMajor, CblasNoTrans, CblasTrans, B, H, H, 1, d_a_g + (t - 2)*B*H, H, W_gg, H, 0, t8, H)) {
                     for (long b = 0; b < B; ++b) {
                         for (long j = 0; j < H; ++j) {
                             chainrule_real acc = 0;
                             for (long j1 = 0; j1 < H; ++j1) {
                                 acc += W_gg[j*H + j1] * d_a_g[((t - 2)*B + b)*H + j1];
+                            }
+                            t8[b*H + j] = acc;
+                        }
+                    }
+                }
+            } else {
+                for (long b = 0; b < B; ++b) {
+                    for (long j = 0; j < H; ++j) {
+                        t8[b*H + j] = 0;
+                    }
+                }
+            }
+            /* d_a_g = ∂L/∂a_g */
+            for (long b = 0; b < B; ++b) {
+                for (long j = 0; j < H; ++j) {
+                    d_a_g[((t - 1)*B + b)*H + j] = (1 - (g[((t - 1)*B + b)*H + j]*g[((t - 1)*B + b)*H + j]))*(t8[b*H + j] + t911[((t - 1)*B + b)*(2*H) + j]);
+                }
+            }
+        }
+        /* through time, t descending */
+        for (long t = T; t >= 1; --t) {
+            /* only where 1 ≤ t ≤ T - 1 (zero elsewhere) */
+            if (t <= T - 1) {
+                if (!CHAINRULE_GEMM((double)B * H * H,
+                        CblasRowMajor, CblasNoTrans, CblasTrans, B, H, H, 1, d_a_f + t*B*H, H, W_ff, H, 0, t10, H)) {
+                    for (long b = 0; b < B; ++b) {
+                        for (long j = 0; j < H; ++j) {
+                            chainrule_real acc = 0;
+                            for (long j1 = 0; j1 < H; ++j1) {
+                                acc += W_ff[j*H + j1] * d_a_f[(t*B + b)*H + j1];
                             }
                             t10[b*H + j] = acc;
                         }
@@ -439,95 +473,22 @@ static int brnn_run_f64(const long *sizes, const double *const *params,
                     }
                 }
             }
-            /* d_a_g = ∂L/∂a_g */
-            for (long b = 0; b < B; ++b) {
-                for (long j = 0; j < H; ++j) {
-                    d_a_g[((t - 1)*B + b)*H + j] = (1 - (g[((t - 1)*B + b)*H + j]*g[((t - 1)*B + b)*H + j]))*(t10[b*H + j] + t114[((t - 1)*B + b)*(2*H) + j]);
-                }
-            }
-        }
-        /* through time, t descending */
-        for (long t = T; t >= 1; --t) {
-            /* only where 1 ≤ t ≤ T - 1 (zero elsewhere) */
-            if (t <= T - 1) {
-                if (!CHAINRULE_GEMM((double)B * H * H,
-                        CblasRowMajor, CblasNoTrans, CblasTrans, B, H, H, 1, d_a_f + t*B*H, H, W_ff, H, 0, t12, H)) {
-                    for (long b = 0; b < B; ++b) {
-                        for (long j = 0; j < H; ++j) {
-                            chainrule_real acc = 0;
-                            for (long j1 = 0; j1 < H; ++j1) {
-                                acc += W_ff[j*H + j1] * d_a_f[(t*B + b)*H + j1];
-                            }
-                            t12[b*H + j] = acc;
-                        }
-                    }
-                }
-            } else {
-                for (long b = 0; b < B; ++b) {
-                    for (long j = 0; j < H; ++j) {
-                        t12[b*H + j] = 0;
-                    }
-                }
-            }
             /* d_a_f = ∂L/∂a_f */
             for (long b = 0; b < B; ++b) {
                 for (long j = 0; j < H; ++j) {
-                    d_a_f[((t - 1)*B + b)*H + j] = (1 - (f[(t*B + b)*H + j]*f[(t*B + b)*H + j]))*(t12[b*H + j] + t114[((t - 1)*B + b)*(2*H) + H + j]);
+                    d_a_f[((t - 1)*B + b)*H + j] = (1 - (f[(t*B + b)*H + j]*f[(t*B + b)*H + j]))*(t10[b*H + j] + t911[((t - 1)*B + b)*(2*H) + H + j]);
                 }
             }
         }
         /* ∂L/∂W_xf */
-        if (!CHAINRULE_GEMM((double)I * H * (B*T),
-                CblasRowMajor, CblasTrans, CblasNoTrans, I, H, B*T, 1, x, I, d_a_f, H, 0, d_W_xf, H)) {
+        /* ∂L/∂W_xg */
+        if (CHAINRULE_BLAS_RUNS((double)I * H * (B*T))) {
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, I, H, B*T, 1, x, I, d_a_f, H, 0, d_W_xf, H);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, I, H, B*T, 1, x, I, d_a_g, H, 0, d_W_xg, H);
+        } else {
             for (long i = 0; i < I; ++i) {
                 for (long j = 0; j < H; ++j) {
                     d_W_xf[i*H + j] = 0;
-                }
-            }
-            for (long i = 0; i < I; ++i) {
-                for (long t = 1; t <= T; ++t) {
-                    for (long b = 0; b < B; ++b) {
-                        for (long j = 0; j < H; ++j) {
-                            d_W_xf[i*H + j] += d_a_f[((t - 1)*B + b)*H + j] * x[((t - 1)*B + b)*I + i];
-                        }
-                    }
-                }
-            }
-        }
-        /* ∂L/∂W_ff */
-        if (!CHAINRULE_GEMM((double)H * H * (B*T),
-                CblasRowMajor, CblasTrans, CblasNoTrans, H, H, B*T, 1, f, H, d_a_f, H, 0, d_W_ff, H)) {
-            for (long j = 0; j < H; ++j) {
-                for (long j1 = 0; j1 < H; ++j1) {
-                    d_W_ff[j*H + j1] = 0;
-                }
-            }
-            for (long j = 0; j < H; ++j) {
-                for (long t = 1; t <= T; ++t) {
-                    for (long b = 0; b < B; ++b) {
-                        for (long j1 = 0; j1 < H; ++j1) {
-                            d_W_ff[j*H + j1] += d_a_f[((t - 1)*B + b)*H + j1] * f[((t - 1)*B + b)*H + j];
-                        }
-                    }
-                }
-            }
-        }
-        /* ∂L/∂b_f */
-        for (long j = 0; j < H; ++j) {
-            d_b_f[j] = 0;
-        }
-        for (long t = 1; t <= T; ++t) {
-            for (long b = 0; b < B; ++b) {
-                for (long j = 0; j < H; ++j) {
-                    d_b_f[j] += d_a_f[((t - 1)*B + b)*H + j];
-                }
-            }
-        }
-        /* ∂L/∂W_xg */
-        if (!CHAINRULE_GEMM((double)I * H * (B*T),
-                CblasRowMajor, CblasTrans, CblasNoTrans, I, H, B*T, 1, x, I, d_a_g, H, 0, d_W_xg, H)) {
-            for (long i = 0; i < I; ++i) {
-                for (long j = 0; j < H; ++j) {
                     d_W_xg[i*H + j] = 0;
                 }
             }
@@ -535,17 +496,22 @@ static int brnn_run_f64(const long *sizes, const double *const *params,
                 for (long t = 1; t <= T; ++t) {
                     for (long b = 0; b < B; ++b) {
                         for (long j = 0; j < H; ++j) {
+                            d_W_xf[i*H + j] += d_a_f[((t - 1)*B + b)*H + j] * x[((t - 1)*B + b)*I + i];
                             d_W_xg[i*H + j] += d_a_g[((t - 1)*B + b)*H + j] * x[((t - 1)*B + b)*I + i];
                         }
                     }
                 }
             }
         }
+        /* ∂L/∂W_ff */
         /* ∂L/∂W_gg */
-        if (!CHAINRULE_GEMM((double)H * H * (B*T),
-                CblasRowMajor, CblasTrans, CblasNoTrans, H, H, B*T, 1, g + B*H, H, d_a_g, H, 0, d_W_gg, H)) {
+        if (CHAINRULE_BLAS_RUNS((double)H * H * (B*T))) {
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, H, H, B*T, 1, f, H, d_a_f, H, 0, d_W_ff, H);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, H, H, B*T, 1, g + B*H, H, d_a_g, H, 0, d_W_gg, H);
+        } else {
             for (long j = 0; j < H; ++j) {
                 for (long j1 = 0; j1 < H; ++j1) {
+                    d_W_ff[j*H + j1] = 0;
                     d_W_gg[j*H + j1] = 0;
                 }
             }
@@ -553,46 +519,36 @@ static int brnn_run_f64(const long *sizes, const double *const *params,
                 for (long t = 1; t <= T; ++t) {
                     for (long b = 0; b < B; ++b) {
                         for (long j1 = 0; j1 < H; ++j1) {
+                            d_W_ff[j*H + j1] += d_a_f[((t - 1)*B + b)*H + j1] * f[((t - 1)*B + b)*H + j];
                             d_W_gg[j*H + j1] += d_a_g[((t - 1)*B + b)*H + j1] * g[(t*B + b)*H + j];
                         }
                     }
                 }
             }
         }
+        /* ∂L/∂b_f */
         /* ∂L/∂b_g */
         for (long j = 0; j < H; ++j) {
+            d_b_f[j] = 0;
             d_b_g[j] = 0;
         }
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b < B; ++b) {
                 for (long j = 0; j < H; ++j) {
+                    d_b_f[j] += d_a_f[((t - 1)*B + b)*H + j];
                     d_b_g[j] += d_a_g[((t - 1)*B + b)*H + j];
                 }
             }
         }
         /* ∂L/∂W_fy */
-        if (!CHAINRULE_GEMM((double)H * K * (B*T),
-                CblasRowMajor, CblasTrans, CblasNoTrans, H, K, B*T, 1, f + B*H, H, d_a_y, K, 0, d_W_fy, K)) {
+        /* ∂L/∂W_gy */
+        if (CHAINRULE_BLAS_RUNS((double)H * K * (B*T))) {
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, H, K, B*T, 1, f + B*H, H, d_a_y, K, 0, d_W_fy, K);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, H, K, B*T, 1, g, H, d_a_y, K, 0, d_W_gy, K);
+        } else {
             for (long j = 0; j < H; ++j) {
                 for (long k = 0; k < K; ++k) {
                     d_W_fy[j*K + k] = 0;
-                }
-            }
-            for (long j = 0; j < H; ++j) {
-                for (long t = 1; t <= T; ++t) {
-                    for (long b = 0; b < B; ++b) {
-                        for (long k = 0; k < K; ++k) {
-                            d_W_fy[j*K + k] += d_a_y[((t - 1)*B + b)*K + k] * f[(t*B + b)*H + j];
-                        }
-                    }
-                }
-            }
-        }
-        /* ∂L/∂W_gy */
-        if (!CHAINRULE_GEMM((double)H * K * (B*T),
-                CblasRowMajor, CblasTrans, CblasNoTrans, H, K, B*T, 1, g, H, d_a_y, K, 0, d_W_gy, K)) {
-            for (long j = 0; j < H; ++j) {
-                for (long k = 0; k < K; ++k) {
                     d_W_gy[j*K + k] = 0;
                 }
             }
@@ -600,6 +556,7 @@ static int brnn_run_f64(const long *sizes, const double *const *params,
                 for (long t = 1; t <= T; ++t) {
                     for (long b = 0; b < B; ++b) {
                         for (long k = 0; k < K; ++k) {
+                            d_W_fy[j*K + k] += d_a_y[((t - 1)*B + b)*K + k] * f[(t*B + b)*H + j];
                             d_W_gy[j*K + k] += d_a_y[((t - 1)*B + b)*K + k] * g[((t - 1)*B + b)*H + j];
                         }
                     }
@@ -713,43 +670,28 @@ static int brnn_run_f32(const long *sizes, const float *const *params,
     chainrule_real *a_g = f + B*H*(T + 1);
     chainrule_real *g = a_g + B*H;
     chainrule_real *a_y = g + B*H*(T + 1);
-    chainrule_real *t0 = a_y + B*K*T;
+    chainrule_real *d_a_g = a_y + B*K*T;
+    chainrule_real *d_a_f = d_a_g + B*H*T;
+    chainrule_real *t0 = d_a_f + B*H*T;
     chainrule_real *t4 = t0 + B*H;
     chainrule_real *t5 = t4 + B*K*T;
-    chainrule_real *t6 = t5 + B*K*T;
-    chainrule_real *W_xfg = t6 + B*H*T;
-    chainrule_real *t13 = W_xfg + 2*H*I;
-    chainrule_real *t8 = t13 + 2*B*H*T;
-    chainrule_real *W_gyfy = t8 + B*K*T;
-    chainrule_real *t114 = W_gyfy + 2*H*K;
+    chainrule_real *t13 = t5 + B*K*T;
+    chainrule_real *t6 = t13 + 2*B*H*T;
     chainrule_real *z = t5;
     chainrule_real *y = t4;
     chainrule_real *d_a_y = a_y;
-    chainrule_real *d_a_g = t13;
-    chainrule_real *d_a_f = t6;
-    chainrule_real *d_f0 = a_f;
-    chainrule_real *d_g0 = f;
+    chainrule_real *d_f0 = t13;
+    chainrule_real *d_g0 = a_f;
     chainrule_real *t2 = a_f;
-    chainrule_real *t7 = t6;
+    chainrule_real *t8 = a_f;
     chainrule_real *t10 = a_f;
-    chainrule_real *t12 = a_f;
+    chainrule_real *t911 = t13;
     chainrule_real L = 0;
-    chainrule_real t9 = 0;
+    chainrule_real t7 = 0;
     if (labels) {
         long n;
         for (n = 0; n < B*T; ++n) {
             if (labels[0][n] < 0 || labels[0][n] >= K) return CHAINRULE_BAD_LABEL;
-        }
-    }
-    /* W_xf, W_xg side by side */
-    for (long i = 0; i < I; ++i) {
-        for (long j = 0; j < H; ++j) {
-            W_xfg[i*(2*H) + j] = W_xf[i*H + j];
-        }
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long j = 0; j < H; ++j) {
-            W_xfg[i*(2*H) + H + j] = W_xg[i*H + j];
         }
     }
     /* f at t = 0 is f0 */
@@ -758,31 +700,34 @@ static int brnn_run_f32(const long *sizes, const float *const *params,
     /* g at t = T + 1 is g0 */
     if (state) memcpy(g + B*H*T, state[1], sizeof(chainrule_real) * (size_t)(B*H));
     else memset(g + B*H*T, 0, sizeof(chainrule_real) * (size_t)(B*H));
-    /* t1, t3 in one product */
-    if (!CHAINRULE_GEMM((double)(B*T) * (2*H) * I,
-            CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, 2*H, I, 1, x, I, W_xfg, 2*H, 0, t13, 2*H)) {
+    if (CHAINRULE_BLAS_RUNS((double)(B*T) * H * I)) {
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xf, H, 0, t13, 2*H);
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xg, H, 0, t13 + H, 2*H);
+    } else {
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b < B; ++b) {
-                for (long j_cat = 0; j_cat < 2*H; ++j_cat) {
-                    t13[((t - 1)*B + b)*(2*H) + j_cat] = 0;
+                for (long j = 0; j < H; ++j) {
+                    t13[((t - 1)*B + b)*(2*H) + j] = 0;
+                    t13[((t - 1)*B + b)*(2*H) + H + j] = 0;
                 }
             }
         }
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b < B; ++b) {
                 for (long i = 0; i < I; ++i) {
-                    for (long j_cat = 0; j_cat < 2*H; ++j_cat) {
-                        t13[((t - 1)*B + b)*(2*H) + j_cat] += W_xfg[i*(2*H) + j_cat] * x[((t - 1)*B + b)*I + i];
+                    for (long j = 0; j < H; ++j) {
+                        t13[((t - 1)*B + b)*(2*H) + j] += W_xf[i*H + j] * x[((t - 1)*B + b)*I + i];
+                        t13[((t - 1)*B + b)*(2*H) + H + j] += W_xg[i*H + j] * x[((t - 1)*B + b)*I + i];
                     }
                 }
             }
         }
     }
-    /* the terms no step changes, for every step */
+    /* the other terms no step changes, added to t1 for every step */
     for (long t = 1; t <= T; ++t) {
         for (long b = 0; b < B; ++b) {
             for (long j = 0; j < H; ++j) {
-                t6[((t - 1)*B + b)*H + j] = b_f[j] + t13[((t - 1)*B + b)*(2*H) + j];
+                t13[((t - 1)*B + b)*(2*H) + j] = b_f[j] + t13[((t - 1)*B + b)*(2*H) + j];
             }
         }
     }
@@ -806,7 +751,7 @@ static int brnn_run_f32(const long *sizes, const float *const *params,
         /* a_f[j, t] = b_f[j] + Sum(W_ff[j_, j]*f[j_, t - 1], (j_, 0, H - 1)) + Sum(W_xf[i, j]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
             for (long j = 0; j < H; ++j) {
-                a_f[b*H + j] = t0[b*H + j] + t6[((t - 1)*B + b)*H + j];
+                a_f[b*H + j] = t0[b*H + j] + t13[((t - 1)*B + b)*(2*H) + j];
             }
         }
         /* f[j, t] = tanh(a_f[j, t]) */
@@ -835,11 +780,11 @@ static int brnn_run_f32(const long *sizes, const float *const *params,
             }
         }
     }
-    /* the terms no step changes, for every step */
+    /* the other terms no step changes, added to t3 for every step */
     for (long t = 1; t <= T; ++t) {
         for (long b = 0; b < B; ++b) {
             for (long j = 0; j < H; ++j) {
-                t7[((t - 1)*B + b)*H + j] = b_g[j] + t13[((t - 1)*B + b)*(2*H) + H + j];
+                t13[((t - 1)*B + b)*(2*H) + H + j] = b_g[j] + t13[((t - 1)*B + b)*(2*H) + H + j];
             }
         }
     }
@@ -863,7 +808,7 @@ static int brnn_run_f32(const long *sizes, const float *const *params,
         /* a_g[j, t] = b_g[j] + Sum(W_gg[j_, j]*g[j_, t + 1], (j_, 0, H - 1)) + Sum(W_xg[i, j]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
             for (long j = 0; j < H; ++j) {
-                a_g[b*H + j] = t2[b*H + j] + t7[((t - 1)*B + b)*H + j];
+                a_g[b*H + j] = t2[b*H + j] + t13[((t - 1)*B + b)*(2*H) + H + j];
             }
         }
         /* g[j, t] = tanh(a_g[j, t]) */
@@ -946,31 +891,20 @@ static int brnn_run_f32(const long *sizes, const float *const *params,
                 chainrule_real total = 0;
                 for (long k = 0; k < K; ++k) total += chainrule_exp(a_y[((t - 1)*B + b)*K + k] - top);
                 chainrule_real shift = top + chainrule_log(total);
-                for (long k = 0; k < K; ++k) t8[((t - 1)*B + b)*K + k] = a_y[((t - 1)*B + b)*K + k] - shift;
+                for (long k = 0; k < K; ++k) t6[((t - 1)*B + b)*K + k] = a_y[((t - 1)*B + b)*K + k] - shift;
             }
         }
         chainrule_real acc = 0;
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b < B; ++b) {
                 for (long k = 0; k < K; ++k) {
-                    acc += t8[((t - 1)*B + b)*K + k] * z[((t - 1)*B + b)*K + k];
+                    acc += t6[((t - 1)*B + b)*K + k] * z[((t - 1)*B + b)*K + k];
                 }
             }
         }
-        t9 = acc;
+        t7 = acc;
         /* loss L, summed over the batch and time */
-        L = -t9;
-        /* W_gy, W_fy side by side */
-        for (long j = 0; j < H; ++j) {
-            for (long k = 0; k < K; ++k) {
-                W_gyfy[j*K + k] = W_gy[j*K + k];
-            }
-        }
-        for (long j = 0; j < H; ++j) {
-            for (long k = 0; k < K; ++k) {
-                W_gyfy[(H + j)*K + k] = W_fy[j*K + k];
-            }
-        }
+        L = -t7;
         /* d_a_y = ∂L/∂a_y */
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b < B; ++b) {
@@ -979,17 +913,30 @@ static int brnn_run_f32(const long *sizes, const float *const *params,
                 }
             }
         }
-        /* t11, t14 in one product */
-        if (!CHAINRULE_GEMM((double)(B*T) * (2*H) * K,
-                CblasRowMajor, CblasNoTrans, CblasTrans, B*T, 2*H, K, 1, d_a_y, K, W_gyfy, K, 0, t114, 2*H)) {
+        if (!CHAINRULE_GEMM((double)(B*T) * H * K,
+                CblasRowMajor, CblasNoTrans, CblasTrans, B*T, H, K, 1, d_a_y, K, W_gy, K, 0, t911, 2*H)) {
             for (long t = 1; t <= T; ++t) {
                 for (long b = 0; b < B; ++b) {
-                    for (long j_cat = 0; j_cat < 2*H; ++j_cat) {
+                    for (long j = 0; j < H; ++j) {
                         chainrule_real acc = 0;
                         for (long k = 0; k < K; ++k) {
-                            acc += W_gyfy[j_cat*K + k] * d_a_y[((t - 1)*B + b)*K + k];
+                            acc += W_gy[j*K + k] * d_a_y[((t - 1)*B + b)*K + k];
                         }
-                        t114[((t - 1)*B + b)*(2*H) + j_cat] = acc;
+                        t911[((t - 1)*B + b)*(2*H) + j] = acc;
+                    }
+                }
+            }
+        }
+        if (!CHAINRULE_GEMM((double)(B*T) * H * K,
+                CblasRowMajor, CblasNoTrans, CblasTrans, B*T, H, K, 1, d_a_y, K, W_fy, K, 0, t911 + H, 2*H)) {
+            for (long t = 1; t <= T; ++t) {
+                for (long b = 0; b < B; ++b) {
+                    for (long j = 0; j < H; ++j) {
+                        chainrule_real acc = 0;
+                        for (long k = 0; k < K; ++k) {
+                            acc += W_fy[j*K + k] * d_a_y[((t - 1)*B + b)*K + k];
+                        }
+                        t911[((t - 1)*B + b)*(2*H) + H + j] = acc;
                     }
                 }
             }
@@ -999,12 +946,42 @@ static int brnn_run_f32(const long *sizes, const float *const *params,
             /* only where 2 ≤ t ≤ T (zero elsewhere) */
             if (t >= 2) {
                 if (!CHAINRULE_GEMM((double)B * H * H,
-                        CblasRowMajor, CblasNoTrans, CblasTrans, B, H, H, 1, d_a_g + (t - 2)*B*H, H, W_gg, H, 0, t10, H)) {
+                        CblasRowMajor, CblasNoTrans, CblasTrans, B, H, H, 1, d_a_g + (t - 2)*B*H, H, W_gg, H, 0, t8, H)) {
                     for (long b = 0; b < B; ++b) {
                         for (long j = 0; j < H; ++j) {
                             chainrule_real acc = 0;
                             for (long j1 = 0; j1 < H; ++j1) {
                                 acc += W_gg[j*H + j1] * d_a_g[((t - 2)*B + b)*H + j1];
+                            }
+                            t8[b*H + j] = acc;
+                        }
+                    }
+                }
+            } else {
+                for (long b = 0; b < B; ++b) {
+                    for (long j = 0; j < H; ++j) {
+                        t8[b*H + j] = 0;
+                    }
+                }
+            }
+            /* d_a_g = ∂L/∂a_g */
+            for (long b = 0; b < B; ++b) {
+                for (long j = 0; j < H; ++j) {
+                    d_a_g[((t - 1)*B + b)*H + j] = (1 - (g[((t - 1)*B + b)*H + j]*g[((t - 1)*B + b)*H + j]))*(t8[b*H + j] + t911[((t - 1)*B + b)*(2*H) + j]);
+                }
+            }
+        }
+        /* through time, t descending */
+        for (long t = T; t >= 1; --t) {
+            /* only where 1 ≤ t ≤ T - 1 (zero elsewhere) */
+            if (t <= T - 1) {
+                if (!CHAINRULE_GEMM((double)B * H * H,
+                        CblasRowMajor, CblasNoTrans, CblasTrans, B, H, H, 1, d_a_f + t*B*H, H, W_ff, H, 0, t10, H)) {
+                    for (long b = 0; b < B; ++b) {
+                        for (long j = 0; j < H; ++j) {
+                            chainrule_real acc = 0;
+                            for (long j1 = 0; j1 < H; ++j1) {
+                                acc += W_ff[j*H + j1] * d_a_f[(t*B + b)*H + j1];
                             }
                             t10[b*H + j] = acc;
                         }
@@ -1017,95 +994,22 @@ static int brnn_run_f32(const long *sizes, const float *const *params,
                     }
                 }
             }
-            /* d_a_g = ∂L/∂a_g */
-            for (long b = 0; b < B; ++b) {
-                for (long j = 0; j < H; ++j) {
-                    d_a_g[((t - 1)*B + b)*H + j] = (1 - (g[((t - 1)*B + b)*H + j]*g[((t - 1)*B + b)*H + j]))*(t10[b*H + j] + t114[((t - 1)*B + b)*(2*H) + j]);
-                }
-            }
-        }
-        /* through time, t descending */
-        for (long t = T; t >= 1; --t) {
-            /* only where 1 ≤ t ≤ T - 1 (zero elsewhere) */
-            if (t <= T - 1) {
-                if (!CHAINRULE_GEMM((double)B * H * H,
-                        CblasRowMajor, CblasNoTrans, CblasTrans, B, H, H, 1, d_a_f + t*B*H, H, W_ff, H, 0, t12, H)) {
-                    for (long b = 0; b < B; ++b) {
-                        for (long j = 0; j < H; ++j) {
-                            chainrule_real acc = 0;
-                            for (long j1 = 0; j1 < H; ++j1) {
-                                acc += W_ff[j*H + j1] * d_a_f[(t*B + b)*H + j1];
-                            }
-                            t12[b*H + j] = acc;
-                        }
-                    }
-                }
-            } else {
-                for (long b = 0; b < B; ++b) {
-                    for (long j = 0; j < H; ++j) {
-                        t12[b*H + j] = 0;
-                    }
-                }
-            }
             /* d_a_f = ∂L/∂a_f */
             for (long b = 0; b < B; ++b) {
                 for (long j = 0; j < H; ++j) {
-                    d_a_f[((t - 1)*B + b)*H + j] = (1 - (f[(t*B + b)*H + j]*f[(t*B + b)*H + j]))*(t12[b*H + j] + t114[((t - 1)*B + b)*(2*H) + H + j]);
+                    d_a_f[((t - 1)*B + b)*H + j] = (1 - (f[(t*B + b)*H + j]*f[(t*B + b)*H + j]))*(t10[b*H + j] + t911[((t - 1)*B + b)*(2*H) + H + j]);
                 }
             }
         }
         /* ∂L/∂W_xf */
-        if (!CHAINRULE_GEMM((double)I * H * (B*T),
-                CblasRowMajor, CblasTrans, CblasNoTrans, I, H, B*T, 1, x, I, d_a_f, H, 0, d_W_xf, H)) {
+        /* ∂L/∂W_xg */
+        if (CHAINRULE_BLAS_RUNS((double)I * H * (B*T))) {
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, I, H, B*T, 1, x, I, d_a_f, H, 0, d_W_xf, H);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, I, H, B*T, 1, x, I, d_a_g, H, 0, d_W_xg, H);
+        } else {
             for (long i = 0; i < I; ++i) {
                 for (long j = 0; j < H; ++j) {
                     d_W_xf[i*H + j] = 0;
-                }
-            }
-            for (long i = 0; i < I; ++i) {
-                for (long t = 1; t <= T; ++t) {
-                    for (long b = 0; b < B; ++b) {
-                        for (long j = 0; j < H; ++j) {
-                            d_W_xf[i*H + j] += d_a_f[((t - 1)*B + b)*H + j] * x[((t - 1)*B + b)*I + i];
-                        }
-                    }
-                }
-            }
-        }
-        /* ∂L/∂W_ff */
-        if (!CHAINRULE_GEMM((double)H * H * (B*T),
-                CblasRowMajor, CblasTrans, CblasNoTrans, H, H, B*T, 1, f, H, d_a_f, H, 0, d_W_ff, H)) {
-            for (long j = 0; j < H; ++j) {
-                for (long j1 = 0; j1 < H; ++j1) {
-                    d_W_ff[j*H + j1] = 0;
-                }
-            }
-            for (long j = 0; j < H; ++j) {
-                for (long t = 1; t <= T; ++t) {
-                    for (long b = 0; b < B; ++b) {
-                        for (long j1 = 0; j1 < H; ++j1) {
-                            d_W_ff[j*H + j1] += d_a_f[((t - 1)*B + b)*H + j1] * f[((t - 1)*B + b)*H + j];
-                        }
-                    }
-                }
-            }
-        }
-        /* ∂L/∂b_f */
-        for (long j = 0; j < H; ++j) {
-            d_b_f[j] = 0;
-        }
-        for (long t = 1; t <= T; ++t) {
-            for (long b = 0; b < B; ++b) {
-                for (long j = 0; j < H; ++j) {
-                    d_b_f[j] += d_a_f[((t - 1)*B + b)*H + j];
-                }
-            }
-        }
-        /* ∂L/∂W_xg */
-        if (!CHAINRULE_GEMM((double)I * H * (B*T),
-                CblasRowMajor, CblasTrans, CblasNoTrans, I, H, B*T, 1, x, I, d_a_g, H, 0, d_W_xg, H)) {
-            for (long i = 0; i < I; ++i) {
-                for (long j = 0; j < H; ++j) {
                     d_W_xg[i*H + j] = 0;
                 }
             }
@@ -1113,17 +1017,22 @@ static int brnn_run_f32(const long *sizes, const float *const *params,
                 for (long t = 1; t <= T; ++t) {
                     for (long b = 0; b < B; ++b) {
                         for (long j = 0; j < H; ++j) {
+                            d_W_xf[i*H + j] += d_a_f[((t - 1)*B + b)*H + j] * x[((t - 1)*B + b)*I + i];
                             d_W_xg[i*H + j] += d_a_g[((t - 1)*B + b)*H + j] * x[((t - 1)*B + b)*I + i];
                         }
                     }
                 }
             }
         }
+        /* ∂L/∂W_ff */
         /* ∂L/∂W_gg */
-        if (!CHAINRULE_GEMM((double)H * H * (B*T),
-                CblasRowMajor, CblasTrans, CblasNoTrans, H, H, B*T, 1, g + B*H, H, d_a_g, H, 0, d_W_gg, H)) {
+        if (CHAINRULE_BLAS_RUNS((double)H * H * (B*T))) {
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, H, H, B*T, 1, f, H, d_a_f, H, 0, d_W_ff, H);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, H, H, B*T, 1, g + B*H, H, d_a_g, H, 0, d_W_gg, H);
+        } else {
             for (long j = 0; j < H; ++j) {
                 for (long j1 = 0; j1 < H; ++j1) {
+                    d_W_ff[j*H + j1] = 0;
                     d_W_gg[j*H + j1] = 0;
                 }
             }
@@ -1131,46 +1040,36 @@ static int brnn_run_f32(const long *sizes, const float *const *params,
                 for (long t = 1; t <= T; ++t) {
                     for (long b = 0; b < B; ++b) {
                         for (long j1 = 0; j1 < H; ++j1) {
+                            d_W_ff[j*H + j1] += d_a_f[((t - 1)*B + b)*H + j1] * f[((t - 1)*B + b)*H + j];
                             d_W_gg[j*H + j1] += d_a_g[((t - 1)*B + b)*H + j1] * g[(t*B + b)*H + j];
                         }
                     }
                 }
             }
         }
+        /* ∂L/∂b_f */
         /* ∂L/∂b_g */
         for (long j = 0; j < H; ++j) {
+            d_b_f[j] = 0;
             d_b_g[j] = 0;
         }
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b < B; ++b) {
                 for (long j = 0; j < H; ++j) {
+                    d_b_f[j] += d_a_f[((t - 1)*B + b)*H + j];
                     d_b_g[j] += d_a_g[((t - 1)*B + b)*H + j];
                 }
             }
         }
         /* ∂L/∂W_fy */
-        if (!CHAINRULE_GEMM((double)H * K * (B*T),
-                CblasRowMajor, CblasTrans, CblasNoTrans, H, K, B*T, 1, f + B*H, H, d_a_y, K, 0, d_W_fy, K)) {
+        /* ∂L/∂W_gy */
+        if (CHAINRULE_BLAS_RUNS((double)H * K * (B*T))) {
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, H, K, B*T, 1, f + B*H, H, d_a_y, K, 0, d_W_fy, K);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, H, K, B*T, 1, g, H, d_a_y, K, 0, d_W_gy, K);
+        } else {
             for (long j = 0; j < H; ++j) {
                 for (long k = 0; k < K; ++k) {
                     d_W_fy[j*K + k] = 0;
-                }
-            }
-            for (long j = 0; j < H; ++j) {
-                for (long t = 1; t <= T; ++t) {
-                    for (long b = 0; b < B; ++b) {
-                        for (long k = 0; k < K; ++k) {
-                            d_W_fy[j*K + k] += d_a_y[((t - 1)*B + b)*K + k] * f[(t*B + b)*H + j];
-                        }
-                    }
-                }
-            }
-        }
-        /* ∂L/∂W_gy */
-        if (!CHAINRULE_GEMM((double)H * K * (B*T),
-                CblasRowMajor, CblasTrans, CblasNoTrans, H, K, B*T, 1, g, H, d_a_y, K, 0, d_W_gy, K)) {
-            for (long j = 0; j < H; ++j) {
-                for (long k = 0; k < K; ++k) {
                     d_W_gy[j*K + k] = 0;
                 }
             }
@@ -1178,6 +1077,7 @@ static int brnn_run_f32(const long *sizes, const float *const *params,
                 for (long t = 1; t <= T; ++t) {
                     for (long b = 0; b < B; ++b) {
                         for (long k = 0; k < K; ++k) {
+                            d_W_fy[j*K + k] += d_a_y[((t - 1)*B + b)*K + k] * f[(t*B + b)*H + j];
                             d_W_gy[j*K + k] += d_a_y[((t - 1)*B + b)*K + k] * g[((t - 1)*B + b)*H + j];
                         }
                     }

@@ -5,7 +5,7 @@
  * CBLAS such as OpenBLAS) to run large matrix products through cblas_?gemm; with
  * -DCHAINRULE_CBLAS_PREFIX=scipy_ as well for the scipy-openblas32 wheel's OpenBLAS,
  * whose symbols are scipy_cblas_?gemm.
- * Kernel set b1372917495a68ef (3 files), this file 92bc4e45defa8910: checked by codegen.load.
+ * Kernel set 32b5dc3974ab6732 (3 files), this file ed0d8bfb3a5989c6: checked by codegen.load.
  */
 #include "lstm.h"
 
@@ -27,12 +27,17 @@
 #ifndef CHAINRULE_BLAS_MIN_WORK
 #define CHAINRULE_BLAS_MIN_WORK 32768.0 /* m·n·k below which the loops are faster */
 #endif
-/* CHAINRULE_GEMM(work, arguments...): chainrule_gemm(arguments...), the cblas_?gemm of the
- * kernel's precision, where the product's m·n·k (work) reaches CHAINRULE_BLAS_MIN_WORK; 1
- * if it ran, 0 if the loops after it are to compute the product */
+/* CHAINRULE_BLAS_RUNS(work): whether CBLAS does a product of m·n·k = work (it reaches
+ * CHAINRULE_BLAS_MIN_WORK); CHAINRULE_GEMM_CALL(arguments...): chainrule_gemm, the
+ * cblas_?gemm of the kernel's precision; CHAINRULE_GEMM(work, arguments...): the call
+ * where CBLAS does the product, then 1; 0 if the loops after it are to compute it */
+#define CHAINRULE_BLAS_RUNS(chainrule_work) ((chainrule_work) >= CHAINRULE_BLAS_MIN_WORK)
+#define CHAINRULE_GEMM_CALL(...) chainrule_gemm(__VA_ARGS__)
 #define CHAINRULE_GEMM(chainrule_work, ...) \
-    ((chainrule_work) >= CHAINRULE_BLAS_MIN_WORK ? (chainrule_gemm(__VA_ARGS__), 1) : 0)
+    (CHAINRULE_BLAS_RUNS(chainrule_work) ? (CHAINRULE_GEMM_CALL(__VA_ARGS__), 1) : 0)
 #else
+#define CHAINRULE_BLAS_RUNS(chainrule_work) 0
+#define CHAINRULE_GEMM_CALL(...) ((void)0)
 #define CHAINRULE_GEMM(chainrule_work, ...) 0
 #endif
 
@@ -69,13 +74,11 @@ const char *lstm_contract(void) {
            "\"2\":\"a label outside 0..K-1\"}}";
 }
 
-/* the sizes the kernels take: each at least 1, and a workspace that can be counted */
-static int lstm_check_sizes(const long *sizes) {
-    return lstm_workspace_bytes(sizes) != 0 ? CHAINRULE_OK : CHAINRULE_BAD_SIZE;
-}
-
-size_t lstm_workspace_bytes(const long *sizes) {
-    const size_t I = (size_t)sizes[0];
+/* the workspace in elements, one region after another; 0 when the sizes are invalid: a
+ * size below 1, or a count that overflows. The kernels index the workspace with long
+ * (~0UL >> 1 is LONG_MAX), and its bytes must fit in size_t in the widest precision,
+ * double, so that every precision refuses the same sizes */
+static size_t lstm_workspace_elements(const long *sizes) {
     const size_t H = (size_t)sizes[1];
     const size_t K = (size_t)sizes[2];
     const size_t T = (size_t)sizes[3];
@@ -94,21 +97,31 @@ size_t lstm_workspace_bytes(const long *sizes) {
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* g_o */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* a_y */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* t8 */
-    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* t9 */
-    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* t10 */
-    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* t11 */
-    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* t12 */
-    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(4, H), I)); /* W_xifco */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(chainrule_size_mul(4, B), H), T)); /* t1357 */
     total = chainrule_size_add(total, chainrule_size_mul(4, chainrule_size_mul(H, H))); /* W_hifco */
-    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* t13 */
-    total = chainrule_size_add(total, chainrule_size_mul(4, chainrule_size_mul(H, H))); /* d_W_hifco */
-    total = chainrule_size_add(total, chainrule_size_mul(4, H)); /* d_b_ifco */
-    /* the kernels index the workspace with long (~0UL >> 1 is LONG_MAX) and it is counted
-     * in bytes of the widest precision, double, so that one workspace serves every
-     * precision: sizes beyond either are refused */
+    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(4, B), H)); /* t0246 */
+    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* t9 */
+    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* t12 */
+    total = chainrule_size_add(total, chainrule_size_mul(B, H)); /* t14 */
+    total = chainrule_size_add(total, chainrule_size_mul(B, H)); /* t15 */
     if (total > (size_t)(~0UL >> 1) || total > SIZE_MAX / sizeof(double)) return 0;
-    return sizeof(double) * (total > 0 ? total : 1);
+    return total > 0 ? total : 1;
+}
+
+/* the sizes the kernels take: each at least 1, and a workspace that can be counted */
+static int lstm_check_sizes(const long *sizes) {
+    return lstm_workspace_elements(sizes) != 0 ? CHAINRULE_OK : CHAINRULE_BAD_SIZE;
+}
+
+/* in bytes of the widest precision: one workspace that serves every precision */
+size_t lstm_workspace_bytes(const long *sizes) {
+    return sizeof(double) * lstm_workspace_elements(sizes);
+}
+size_t lstm_workspace_bytes_f64(const long *sizes) {
+    return sizeof(double) * lstm_workspace_elements(sizes);
+}
+size_t lstm_workspace_bytes_f32(const long *sizes) {
+    return sizeof(float) * lstm_workspace_elements(sizes);
 }
 
 /* lstm_run_f64, lstm_run_f32: the whole computation in one precision: the
@@ -164,57 +177,28 @@ static int lstm_run_f64(const long *sizes, const double *const *params,
     chainrule_real *g_o = a_o + B*H;
     chainrule_real *a_y = g_o + B*H*T;
     chainrule_real *t8 = a_y + B*K*T;
-    chainrule_real *t9 = t8 + B*K*T;
-    chainrule_real *t10 = t9 + B*H*T;
-    chainrule_real *t11 = t10 + B*H*T;
-    chainrule_real *t12 = t11 + B*H*T;
-    chainrule_real *W_xifco = t12 + B*H*T;
-    chainrule_real *t1357 = W_xifco + 4*H*I;
+    chainrule_real *t1357 = t8 + B*K*T;
     chainrule_real *W_hifco = t1357 + 4*B*H*T;
-    chainrule_real *t13 = W_hifco + 4*(H*H);
-    chainrule_real *d_W_hifco = t13 + B*K*T;
-    chainrule_real *d_b_ifco = d_W_hifco + 4*(H*H);
+    chainrule_real *t0246 = W_hifco + 4*(H*H);
+    chainrule_real *t9 = t0246 + 4*B*H;
+    chainrule_real *t12 = t9 + B*K*T;
+    chainrule_real *t14 = t12 + B*H*T;
+    chainrule_real *t15 = t14 + B*H;
     chainrule_real *y = t8;
     chainrule_real *d_a_y = a_y;
     chainrule_real *d_h = a_i;
-    chainrule_real *d_s = t9;
+    chainrule_real *d_s = a_f;
     chainrule_real *d_h0 = a_i;
     chainrule_real *d_s0 = g_i;
-    chainrule_real *t0246 = t1357;
-    chainrule_real *t15 = a_f;
+    chainrule_real *t11 = a_o;
     chainrule_real *d_a_ifco = t1357;
-    chainrule_real *t16 = t10;
-    chainrule_real *t17 = a_o;
-    chainrule_real *t18 = t11;
-    chainrule_real *t19 = t12;
-    chainrule_real *d_W_xifco = W_xifco;
+    chainrule_real *t13 = t0246;
     chainrule_real L = 0;
-    chainrule_real t14 = 0;
+    chainrule_real t10 = 0;
     if (labels) {
         long n;
         for (n = 0; n < B*T; ++n) {
             if (labels[0][n] < 0 || labels[0][n] >= K) return CHAINRULE_BAD_LABEL;
-        }
-    }
-    /* W_xi, W_xf, W_xc, W_xo side by side */
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            W_xifco[i*(4*H) + c] = W_xi[i*H + c];
-        }
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            W_xifco[i*(4*H) + H + c] = W_xf[i*H + c];
-        }
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            W_xifco[i*(4*H) + 2*H + c] = W_xc[i*H + c];
-        }
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            W_xifco[i*(4*H) + 3*H + c] = W_xo[i*H + c];
         }
     }
     /* W_hi, W_hf, W_hc, W_ho side by side */
@@ -244,55 +228,64 @@ static int lstm_run_f64(const long *sizes, const double *const *params,
     /* h at t = 0 is h0 */
     if (state) memcpy(h, state[0], sizeof(chainrule_real) * (size_t)(B*H));
     else memset(h, 0, sizeof(chainrule_real) * (size_t)(B*H));
-    /* t1, t3, t5, t7 in one product */
-    if (!CHAINRULE_GEMM((double)(B*T) * (4*H) * I,
-            CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, 4*H, I, 1, x, I, W_xifco, 4*H, 0, t1357, 4*H)) {
+    if (CHAINRULE_BLAS_RUNS((double)(B*T) * H * I)) {
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xi, H, 0, t1357, 4*H);
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xf, H, 0, t1357 + H, 4*H);
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xc, H, 0, t1357 + 2*H, 4*H);
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xo, H, 0, t1357 + 3*H, 4*H);
+    } else {
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b < B; ++b) {
-                for (long c_cat = 0; c_cat < 4*H; ++c_cat) {
-                    t1357[((t - 1)*B + b)*(4*H) + c_cat] = 0;
+                for (long c = 0; c < H; ++c) {
+                    t1357[((t - 1)*B + b)*(4*H) + c] = 0;
+                    t1357[((t - 1)*B + b)*(4*H) + H + c] = 0;
+                    t1357[((t - 1)*B + b)*(4*H) + 2*H + c] = 0;
+                    t1357[((t - 1)*B + b)*(4*H) + 3*H + c] = 0;
                 }
             }
         }
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b < B; ++b) {
                 for (long i = 0; i < I; ++i) {
-                    for (long c_cat = 0; c_cat < 4*H; ++c_cat) {
-                        t1357[((t - 1)*B + b)*(4*H) + c_cat] += W_xifco[i*(4*H) + c_cat] * x[((t - 1)*B + b)*I + i];
+                    for (long c = 0; c < H; ++c) {
+                        t1357[((t - 1)*B + b)*(4*H) + c] += W_xi[i*H + c] * x[((t - 1)*B + b)*I + i];
+                        t1357[((t - 1)*B + b)*(4*H) + H + c] += W_xf[i*H + c] * x[((t - 1)*B + b)*I + i];
+                        t1357[((t - 1)*B + b)*(4*H) + 2*H + c] += W_xc[i*H + c] * x[((t - 1)*B + b)*I + i];
+                        t1357[((t - 1)*B + b)*(4*H) + 3*H + c] += W_xo[i*H + c] * x[((t - 1)*B + b)*I + i];
                     }
                 }
             }
         }
     }
-    /* the terms no step changes, for every step */
+    /* the other terms no step changes, added to t1 for every step */
     for (long t = 1; t <= T; ++t) {
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                t9[((t - 1)*B + b)*H + c] = b_i[c] + t1357[((t - 1)*B + b)*(4*H) + c];
+                t1357[((t - 1)*B + b)*(4*H) + c] = b_i[c] + t1357[((t - 1)*B + b)*(4*H) + c];
             }
         }
     }
-    /* the terms no step changes, for every step */
+    /* the other terms no step changes, added to t3 for every step */
     for (long t = 1; t <= T; ++t) {
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                t10[((t - 1)*B + b)*H + c] = b_f[c] + t1357[((t - 1)*B + b)*(4*H) + H + c];
+                t1357[((t - 1)*B + b)*(4*H) + H + c] = b_f[c] + t1357[((t - 1)*B + b)*(4*H) + H + c];
             }
         }
     }
-    /* the terms no step changes, for every step */
+    /* the other terms no step changes, added to t5 for every step */
     for (long t = 1; t <= T; ++t) {
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                t11[((t - 1)*B + b)*H + c] = b_c[c] + t1357[((t - 1)*B + b)*(4*H) + 2*H + c];
+                t1357[((t - 1)*B + b)*(4*H) + 2*H + c] = b_c[c] + t1357[((t - 1)*B + b)*(4*H) + 2*H + c];
             }
         }
     }
-    /* the terms no step changes, for every step */
+    /* the other terms no step changes, added to t7 for every step */
     for (long t = 1; t <= T; ++t) {
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                t12[((t - 1)*B + b)*H + c] = b_o[c] + t1357[((t - 1)*B + b)*(4*H) + 3*H + c];
+                t1357[((t - 1)*B + b)*(4*H) + 3*H + c] = b_o[c] + t1357[((t - 1)*B + b)*(4*H) + 3*H + c];
             }
         }
     }
@@ -317,7 +310,7 @@ static int lstm_run_f64(const long *sizes, const double *const *params,
         /* a_i[c, t] = b_i[c] + p_i[c]*s[c, t - 1] + Sum(W_hi[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xi[i, c]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                a_i[b*H + c] = p_i[c]*s[((t - 1)*B + b)*H + c] + t0246[b*(4*H) + c] + t9[((t - 1)*B + b)*H + c];
+                a_i[b*H + c] = p_i[c]*s[((t - 1)*B + b)*H + c] + t0246[b*(4*H) + c] + t1357[((t - 1)*B + b)*(4*H) + c];
             }
         }
         /* g_i[c, t] = logistic(a_i[c, t]) */
@@ -329,7 +322,7 @@ static int lstm_run_f64(const long *sizes, const double *const *params,
         /* a_f[c, t] = b_f[c] + p_f[c]*s[c, t - 1] + Sum(W_hf[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xf[i, c]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                a_f[b*H + c] = p_f[c]*s[((t - 1)*B + b)*H + c] + t10[((t - 1)*B + b)*H + c] + t0246[b*(4*H) + H + c];
+                a_f[b*H + c] = p_f[c]*s[((t - 1)*B + b)*H + c] + t0246[b*(4*H) + H + c] + t1357[((t - 1)*B + b)*(4*H) + H + c];
             }
         }
         /* g_f[c, t] = logistic(a_f[c, t]) */
@@ -341,7 +334,7 @@ static int lstm_run_f64(const long *sizes, const double *const *params,
         /* a_c[c, t] = b_c[c] + Sum(W_hc[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xc[i, c]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                a_c[((t - 1)*B + b)*H + c] = t11[((t - 1)*B + b)*H + c] + t0246[b*(4*H) + 2*H + c];
+                a_c[((t - 1)*B + b)*H + c] = t0246[b*(4*H) + 2*H + c] + t1357[((t - 1)*B + b)*(4*H) + 2*H + c];
             }
         }
         /* s[c, t] = tanh(a_c[c, t])*g_i[c, t] + g_f[c, t]*s[c, t - 1] */
@@ -353,7 +346,7 @@ static int lstm_run_f64(const long *sizes, const double *const *params,
         /* a_o[c, t] = b_o[c] + p_o[c]*s[c, t] + Sum(W_ho[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xo[i, c]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                a_o[b*H + c] = p_o[c]*s[(t*B + b)*H + c] + t12[((t - 1)*B + b)*H + c] + t0246[b*(4*H) + 3*H + c];
+                a_o[b*H + c] = p_o[c]*s[(t*B + b)*H + c] + t0246[b*(4*H) + 3*H + c] + t1357[((t - 1)*B + b)*(4*H) + 3*H + c];
             }
         }
         /* g_o[c, t] = logistic(a_o[c, t]) */
@@ -417,9 +410,21 @@ static int lstm_run_f64(const long *sizes, const double *const *params,
         return CHAINRULE_OK;
     }
     {
+        chainrule_real *d_W_xi = grads[0];
+        chainrule_real *d_W_hi = grads[1];
         chainrule_real *d_p_i = grads[2];
+        chainrule_real *d_b_i = grads[3];
+        chainrule_real *d_W_xf = grads[4];
+        chainrule_real *d_W_hf = grads[5];
         chainrule_real *d_p_f = grads[6];
+        chainrule_real *d_b_f = grads[7];
+        chainrule_real *d_W_xc = grads[8];
+        chainrule_real *d_W_hc = grads[9];
+        chainrule_real *d_b_c = grads[10];
+        chainrule_real *d_W_xo = grads[11];
+        chainrule_real *d_W_ho = grads[12];
         chainrule_real *d_p_o = grads[13];
+        chainrule_real *d_b_o = grads[14];
         chainrule_real *d_W_hy = grads[15];
         chainrule_real *d_b_y = grads[16];
         /* z: one-hot rows from its labels */
@@ -438,20 +443,20 @@ static int lstm_run_f64(const long *sizes, const double *const *params,
                 chainrule_real total = 0;
                 for (long k = 0; k < K; ++k) total += chainrule_exp(a_y[((t - 1)*B + b)*K + k] - top);
                 chainrule_real shift = top + chainrule_log(total);
-                for (long k = 0; k < K; ++k) t13[((t - 1)*B + b)*K + k] = a_y[((t - 1)*B + b)*K + k] - shift;
+                for (long k = 0; k < K; ++k) t9[((t - 1)*B + b)*K + k] = a_y[((t - 1)*B + b)*K + k] - shift;
             }
         }
         chainrule_real acc = 0;
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b < B; ++b) {
                 for (long k = 0; k < K; ++k) {
-                    acc += t13[((t - 1)*B + b)*K + k] * z[((t - 1)*B + b)*K + k];
+                    acc += t9[((t - 1)*B + b)*K + k] * z[((t - 1)*B + b)*K + k];
                 }
             }
         }
-        t14 = acc;
+        t10 = acc;
         /* loss L, summed over the batch and time */
-        L = -t14;
+        L = -t10;
         /* d_a_y = ∂L/∂a_y */
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b < B; ++b) {
@@ -461,7 +466,7 @@ static int lstm_run_f64(const long *sizes, const double *const *params,
             }
         }
         if (!CHAINRULE_GEMM((double)(B*T) * H * K,
-                CblasRowMajor, CblasNoTrans, CblasTrans, B*T, H, K, 1, d_a_y, K, W_hy, K, 0, t16, H)) {
+                CblasRowMajor, CblasNoTrans, CblasTrans, B*T, H, K, 1, d_a_y, K, W_hy, K, 0, t12, H)) {
             for (long t = 1; t <= T; ++t) {
                 for (long b = 0; b < B; ++b) {
                     for (long c = 0; c < H; ++c) {
@@ -469,7 +474,7 @@ static int lstm_run_f64(const long *sizes, const double *const *params,
                         for (long k = 0; k < K; ++k) {
                             acc += W_hy[c*K + k] * d_a_y[((t - 1)*B + b)*K + k];
                         }
-                        t16[((t - 1)*B + b)*H + c] = acc;
+                        t12[((t - 1)*B + b)*H + c] = acc;
                     }
                 }
             }
@@ -479,164 +484,175 @@ static int lstm_run_f64(const long *sizes, const double *const *params,
             /* only where 1 ≤ t ≤ T - 1 (zero elsewhere) */
             if (t <= T - 1) {
                 if (!CHAINRULE_GEMM((double)B * H * (4*H),
-                        CblasRowMajor, CblasNoTrans, CblasTrans, B, H, 4*H, 1, d_a_ifco + t*B*(4*H), 4*H, W_hifco, 4*H, 0, t15, H)) {
+                        CblasRowMajor, CblasNoTrans, CblasTrans, B, H, 4*H, 1, d_a_ifco + t*B*(4*H), 4*H, W_hifco, 4*H, 0, t11, H)) {
                     for (long b = 0; b < B; ++b) {
                         for (long c = 0; c < H; ++c) {
                             chainrule_real acc = 0;
                             for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
                                 acc += W_hifco[c*(4*H) + c1_cat] * d_a_ifco[(t*B + b)*(4*H) + c1_cat];
                             }
-                            t15[b*H + c] = acc;
+                            t11[b*H + c] = acc;
                         }
                     }
                 }
             } else {
                 for (long b = 0; b < B; ++b) {
                     for (long c = 0; c < H; ++c) {
-                        t15[b*H + c] = 0;
+                        t11[b*H + c] = 0;
                     }
                 }
             }
             /* d_h = ∂L/∂h */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    d_h[b*H + c] = t15[b*H + c] + t16[((t - 1)*B + b)*H + c];
+                    d_h[b*H + c] = t11[b*H + c] + t12[((t - 1)*B + b)*H + c];
                 }
             }
             /* computed once for d_a_o, d_s */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    t18[b*H + c] = chainrule_tanh(s[(t*B + b)*H + c]);
+                    t14[b*H + c] = chainrule_tanh(s[(t*B + b)*H + c]);
                 }
             }
             /* d_a_o = ∂L/∂a_o */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c] = (1 - g_o[((t - 1)*B + b)*H + c])*d_h[b*H + c]*g_o[((t - 1)*B + b)*H + c]*t18[b*H + c];
+                    d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c] = (1 - g_o[((t - 1)*B + b)*H + c])*d_h[b*H + c]*g_o[((t - 1)*B + b)*H + c]*t14[b*H + c];
                 }
             }
             /* only where 1 ≤ t ≤ T - 1 (zero elsewhere) */
             if (t <= T - 1) {
                 for (long b = 0; b < B; ++b) {
                     for (long c = 0; c < H; ++c) {
-                        t17[b*H + c] = d_a_ifco[(t*B + b)*(4*H) + H + c]*p_f[c] + d_a_ifco[(t*B + b)*(4*H) + c]*p_i[c] + d_s[(t*B + b)*H + c]*g_f[(t*B + b)*H + c];
+                        t13[b*H + c] = d_a_ifco[(t*B + b)*(4*H) + H + c]*p_f[c] + d_a_ifco[(t*B + b)*(4*H) + c]*p_i[c] + d_s[b*H + c]*g_f[(t*B + b)*H + c];
                     }
                 }
             } else {
                 for (long b = 0; b < B; ++b) {
                     for (long c = 0; c < H; ++c) {
-                        t17[b*H + c] = 0;
+                        t13[b*H + c] = 0;
                     }
                 }
             }
             /* d_s = ∂L/∂s */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    d_s[((t - 1)*B + b)*H + c] = (1 - (t18[b*H + c]*t18[b*H + c]))*d_h[b*H + c]*g_o[((t - 1)*B + b)*H + c] + d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c]*p_o[c] + t17[b*H + c];
+                    d_s[b*H + c] = (1 - (t14[b*H + c]*t14[b*H + c]))*d_h[b*H + c]*g_o[((t - 1)*B + b)*H + c] + d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c]*p_o[c] + t13[b*H + c];
                 }
             }
             /* computed once for d_a_c, d_a_i */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    t19[b*H + c] = chainrule_tanh(a_c[((t - 1)*B + b)*H + c]);
+                    t15[b*H + c] = chainrule_tanh(a_c[((t - 1)*B + b)*H + c]);
                 }
             }
             /* d_a_c = ∂L/∂a_c */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    d_a_ifco[((t - 1)*B + b)*(4*H) + 2*H + c] = (1 - (t19[b*H + c]*t19[b*H + c]))*d_s[((t - 1)*B + b)*H + c]*g_i[((t - 1)*B + b)*H + c];
+                    d_a_ifco[((t - 1)*B + b)*(4*H) + 2*H + c] = (1 - (t15[b*H + c]*t15[b*H + c]))*d_s[b*H + c]*g_i[((t - 1)*B + b)*H + c];
                 }
             }
             /* d_a_f = ∂L/∂a_f */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    d_a_ifco[((t - 1)*B + b)*(4*H) + H + c] = (1 - g_f[((t - 1)*B + b)*H + c])*d_s[((t - 1)*B + b)*H + c]*g_f[((t - 1)*B + b)*H + c]*s[((t - 1)*B + b)*H + c];
+                    d_a_ifco[((t - 1)*B + b)*(4*H) + H + c] = (1 - g_f[((t - 1)*B + b)*H + c])*d_s[b*H + c]*g_f[((t - 1)*B + b)*H + c]*s[((t - 1)*B + b)*H + c];
                 }
             }
             /* d_a_i = ∂L/∂a_i */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    d_a_ifco[((t - 1)*B + b)*(4*H) + c] = (1 - g_i[((t - 1)*B + b)*H + c])*d_s[((t - 1)*B + b)*H + c]*g_i[((t - 1)*B + b)*H + c]*t19[b*H + c];
+                    d_a_ifco[((t - 1)*B + b)*(4*H) + c] = (1 - g_i[((t - 1)*B + b)*H + c])*d_s[b*H + c]*g_i[((t - 1)*B + b)*H + c]*t15[b*H + c];
                 }
             }
         }
-        /* d_W_xi, d_W_xf, d_W_xc, d_W_xo in one product */
-        if (!CHAINRULE_GEMM((double)I * (4*H) * (B*T),
-                CblasRowMajor, CblasTrans, CblasNoTrans, I, 4*H, B*T, 1, x, I, d_a_ifco, 4*H, 0, d_W_xifco, 4*H)) {
+        /* ∂L/∂W_xi */
+        /* ∂L/∂W_xf */
+        /* ∂L/∂W_xc */
+        /* ∂L/∂W_xo */
+        if (CHAINRULE_BLAS_RUNS((double)I * H * (B*T))) {
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, I, H, B*T, 1, x, I, d_a_ifco, 4*H, 0, d_W_xi, H);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, I, H, B*T, 1, x, I, d_a_ifco + H, 4*H, 0, d_W_xf, H);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, I, H, B*T, 1, x, I, d_a_ifco + 2*H, 4*H, 0, d_W_xc, H);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, I, H, B*T, 1, x, I, d_a_ifco + 3*H, 4*H, 0, d_W_xo, H);
+        } else {
             for (long i = 0; i < I; ++i) {
-                for (long c_cat = 0; c_cat < 4*H; ++c_cat) {
-                    d_W_xifco[i*(4*H) + c_cat] = 0;
+                for (long c = 0; c < H; ++c) {
+                    d_W_xi[i*H + c] = 0;
+                    d_W_xf[i*H + c] = 0;
+                    d_W_xc[i*H + c] = 0;
+                    d_W_xo[i*H + c] = 0;
                 }
             }
             for (long i = 0; i < I; ++i) {
                 for (long t = 1; t <= T; ++t) {
                     for (long b = 0; b < B; ++b) {
-                        for (long c_cat = 0; c_cat < 4*H; ++c_cat) {
-                            d_W_xifco[i*(4*H) + c_cat] += d_a_ifco[((t - 1)*B + b)*(4*H) + c_cat] * x[((t - 1)*B + b)*I + i];
+                        for (long c = 0; c < H; ++c) {
+                            d_W_xi[i*H + c] += d_a_ifco[((t - 1)*B + b)*(4*H) + c] * x[((t - 1)*B + b)*I + i];
+                            d_W_xf[i*H + c] += d_a_ifco[((t - 1)*B + b)*(4*H) + H + c] * x[((t - 1)*B + b)*I + i];
+                            d_W_xc[i*H + c] += d_a_ifco[((t - 1)*B + b)*(4*H) + 2*H + c] * x[((t - 1)*B + b)*I + i];
+                            d_W_xo[i*H + c] += d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c] * x[((t - 1)*B + b)*I + i];
                         }
                     }
                 }
             }
         }
-        /* d_W_hi, d_W_hf, d_W_hc, d_W_ho in one product */
-        if (!CHAINRULE_GEMM((double)H * (4*H) * (B*T),
-                CblasRowMajor, CblasTrans, CblasNoTrans, H, 4*H, B*T, 1, h, H, d_a_ifco, 4*H, 0, d_W_hifco, 4*H)) {
+        /* ∂L/∂W_hi */
+        /* ∂L/∂W_hf */
+        /* ∂L/∂W_hc */
+        /* ∂L/∂W_ho */
+        if (CHAINRULE_BLAS_RUNS((double)H * H * (B*T))) {
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, H, H, B*T, 1, h, H, d_a_ifco, 4*H, 0, d_W_hi, H);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, H, H, B*T, 1, h, H, d_a_ifco + H, 4*H, 0, d_W_hf, H);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, H, H, B*T, 1, h, H, d_a_ifco + 2*H, 4*H, 0, d_W_hc, H);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, H, H, B*T, 1, h, H, d_a_ifco + 3*H, 4*H, 0, d_W_ho, H);
+        } else {
             for (long c = 0; c < H; ++c) {
-                for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
-                    d_W_hifco[c*(4*H) + c1_cat] = 0;
+                for (long c1 = 0; c1 < H; ++c1) {
+                    d_W_hi[c*H + c1] = 0;
+                    d_W_hf[c*H + c1] = 0;
+                    d_W_hc[c*H + c1] = 0;
+                    d_W_ho[c*H + c1] = 0;
                 }
             }
             for (long c = 0; c < H; ++c) {
                 for (long t = 1; t <= T; ++t) {
                     for (long b = 0; b < B; ++b) {
-                        for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
-                            d_W_hifco[c*(4*H) + c1_cat] += d_a_ifco[((t - 1)*B + b)*(4*H) + c1_cat] * h[((t - 1)*B + b)*H + c];
+                        for (long c1 = 0; c1 < H; ++c1) {
+                            d_W_hi[c*H + c1] += d_a_ifco[((t - 1)*B + b)*(4*H) + c1] * h[((t - 1)*B + b)*H + c];
+                            d_W_hf[c*H + c1] += d_a_ifco[((t - 1)*B + b)*(4*H) + H + c1] * h[((t - 1)*B + b)*H + c];
+                            d_W_hc[c*H + c1] += d_a_ifco[((t - 1)*B + b)*(4*H) + 2*H + c1] * h[((t - 1)*B + b)*H + c];
+                            d_W_ho[c*H + c1] += d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c1] * h[((t - 1)*B + b)*H + c];
                         }
                     }
                 }
             }
         }
         /* ∂L/∂p_i */
+        /* ∂L/∂b_i */
+        /* ∂L/∂p_f */
+        /* ∂L/∂b_f */
+        /* ∂L/∂b_c */
+        /* ∂L/∂p_o */
+        /* ∂L/∂b_o */
         for (long c = 0; c < H; ++c) {
             d_p_i[c] = 0;
+            d_b_i[c] = 0;
+            d_p_f[c] = 0;
+            d_b_f[c] = 0;
+            d_b_c[c] = 0;
+            d_p_o[c] = 0;
+            d_b_o[c] = 0;
         }
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
                     d_p_i[c] += d_a_ifco[((t - 1)*B + b)*(4*H) + c] * s[((t - 1)*B + b)*H + c];
-                }
-            }
-        }
-        /* d_b_i, d_b_f, d_b_c, d_b_o in one product */
-        for (long c_cat = 0; c_cat < 4*H; ++c_cat) {
-            d_b_ifco[c_cat] = 0;
-        }
-        for (long t = 1; t <= T; ++t) {
-            for (long b = 0; b < B; ++b) {
-                for (long c_cat = 0; c_cat < 4*H; ++c_cat) {
-                    d_b_ifco[c_cat] += d_a_ifco[((t - 1)*B + b)*(4*H) + c_cat];
-                }
-            }
-        }
-        /* ∂L/∂p_f */
-        for (long c = 0; c < H; ++c) {
-            d_p_f[c] = 0;
-        }
-        for (long t = 1; t <= T; ++t) {
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
+                    d_b_i[c] += d_a_ifco[((t - 1)*B + b)*(4*H) + c];
                     d_p_f[c] += d_a_ifco[((t - 1)*B + b)*(4*H) + H + c] * s[((t - 1)*B + b)*H + c];
-                }
-            }
-        }
-        /* ∂L/∂p_o */
-        for (long c = 0; c < H; ++c) {
-            d_p_o[c] = 0;
-        }
-        for (long t = 1; t <= T; ++t) {
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
+                    d_b_f[c] += d_a_ifco[((t - 1)*B + b)*(4*H) + H + c];
+                    d_b_c[c] += d_a_ifco[((t - 1)*B + b)*(4*H) + 2*H + c];
                     d_p_o[c] += d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c] * s[(t*B + b)*H + c];
+                    d_b_o[c] += d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c];
                 }
             }
         }
@@ -688,58 +704,6 @@ static int lstm_run_f64(const long *sizes, const double *const *params,
                 d_s0[b*H + c] = d_a_ifco[b*(4*H) + H + c]*p_f[c] + d_a_ifco[b*(4*H) + c]*p_i[c] + d_s[b*H + c]*g_f[b*H + c];
             }
         }
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            grads[0][i*H + c] = d_W_xifco[i*(4*H) + c];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        for (long c_2 = 0; c_2 < H; ++c_2) {
-            grads[1][c*H + c_2] = d_W_hifco[c*(4*H) + c_2];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        grads[3][c] = d_b_ifco[c];
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            grads[4][i*H + c] = d_W_xifco[i*(4*H) + H + c];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        for (long c_2 = 0; c_2 < H; ++c_2) {
-            grads[5][c*H + c_2] = d_W_hifco[c*(4*H) + H + c_2];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        grads[7][c] = d_b_ifco[H + c];
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            grads[8][i*H + c] = d_W_xifco[i*(4*H) + 2*H + c];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        for (long c_2 = 0; c_2 < H; ++c_2) {
-            grads[9][c*H + c_2] = d_W_hifco[c*(4*H) + 2*H + c_2];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        grads[10][c] = d_b_ifco[2*H + c];
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            grads[11][i*H + c] = d_W_xifco[i*(4*H) + 3*H + c];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        for (long c_2 = 0; c_2 < H; ++c_2) {
-            grads[12][c*H + c_2] = d_W_hifco[c*(4*H) + 3*H + c_2];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        grads[14][c] = d_b_ifco[3*H + c];
     }
     if (state_grads) {
         for (long b = 0; b < B; ++b) {
@@ -827,57 +791,28 @@ static int lstm_run_f32(const long *sizes, const float *const *params,
     chainrule_real *g_o = a_o + B*H;
     chainrule_real *a_y = g_o + B*H*T;
     chainrule_real *t8 = a_y + B*K*T;
-    chainrule_real *t9 = t8 + B*K*T;
-    chainrule_real *t10 = t9 + B*H*T;
-    chainrule_real *t11 = t10 + B*H*T;
-    chainrule_real *t12 = t11 + B*H*T;
-    chainrule_real *W_xifco = t12 + B*H*T;
-    chainrule_real *t1357 = W_xifco + 4*H*I;
+    chainrule_real *t1357 = t8 + B*K*T;
     chainrule_real *W_hifco = t1357 + 4*B*H*T;
-    chainrule_real *t13 = W_hifco + 4*(H*H);
-    chainrule_real *d_W_hifco = t13 + B*K*T;
-    chainrule_real *d_b_ifco = d_W_hifco + 4*(H*H);
+    chainrule_real *t0246 = W_hifco + 4*(H*H);
+    chainrule_real *t9 = t0246 + 4*B*H;
+    chainrule_real *t12 = t9 + B*K*T;
+    chainrule_real *t14 = t12 + B*H*T;
+    chainrule_real *t15 = t14 + B*H;
     chainrule_real *y = t8;
     chainrule_real *d_a_y = a_y;
     chainrule_real *d_h = a_i;
-    chainrule_real *d_s = t9;
+    chainrule_real *d_s = a_f;
     chainrule_real *d_h0 = a_i;
     chainrule_real *d_s0 = g_i;
-    chainrule_real *t0246 = t1357;
-    chainrule_real *t15 = a_f;
+    chainrule_real *t11 = a_o;
     chainrule_real *d_a_ifco = t1357;
-    chainrule_real *t16 = t10;
-    chainrule_real *t17 = a_o;
-    chainrule_real *t18 = t11;
-    chainrule_real *t19 = t12;
-    chainrule_real *d_W_xifco = W_xifco;
+    chainrule_real *t13 = t0246;
     chainrule_real L = 0;
-    chainrule_real t14 = 0;
+    chainrule_real t10 = 0;
     if (labels) {
         long n;
         for (n = 0; n < B*T; ++n) {
             if (labels[0][n] < 0 || labels[0][n] >= K) return CHAINRULE_BAD_LABEL;
-        }
-    }
-    /* W_xi, W_xf, W_xc, W_xo side by side */
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            W_xifco[i*(4*H) + c] = W_xi[i*H + c];
-        }
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            W_xifco[i*(4*H) + H + c] = W_xf[i*H + c];
-        }
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            W_xifco[i*(4*H) + 2*H + c] = W_xc[i*H + c];
-        }
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            W_xifco[i*(4*H) + 3*H + c] = W_xo[i*H + c];
         }
     }
     /* W_hi, W_hf, W_hc, W_ho side by side */
@@ -907,55 +842,64 @@ static int lstm_run_f32(const long *sizes, const float *const *params,
     /* h at t = 0 is h0 */
     if (state) memcpy(h, state[0], sizeof(chainrule_real) * (size_t)(B*H));
     else memset(h, 0, sizeof(chainrule_real) * (size_t)(B*H));
-    /* t1, t3, t5, t7 in one product */
-    if (!CHAINRULE_GEMM((double)(B*T) * (4*H) * I,
-            CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, 4*H, I, 1, x, I, W_xifco, 4*H, 0, t1357, 4*H)) {
+    if (CHAINRULE_BLAS_RUNS((double)(B*T) * H * I)) {
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xi, H, 0, t1357, 4*H);
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xf, H, 0, t1357 + H, 4*H);
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xc, H, 0, t1357 + 2*H, 4*H);
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xo, H, 0, t1357 + 3*H, 4*H);
+    } else {
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b < B; ++b) {
-                for (long c_cat = 0; c_cat < 4*H; ++c_cat) {
-                    t1357[((t - 1)*B + b)*(4*H) + c_cat] = 0;
+                for (long c = 0; c < H; ++c) {
+                    t1357[((t - 1)*B + b)*(4*H) + c] = 0;
+                    t1357[((t - 1)*B + b)*(4*H) + H + c] = 0;
+                    t1357[((t - 1)*B + b)*(4*H) + 2*H + c] = 0;
+                    t1357[((t - 1)*B + b)*(4*H) + 3*H + c] = 0;
                 }
             }
         }
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b < B; ++b) {
                 for (long i = 0; i < I; ++i) {
-                    for (long c_cat = 0; c_cat < 4*H; ++c_cat) {
-                        t1357[((t - 1)*B + b)*(4*H) + c_cat] += W_xifco[i*(4*H) + c_cat] * x[((t - 1)*B + b)*I + i];
+                    for (long c = 0; c < H; ++c) {
+                        t1357[((t - 1)*B + b)*(4*H) + c] += W_xi[i*H + c] * x[((t - 1)*B + b)*I + i];
+                        t1357[((t - 1)*B + b)*(4*H) + H + c] += W_xf[i*H + c] * x[((t - 1)*B + b)*I + i];
+                        t1357[((t - 1)*B + b)*(4*H) + 2*H + c] += W_xc[i*H + c] * x[((t - 1)*B + b)*I + i];
+                        t1357[((t - 1)*B + b)*(4*H) + 3*H + c] += W_xo[i*H + c] * x[((t - 1)*B + b)*I + i];
                     }
                 }
             }
         }
     }
-    /* the terms no step changes, for every step */
+    /* the other terms no step changes, added to t1 for every step */
     for (long t = 1; t <= T; ++t) {
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                t9[((t - 1)*B + b)*H + c] = b_i[c] + t1357[((t - 1)*B + b)*(4*H) + c];
+                t1357[((t - 1)*B + b)*(4*H) + c] = b_i[c] + t1357[((t - 1)*B + b)*(4*H) + c];
             }
         }
     }
-    /* the terms no step changes, for every step */
+    /* the other terms no step changes, added to t3 for every step */
     for (long t = 1; t <= T; ++t) {
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                t10[((t - 1)*B + b)*H + c] = b_f[c] + t1357[((t - 1)*B + b)*(4*H) + H + c];
+                t1357[((t - 1)*B + b)*(4*H) + H + c] = b_f[c] + t1357[((t - 1)*B + b)*(4*H) + H + c];
             }
         }
     }
-    /* the terms no step changes, for every step */
+    /* the other terms no step changes, added to t5 for every step */
     for (long t = 1; t <= T; ++t) {
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                t11[((t - 1)*B + b)*H + c] = b_c[c] + t1357[((t - 1)*B + b)*(4*H) + 2*H + c];
+                t1357[((t - 1)*B + b)*(4*H) + 2*H + c] = b_c[c] + t1357[((t - 1)*B + b)*(4*H) + 2*H + c];
             }
         }
     }
-    /* the terms no step changes, for every step */
+    /* the other terms no step changes, added to t7 for every step */
     for (long t = 1; t <= T; ++t) {
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                t12[((t - 1)*B + b)*H + c] = b_o[c] + t1357[((t - 1)*B + b)*(4*H) + 3*H + c];
+                t1357[((t - 1)*B + b)*(4*H) + 3*H + c] = b_o[c] + t1357[((t - 1)*B + b)*(4*H) + 3*H + c];
             }
         }
     }
@@ -980,7 +924,7 @@ static int lstm_run_f32(const long *sizes, const float *const *params,
         /* a_i[c, t] = b_i[c] + p_i[c]*s[c, t - 1] + Sum(W_hi[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xi[i, c]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                a_i[b*H + c] = p_i[c]*s[((t - 1)*B + b)*H + c] + t0246[b*(4*H) + c] + t9[((t - 1)*B + b)*H + c];
+                a_i[b*H + c] = p_i[c]*s[((t - 1)*B + b)*H + c] + t0246[b*(4*H) + c] + t1357[((t - 1)*B + b)*(4*H) + c];
             }
         }
         /* g_i[c, t] = logistic(a_i[c, t]) */
@@ -992,7 +936,7 @@ static int lstm_run_f32(const long *sizes, const float *const *params,
         /* a_f[c, t] = b_f[c] + p_f[c]*s[c, t - 1] + Sum(W_hf[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xf[i, c]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                a_f[b*H + c] = p_f[c]*s[((t - 1)*B + b)*H + c] + t10[((t - 1)*B + b)*H + c] + t0246[b*(4*H) + H + c];
+                a_f[b*H + c] = p_f[c]*s[((t - 1)*B + b)*H + c] + t0246[b*(4*H) + H + c] + t1357[((t - 1)*B + b)*(4*H) + H + c];
             }
         }
         /* g_f[c, t] = logistic(a_f[c, t]) */
@@ -1004,7 +948,7 @@ static int lstm_run_f32(const long *sizes, const float *const *params,
         /* a_c[c, t] = b_c[c] + Sum(W_hc[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xc[i, c]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                a_c[((t - 1)*B + b)*H + c] = t11[((t - 1)*B + b)*H + c] + t0246[b*(4*H) + 2*H + c];
+                a_c[((t - 1)*B + b)*H + c] = t0246[b*(4*H) + 2*H + c] + t1357[((t - 1)*B + b)*(4*H) + 2*H + c];
             }
         }
         /* s[c, t] = tanh(a_c[c, t])*g_i[c, t] + g_f[c, t]*s[c, t - 1] */
@@ -1016,7 +960,7 @@ static int lstm_run_f32(const long *sizes, const float *const *params,
         /* a_o[c, t] = b_o[c] + p_o[c]*s[c, t] + Sum(W_ho[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xo[i, c]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
             for (long c = 0; c < H; ++c) {
-                a_o[b*H + c] = p_o[c]*s[(t*B + b)*H + c] + t12[((t - 1)*B + b)*H + c] + t0246[b*(4*H) + 3*H + c];
+                a_o[b*H + c] = p_o[c]*s[(t*B + b)*H + c] + t0246[b*(4*H) + 3*H + c] + t1357[((t - 1)*B + b)*(4*H) + 3*H + c];
             }
         }
         /* g_o[c, t] = logistic(a_o[c, t]) */
@@ -1080,9 +1024,21 @@ static int lstm_run_f32(const long *sizes, const float *const *params,
         return CHAINRULE_OK;
     }
     {
+        chainrule_real *d_W_xi = grads[0];
+        chainrule_real *d_W_hi = grads[1];
         chainrule_real *d_p_i = grads[2];
+        chainrule_real *d_b_i = grads[3];
+        chainrule_real *d_W_xf = grads[4];
+        chainrule_real *d_W_hf = grads[5];
         chainrule_real *d_p_f = grads[6];
+        chainrule_real *d_b_f = grads[7];
+        chainrule_real *d_W_xc = grads[8];
+        chainrule_real *d_W_hc = grads[9];
+        chainrule_real *d_b_c = grads[10];
+        chainrule_real *d_W_xo = grads[11];
+        chainrule_real *d_W_ho = grads[12];
         chainrule_real *d_p_o = grads[13];
+        chainrule_real *d_b_o = grads[14];
         chainrule_real *d_W_hy = grads[15];
         chainrule_real *d_b_y = grads[16];
         /* z: one-hot rows from its labels */
@@ -1101,20 +1057,20 @@ static int lstm_run_f32(const long *sizes, const float *const *params,
                 chainrule_real total = 0;
                 for (long k = 0; k < K; ++k) total += chainrule_exp(a_y[((t - 1)*B + b)*K + k] - top);
                 chainrule_real shift = top + chainrule_log(total);
-                for (long k = 0; k < K; ++k) t13[((t - 1)*B + b)*K + k] = a_y[((t - 1)*B + b)*K + k] - shift;
+                for (long k = 0; k < K; ++k) t9[((t - 1)*B + b)*K + k] = a_y[((t - 1)*B + b)*K + k] - shift;
             }
         }
         chainrule_real acc = 0;
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b < B; ++b) {
                 for (long k = 0; k < K; ++k) {
-                    acc += t13[((t - 1)*B + b)*K + k] * z[((t - 1)*B + b)*K + k];
+                    acc += t9[((t - 1)*B + b)*K + k] * z[((t - 1)*B + b)*K + k];
                 }
             }
         }
-        t14 = acc;
+        t10 = acc;
         /* loss L, summed over the batch and time */
-        L = -t14;
+        L = -t10;
         /* d_a_y = ∂L/∂a_y */
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b < B; ++b) {
@@ -1124,7 +1080,7 @@ static int lstm_run_f32(const long *sizes, const float *const *params,
             }
         }
         if (!CHAINRULE_GEMM((double)(B*T) * H * K,
-                CblasRowMajor, CblasNoTrans, CblasTrans, B*T, H, K, 1, d_a_y, K, W_hy, K, 0, t16, H)) {
+                CblasRowMajor, CblasNoTrans, CblasTrans, B*T, H, K, 1, d_a_y, K, W_hy, K, 0, t12, H)) {
             for (long t = 1; t <= T; ++t) {
                 for (long b = 0; b < B; ++b) {
                     for (long c = 0; c < H; ++c) {
@@ -1132,7 +1088,7 @@ static int lstm_run_f32(const long *sizes, const float *const *params,
                         for (long k = 0; k < K; ++k) {
                             acc += W_hy[c*K + k] * d_a_y[((t - 1)*B + b)*K + k];
                         }
-                        t16[((t - 1)*B + b)*H + c] = acc;
+                        t12[((t - 1)*B + b)*H + c] = acc;
                     }
                 }
             }
@@ -1142,164 +1098,175 @@ static int lstm_run_f32(const long *sizes, const float *const *params,
             /* only where 1 ≤ t ≤ T - 1 (zero elsewhere) */
             if (t <= T - 1) {
                 if (!CHAINRULE_GEMM((double)B * H * (4*H),
-                        CblasRowMajor, CblasNoTrans, CblasTrans, B, H, 4*H, 1, d_a_ifco + t*B*(4*H), 4*H, W_hifco, 4*H, 0, t15, H)) {
+                        CblasRowMajor, CblasNoTrans, CblasTrans, B, H, 4*H, 1, d_a_ifco + t*B*(4*H), 4*H, W_hifco, 4*H, 0, t11, H)) {
                     for (long b = 0; b < B; ++b) {
                         for (long c = 0; c < H; ++c) {
                             chainrule_real acc = 0;
                             for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
                                 acc += W_hifco[c*(4*H) + c1_cat] * d_a_ifco[(t*B + b)*(4*H) + c1_cat];
                             }
-                            t15[b*H + c] = acc;
+                            t11[b*H + c] = acc;
                         }
                     }
                 }
             } else {
                 for (long b = 0; b < B; ++b) {
                     for (long c = 0; c < H; ++c) {
-                        t15[b*H + c] = 0;
+                        t11[b*H + c] = 0;
                     }
                 }
             }
             /* d_h = ∂L/∂h */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    d_h[b*H + c] = t15[b*H + c] + t16[((t - 1)*B + b)*H + c];
+                    d_h[b*H + c] = t11[b*H + c] + t12[((t - 1)*B + b)*H + c];
                 }
             }
             /* computed once for d_a_o, d_s */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    t18[b*H + c] = chainrule_tanh(s[(t*B + b)*H + c]);
+                    t14[b*H + c] = chainrule_tanh(s[(t*B + b)*H + c]);
                 }
             }
             /* d_a_o = ∂L/∂a_o */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c] = (1 - g_o[((t - 1)*B + b)*H + c])*d_h[b*H + c]*g_o[((t - 1)*B + b)*H + c]*t18[b*H + c];
+                    d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c] = (1 - g_o[((t - 1)*B + b)*H + c])*d_h[b*H + c]*g_o[((t - 1)*B + b)*H + c]*t14[b*H + c];
                 }
             }
             /* only where 1 ≤ t ≤ T - 1 (zero elsewhere) */
             if (t <= T - 1) {
                 for (long b = 0; b < B; ++b) {
                     for (long c = 0; c < H; ++c) {
-                        t17[b*H + c] = d_a_ifco[(t*B + b)*(4*H) + H + c]*p_f[c] + d_a_ifco[(t*B + b)*(4*H) + c]*p_i[c] + d_s[(t*B + b)*H + c]*g_f[(t*B + b)*H + c];
+                        t13[b*H + c] = d_a_ifco[(t*B + b)*(4*H) + H + c]*p_f[c] + d_a_ifco[(t*B + b)*(4*H) + c]*p_i[c] + d_s[b*H + c]*g_f[(t*B + b)*H + c];
                     }
                 }
             } else {
                 for (long b = 0; b < B; ++b) {
                     for (long c = 0; c < H; ++c) {
-                        t17[b*H + c] = 0;
+                        t13[b*H + c] = 0;
                     }
                 }
             }
             /* d_s = ∂L/∂s */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    d_s[((t - 1)*B + b)*H + c] = (1 - (t18[b*H + c]*t18[b*H + c]))*d_h[b*H + c]*g_o[((t - 1)*B + b)*H + c] + d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c]*p_o[c] + t17[b*H + c];
+                    d_s[b*H + c] = (1 - (t14[b*H + c]*t14[b*H + c]))*d_h[b*H + c]*g_o[((t - 1)*B + b)*H + c] + d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c]*p_o[c] + t13[b*H + c];
                 }
             }
             /* computed once for d_a_c, d_a_i */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    t19[b*H + c] = chainrule_tanh(a_c[((t - 1)*B + b)*H + c]);
+                    t15[b*H + c] = chainrule_tanh(a_c[((t - 1)*B + b)*H + c]);
                 }
             }
             /* d_a_c = ∂L/∂a_c */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    d_a_ifco[((t - 1)*B + b)*(4*H) + 2*H + c] = (1 - (t19[b*H + c]*t19[b*H + c]))*d_s[((t - 1)*B + b)*H + c]*g_i[((t - 1)*B + b)*H + c];
+                    d_a_ifco[((t - 1)*B + b)*(4*H) + 2*H + c] = (1 - (t15[b*H + c]*t15[b*H + c]))*d_s[b*H + c]*g_i[((t - 1)*B + b)*H + c];
                 }
             }
             /* d_a_f = ∂L/∂a_f */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    d_a_ifco[((t - 1)*B + b)*(4*H) + H + c] = (1 - g_f[((t - 1)*B + b)*H + c])*d_s[((t - 1)*B + b)*H + c]*g_f[((t - 1)*B + b)*H + c]*s[((t - 1)*B + b)*H + c];
+                    d_a_ifco[((t - 1)*B + b)*(4*H) + H + c] = (1 - g_f[((t - 1)*B + b)*H + c])*d_s[b*H + c]*g_f[((t - 1)*B + b)*H + c]*s[((t - 1)*B + b)*H + c];
                 }
             }
             /* d_a_i = ∂L/∂a_i */
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    d_a_ifco[((t - 1)*B + b)*(4*H) + c] = (1 - g_i[((t - 1)*B + b)*H + c])*d_s[((t - 1)*B + b)*H + c]*g_i[((t - 1)*B + b)*H + c]*t19[b*H + c];
+                    d_a_ifco[((t - 1)*B + b)*(4*H) + c] = (1 - g_i[((t - 1)*B + b)*H + c])*d_s[b*H + c]*g_i[((t - 1)*B + b)*H + c]*t15[b*H + c];
                 }
             }
         }
-        /* d_W_xi, d_W_xf, d_W_xc, d_W_xo in one product */
-        if (!CHAINRULE_GEMM((double)I * (4*H) * (B*T),
-                CblasRowMajor, CblasTrans, CblasNoTrans, I, 4*H, B*T, 1, x, I, d_a_ifco, 4*H, 0, d_W_xifco, 4*H)) {
+        /* ∂L/∂W_xi */
+        /* ∂L/∂W_xf */
+        /* ∂L/∂W_xc */
+        /* ∂L/∂W_xo */
+        if (CHAINRULE_BLAS_RUNS((double)I * H * (B*T))) {
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, I, H, B*T, 1, x, I, d_a_ifco, 4*H, 0, d_W_xi, H);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, I, H, B*T, 1, x, I, d_a_ifco + H, 4*H, 0, d_W_xf, H);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, I, H, B*T, 1, x, I, d_a_ifco + 2*H, 4*H, 0, d_W_xc, H);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, I, H, B*T, 1, x, I, d_a_ifco + 3*H, 4*H, 0, d_W_xo, H);
+        } else {
             for (long i = 0; i < I; ++i) {
-                for (long c_cat = 0; c_cat < 4*H; ++c_cat) {
-                    d_W_xifco[i*(4*H) + c_cat] = 0;
+                for (long c = 0; c < H; ++c) {
+                    d_W_xi[i*H + c] = 0;
+                    d_W_xf[i*H + c] = 0;
+                    d_W_xc[i*H + c] = 0;
+                    d_W_xo[i*H + c] = 0;
                 }
             }
             for (long i = 0; i < I; ++i) {
                 for (long t = 1; t <= T; ++t) {
                     for (long b = 0; b < B; ++b) {
-                        for (long c_cat = 0; c_cat < 4*H; ++c_cat) {
-                            d_W_xifco[i*(4*H) + c_cat] += d_a_ifco[((t - 1)*B + b)*(4*H) + c_cat] * x[((t - 1)*B + b)*I + i];
+                        for (long c = 0; c < H; ++c) {
+                            d_W_xi[i*H + c] += d_a_ifco[((t - 1)*B + b)*(4*H) + c] * x[((t - 1)*B + b)*I + i];
+                            d_W_xf[i*H + c] += d_a_ifco[((t - 1)*B + b)*(4*H) + H + c] * x[((t - 1)*B + b)*I + i];
+                            d_W_xc[i*H + c] += d_a_ifco[((t - 1)*B + b)*(4*H) + 2*H + c] * x[((t - 1)*B + b)*I + i];
+                            d_W_xo[i*H + c] += d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c] * x[((t - 1)*B + b)*I + i];
                         }
                     }
                 }
             }
         }
-        /* d_W_hi, d_W_hf, d_W_hc, d_W_ho in one product */
-        if (!CHAINRULE_GEMM((double)H * (4*H) * (B*T),
-                CblasRowMajor, CblasTrans, CblasNoTrans, H, 4*H, B*T, 1, h, H, d_a_ifco, 4*H, 0, d_W_hifco, 4*H)) {
+        /* ∂L/∂W_hi */
+        /* ∂L/∂W_hf */
+        /* ∂L/∂W_hc */
+        /* ∂L/∂W_ho */
+        if (CHAINRULE_BLAS_RUNS((double)H * H * (B*T))) {
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, H, H, B*T, 1, h, H, d_a_ifco, 4*H, 0, d_W_hi, H);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, H, H, B*T, 1, h, H, d_a_ifco + H, 4*H, 0, d_W_hf, H);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, H, H, B*T, 1, h, H, d_a_ifco + 2*H, 4*H, 0, d_W_hc, H);
+            CHAINRULE_GEMM_CALL(CblasRowMajor, CblasTrans, CblasNoTrans, H, H, B*T, 1, h, H, d_a_ifco + 3*H, 4*H, 0, d_W_ho, H);
+        } else {
             for (long c = 0; c < H; ++c) {
-                for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
-                    d_W_hifco[c*(4*H) + c1_cat] = 0;
+                for (long c1 = 0; c1 < H; ++c1) {
+                    d_W_hi[c*H + c1] = 0;
+                    d_W_hf[c*H + c1] = 0;
+                    d_W_hc[c*H + c1] = 0;
+                    d_W_ho[c*H + c1] = 0;
                 }
             }
             for (long c = 0; c < H; ++c) {
                 for (long t = 1; t <= T; ++t) {
                     for (long b = 0; b < B; ++b) {
-                        for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
-                            d_W_hifco[c*(4*H) + c1_cat] += d_a_ifco[((t - 1)*B + b)*(4*H) + c1_cat] * h[((t - 1)*B + b)*H + c];
+                        for (long c1 = 0; c1 < H; ++c1) {
+                            d_W_hi[c*H + c1] += d_a_ifco[((t - 1)*B + b)*(4*H) + c1] * h[((t - 1)*B + b)*H + c];
+                            d_W_hf[c*H + c1] += d_a_ifco[((t - 1)*B + b)*(4*H) + H + c1] * h[((t - 1)*B + b)*H + c];
+                            d_W_hc[c*H + c1] += d_a_ifco[((t - 1)*B + b)*(4*H) + 2*H + c1] * h[((t - 1)*B + b)*H + c];
+                            d_W_ho[c*H + c1] += d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c1] * h[((t - 1)*B + b)*H + c];
                         }
                     }
                 }
             }
         }
         /* ∂L/∂p_i */
+        /* ∂L/∂b_i */
+        /* ∂L/∂p_f */
+        /* ∂L/∂b_f */
+        /* ∂L/∂b_c */
+        /* ∂L/∂p_o */
+        /* ∂L/∂b_o */
         for (long c = 0; c < H; ++c) {
             d_p_i[c] = 0;
+            d_b_i[c] = 0;
+            d_p_f[c] = 0;
+            d_b_f[c] = 0;
+            d_b_c[c] = 0;
+            d_p_o[c] = 0;
+            d_b_o[c] = 0;
         }
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
                     d_p_i[c] += d_a_ifco[((t - 1)*B + b)*(4*H) + c] * s[((t - 1)*B + b)*H + c];
-                }
-            }
-        }
-        /* d_b_i, d_b_f, d_b_c, d_b_o in one product */
-        for (long c_cat = 0; c_cat < 4*H; ++c_cat) {
-            d_b_ifco[c_cat] = 0;
-        }
-        for (long t = 1; t <= T; ++t) {
-            for (long b = 0; b < B; ++b) {
-                for (long c_cat = 0; c_cat < 4*H; ++c_cat) {
-                    d_b_ifco[c_cat] += d_a_ifco[((t - 1)*B + b)*(4*H) + c_cat];
-                }
-            }
-        }
-        /* ∂L/∂p_f */
-        for (long c = 0; c < H; ++c) {
-            d_p_f[c] = 0;
-        }
-        for (long t = 1; t <= T; ++t) {
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
+                    d_b_i[c] += d_a_ifco[((t - 1)*B + b)*(4*H) + c];
                     d_p_f[c] += d_a_ifco[((t - 1)*B + b)*(4*H) + H + c] * s[((t - 1)*B + b)*H + c];
-                }
-            }
-        }
-        /* ∂L/∂p_o */
-        for (long c = 0; c < H; ++c) {
-            d_p_o[c] = 0;
-        }
-        for (long t = 1; t <= T; ++t) {
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
+                    d_b_f[c] += d_a_ifco[((t - 1)*B + b)*(4*H) + H + c];
+                    d_b_c[c] += d_a_ifco[((t - 1)*B + b)*(4*H) + 2*H + c];
                     d_p_o[c] += d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c] * s[(t*B + b)*H + c];
+                    d_b_o[c] += d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c];
                 }
             }
         }
@@ -1351,58 +1318,6 @@ static int lstm_run_f32(const long *sizes, const float *const *params,
                 d_s0[b*H + c] = d_a_ifco[b*(4*H) + H + c]*p_f[c] + d_a_ifco[b*(4*H) + c]*p_i[c] + d_s[b*H + c]*g_f[b*H + c];
             }
         }
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            grads[0][i*H + c] = d_W_xifco[i*(4*H) + c];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        for (long c_2 = 0; c_2 < H; ++c_2) {
-            grads[1][c*H + c_2] = d_W_hifco[c*(4*H) + c_2];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        grads[3][c] = d_b_ifco[c];
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            grads[4][i*H + c] = d_W_xifco[i*(4*H) + H + c];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        for (long c_2 = 0; c_2 < H; ++c_2) {
-            grads[5][c*H + c_2] = d_W_hifco[c*(4*H) + H + c_2];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        grads[7][c] = d_b_ifco[H + c];
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            grads[8][i*H + c] = d_W_xifco[i*(4*H) + 2*H + c];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        for (long c_2 = 0; c_2 < H; ++c_2) {
-            grads[9][c*H + c_2] = d_W_hifco[c*(4*H) + 2*H + c_2];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        grads[10][c] = d_b_ifco[2*H + c];
-    }
-    for (long i = 0; i < I; ++i) {
-        for (long c = 0; c < H; ++c) {
-            grads[11][i*H + c] = d_W_xifco[i*(4*H) + 3*H + c];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        for (long c_2 = 0; c_2 < H; ++c_2) {
-            grads[12][c*H + c_2] = d_W_hifco[c*(4*H) + 3*H + c_2];
-        }
-    }
-    for (long c = 0; c < H; ++c) {
-        grads[14][c] = d_b_ifco[3*H + c];
     }
     if (state_grads) {
         for (long b = 0; b < B; ++b) {

@@ -5,7 +5,7 @@
  * CBLAS such as OpenBLAS) to run large matrix products through cblas_?gemm; with
  * -DCHAINRULE_CBLAS_PREFIX=scipy_ as well for the scipy-openblas32 wheel's OpenBLAS,
  * whose symbols are scipy_cblas_?gemm.
- * Kernel set 97fdb7d5402f975d (3 files), this file 82bb0dbbc27340be: checked by codegen.load.
+ * Kernel set 8143285af0c8a0dd (3 files), this file 74c5baccb7471ae4: checked by codegen.load.
  */
 #include "mlp.h"
 
@@ -27,12 +27,17 @@
 #ifndef CHAINRULE_BLAS_MIN_WORK
 #define CHAINRULE_BLAS_MIN_WORK 32768.0 /* m·n·k below which the loops are faster */
 #endif
-/* CHAINRULE_GEMM(work, arguments...): chainrule_gemm(arguments...), the cblas_?gemm of the
- * kernel's precision, where the product's m·n·k (work) reaches CHAINRULE_BLAS_MIN_WORK; 1
- * if it ran, 0 if the loops after it are to compute the product */
+/* CHAINRULE_BLAS_RUNS(work): whether CBLAS does a product of m·n·k = work (it reaches
+ * CHAINRULE_BLAS_MIN_WORK); CHAINRULE_GEMM_CALL(arguments...): chainrule_gemm, the
+ * cblas_?gemm of the kernel's precision; CHAINRULE_GEMM(work, arguments...): the call
+ * where CBLAS does the product, then 1; 0 if the loops after it are to compute it */
+#define CHAINRULE_BLAS_RUNS(chainrule_work) ((chainrule_work) >= CHAINRULE_BLAS_MIN_WORK)
+#define CHAINRULE_GEMM_CALL(...) chainrule_gemm(__VA_ARGS__)
 #define CHAINRULE_GEMM(chainrule_work, ...) \
-    ((chainrule_work) >= CHAINRULE_BLAS_MIN_WORK ? (chainrule_gemm(__VA_ARGS__), 1) : 0)
+    (CHAINRULE_BLAS_RUNS(chainrule_work) ? (CHAINRULE_GEMM_CALL(__VA_ARGS__), 1) : 0)
 #else
+#define CHAINRULE_BLAS_RUNS(chainrule_work) 0
+#define CHAINRULE_GEMM_CALL(...) ((void)0)
 #define CHAINRULE_GEMM(chainrule_work, ...) 0
 #endif
 
@@ -64,12 +69,11 @@ const char *mlp_contract(void) {
            "\"2\":\"a label outside 0..K-1\"}}";
 }
 
-/* the sizes the kernels take: each at least 1, and a workspace that can be counted */
-static int mlp_check_sizes(const long *sizes) {
-    return mlp_workspace_bytes(sizes) != 0 ? CHAINRULE_OK : CHAINRULE_BAD_SIZE;
-}
-
-size_t mlp_workspace_bytes(const long *sizes) {
+/* the workspace in elements, one region after another; 0 when the sizes are invalid: a
+ * size below 1, or a count that overflows. The kernels index the workspace with long
+ * (~0UL >> 1 is LONG_MAX), and its bytes must fit in size_t in the widest precision,
+ * double, so that every precision refuses the same sizes */
+static size_t mlp_workspace_elements(const long *sizes) {
     const size_t H1 = (size_t)sizes[1];
     const size_t H2 = (size_t)sizes[2];
     const size_t K = (size_t)sizes[3];
@@ -86,11 +90,24 @@ size_t mlp_workspace_bytes(const long *sizes) {
     total = chainrule_size_add(total, chainrule_size_mul(B, H2)); /* t1 */
     total = chainrule_size_add(total, chainrule_size_mul(B, K)); /* t2 */
     total = chainrule_size_add(total, chainrule_size_mul(B, K)); /* t3 */
-    /* the kernels index the workspace with long (~0UL >> 1 is LONG_MAX) and it is counted
-     * in bytes of the widest precision, double, so that one workspace serves every
-     * precision: sizes beyond either are refused */
     if (total > (size_t)(~0UL >> 1) || total > SIZE_MAX / sizeof(double)) return 0;
-    return sizeof(double) * (total > 0 ? total : 1);
+    return total > 0 ? total : 1;
+}
+
+/* the sizes the kernels take: each at least 1, and a workspace that can be counted */
+static int mlp_check_sizes(const long *sizes) {
+    return mlp_workspace_elements(sizes) != 0 ? CHAINRULE_OK : CHAINRULE_BAD_SIZE;
+}
+
+/* in bytes of the widest precision: one workspace that serves every precision */
+size_t mlp_workspace_bytes(const long *sizes) {
+    return sizeof(double) * mlp_workspace_elements(sizes);
+}
+size_t mlp_workspace_bytes_f64(const long *sizes) {
+    return sizeof(double) * mlp_workspace_elements(sizes);
+}
+size_t mlp_workspace_bytes_f32(const long *sizes) {
+    return sizeof(float) * mlp_workspace_elements(sizes);
 }
 
 /* mlp_run_f64, mlp_run_f32: the whole computation in one precision: the

@@ -5,7 +5,7 @@
  * CBLAS such as OpenBLAS) to run large matrix products through cblas_?gemm; with
  * -DCHAINRULE_CBLAS_PREFIX=scipy_ as well for the scipy-openblas32 wheel's OpenBLAS,
  * whose symbols are scipy_cblas_?gemm.
- * Kernel set 10cba219c9d69b0b (3 files), this file 76d47bd3fb13f66f: checked by codegen.load.
+ * Kernel set 362e1e3b95744219 (3 files), this file 563abced6c400b54: checked by codegen.load.
  */
 #include "rnn.h"
 
@@ -27,12 +27,17 @@
 #ifndef CHAINRULE_BLAS_MIN_WORK
 #define CHAINRULE_BLAS_MIN_WORK 32768.0 /* m·n·k below which the loops are faster */
 #endif
-/* CHAINRULE_GEMM(work, arguments...): chainrule_gemm(arguments...), the cblas_?gemm of the
- * kernel's precision, where the product's m·n·k (work) reaches CHAINRULE_BLAS_MIN_WORK; 1
- * if it ran, 0 if the loops after it are to compute the product */
+/* CHAINRULE_BLAS_RUNS(work): whether CBLAS does a product of m·n·k = work (it reaches
+ * CHAINRULE_BLAS_MIN_WORK); CHAINRULE_GEMM_CALL(arguments...): chainrule_gemm, the
+ * cblas_?gemm of the kernel's precision; CHAINRULE_GEMM(work, arguments...): the call
+ * where CBLAS does the product, then 1; 0 if the loops after it are to compute it */
+#define CHAINRULE_BLAS_RUNS(chainrule_work) ((chainrule_work) >= CHAINRULE_BLAS_MIN_WORK)
+#define CHAINRULE_GEMM_CALL(...) chainrule_gemm(__VA_ARGS__)
 #define CHAINRULE_GEMM(chainrule_work, ...) \
-    ((chainrule_work) >= CHAINRULE_BLAS_MIN_WORK ? (chainrule_gemm(__VA_ARGS__), 1) : 0)
+    (CHAINRULE_BLAS_RUNS(chainrule_work) ? (CHAINRULE_GEMM_CALL(__VA_ARGS__), 1) : 0)
 #else
+#define CHAINRULE_BLAS_RUNS(chainrule_work) 0
+#define CHAINRULE_GEMM_CALL(...) ((void)0)
 #define CHAINRULE_GEMM(chainrule_work, ...) 0
 #endif
 
@@ -63,12 +68,11 @@ const char *rnn_contract(void) {
            "\"2\":\"a label outside 0..K-1\"}}";
 }
 
-/* the sizes the kernels take: each at least 1, and a workspace that can be counted */
-static int rnn_check_sizes(const long *sizes) {
-    return rnn_workspace_bytes(sizes) != 0 ? CHAINRULE_OK : CHAINRULE_BAD_SIZE;
-}
-
-size_t rnn_workspace_bytes(const long *sizes) {
+/* the workspace in elements, one region after another; 0 when the sizes are invalid: a
+ * size below 1, or a count that overflows. The kernels index the workspace with long
+ * (~0UL >> 1 is LONG_MAX), and its bytes must fit in size_t in the widest precision,
+ * double, so that every precision refuses the same sizes */
+static size_t rnn_workspace_elements(const long *sizes) {
     const size_t H = (size_t)sizes[1];
     const size_t K = (size_t)sizes[2];
     const size_t T = (size_t)sizes[3];
@@ -79,15 +83,29 @@ size_t rnn_workspace_bytes(const long *sizes) {
     total = chainrule_size_add(total, chainrule_size_mul(B, H)); /* a_h */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), chainrule_size_add(1, T))); /* h */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* a_y */
+    total = chainrule_size_add(total, chainrule_size_mul(B, H)); /* t0 */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* t1 */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* t2 */
-    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* t3 */
-    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* t4 */
-    /* the kernels index the workspace with long (~0UL >> 1 is LONG_MAX) and it is counted
-     * in bytes of the widest precision, double, so that one workspace serves every
-     * precision: sizes beyond either are refused */
+    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* t3 */
+    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* t6 */
     if (total > (size_t)(~0UL >> 1) || total > SIZE_MAX / sizeof(double)) return 0;
-    return sizeof(double) * (total > 0 ? total : 1);
+    return total > 0 ? total : 1;
+}
+
+/* the sizes the kernels take: each at least 1, and a workspace that can be counted */
+static int rnn_check_sizes(const long *sizes) {
+    return rnn_workspace_elements(sizes) != 0 ? CHAINRULE_OK : CHAINRULE_BAD_SIZE;
+}
+
+/* in bytes of the widest precision: one workspace that serves every precision */
+size_t rnn_workspace_bytes(const long *sizes) {
+    return sizeof(double) * rnn_workspace_elements(sizes);
+}
+size_t rnn_workspace_bytes_f64(const long *sizes) {
+    return sizeof(double) * rnn_workspace_elements(sizes);
+}
+size_t rnn_workspace_bytes_f32(const long *sizes) {
+    return sizeof(float) * rnn_workspace_elements(sizes);
 }
 
 /* rnn_run_f64, rnn_run_f32: the whole computation in one precision: the
@@ -122,19 +140,18 @@ static int rnn_run_f64(const long *sizes, const double *const *params,
     chainrule_real *a_h = z + B*K*T;
     chainrule_real *h = a_h + B*H;
     chainrule_real *a_y = h + B*H*(T + 1);
-    chainrule_real *t1 = a_y + B*K*T;
+    chainrule_real *t0 = a_y + B*K*T;
+    chainrule_real *t1 = t0 + B*H;
     chainrule_real *t2 = t1 + B*H*T;
     chainrule_real *t3 = t2 + B*K*T;
-    chainrule_real *t4 = t3 + B*H*T;
+    chainrule_real *t6 = t3 + B*K*T;
     chainrule_real *y = t2;
     chainrule_real *d_a_y = a_y;
     chainrule_real *d_a_h = t1;
     chainrule_real *d_h0 = a_h;
-    chainrule_real *t0 = t1;
-    chainrule_real *t6 = a_h;
-    chainrule_real *t7 = t3;
+    chainrule_real *t5 = a_h;
     chainrule_real L = 0;
-    chainrule_real t5 = 0;
+    chainrule_real t4 = 0;
     if (labels) {
         long n;
         for (n = 0; n < B*T; ++n) {
@@ -163,11 +180,11 @@ static int rnn_run_f64(const long *sizes, const double *const *params,
             }
         }
     }
-    /* the terms no step changes, for every step */
+    /* the other terms no step changes, added to t1 for every step */
     for (long t = 1; t <= T; ++t) {
         for (long b = 0; b < B; ++b) {
             for (long j = 0; j < H; ++j) {
-                t3[((t - 1)*B + b)*H + j] = b_h[j] + t1[((t - 1)*B + b)*H + j];
+                t1[((t - 1)*B + b)*H + j] = b_h[j] + t1[((t - 1)*B + b)*H + j];
             }
         }
     }
@@ -191,7 +208,7 @@ static int rnn_run_f64(const long *sizes, const double *const *params,
         /* a_h[j, t] = b_h[j] + Sum(W_hh[j_, j]*h[j_, t - 1], (j_, 0, H - 1)) + Sum(W_xh[i, j]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
             for (long j = 0; j < H; ++j) {
-                a_h[b*H + j] = t0[b*H + j] + t3[((t - 1)*B + b)*H + j];
+                a_h[b*H + j] = t0[b*H + j] + t1[((t - 1)*B + b)*H + j];
             }
         }
         /* h[j, t] = tanh(a_h[j, t]) */
@@ -270,20 +287,20 @@ static int rnn_run_f64(const long *sizes, const double *const *params,
                 chainrule_real total = 0;
                 for (long k = 0; k < K; ++k) total += chainrule_exp(a_y[((t - 1)*B + b)*K + k] - top);
                 chainrule_real shift = top + chainrule_log(total);
-                for (long k = 0; k < K; ++k) t4[((t - 1)*B + b)*K + k] = a_y[((t - 1)*B + b)*K + k] - shift;
+                for (long k = 0; k < K; ++k) t3[((t - 1)*B + b)*K + k] = a_y[((t - 1)*B + b)*K + k] - shift;
             }
         }
         chainrule_real acc = 0;
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b < B; ++b) {
                 for (long k = 0; k < K; ++k) {
-                    acc += t4[((t - 1)*B + b)*K + k] * z[((t - 1)*B + b)*K + k];
+                    acc += t3[((t - 1)*B + b)*K + k] * z[((t - 1)*B + b)*K + k];
                 }
             }
         }
-        t5 = acc;
+        t4 = acc;
         /* loss L, summed over the batch and time */
-        L = -t5;
+        L = -t4;
         /* d_a_y = ∂L/∂a_y */
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b < B; ++b) {
@@ -293,7 +310,7 @@ static int rnn_run_f64(const long *sizes, const double *const *params,
             }
         }
         if (!CHAINRULE_GEMM((double)(B*T) * H * K,
-                CblasRowMajor, CblasNoTrans, CblasTrans, B*T, H, K, 1, d_a_y, K, W_hy, K, 0, t7, H)) {
+                CblasRowMajor, CblasNoTrans, CblasTrans, B*T, H, K, 1, d_a_y, K, W_hy, K, 0, t6, H)) {
             for (long t = 1; t <= T; ++t) {
                 for (long b = 0; b < B; ++b) {
                     for (long j = 0; j < H; ++j) {
@@ -301,7 +318,7 @@ static int rnn_run_f64(const long *sizes, const double *const *params,
                         for (long k = 0; k < K; ++k) {
                             acc += W_hy[j*K + k] * d_a_y[((t - 1)*B + b)*K + k];
                         }
-                        t7[((t - 1)*B + b)*H + j] = acc;
+                        t6[((t - 1)*B + b)*H + j] = acc;
                     }
                 }
             }
@@ -311,28 +328,28 @@ static int rnn_run_f64(const long *sizes, const double *const *params,
             /* only where 1 ≤ t ≤ T - 1 (zero elsewhere) */
             if (t <= T - 1) {
                 if (!CHAINRULE_GEMM((double)B * H * H,
-                        CblasRowMajor, CblasNoTrans, CblasTrans, B, H, H, 1, d_a_h + t*B*H, H, W_hh, H, 0, t6, H)) {
+                        CblasRowMajor, CblasNoTrans, CblasTrans, B, H, H, 1, d_a_h + t*B*H, H, W_hh, H, 0, t5, H)) {
                     for (long b = 0; b < B; ++b) {
                         for (long j = 0; j < H; ++j) {
                             chainrule_real acc = 0;
                             for (long j1 = 0; j1 < H; ++j1) {
                                 acc += W_hh[j*H + j1] * d_a_h[(t*B + b)*H + j1];
                             }
-                            t6[b*H + j] = acc;
+                            t5[b*H + j] = acc;
                         }
                     }
                 }
             } else {
                 for (long b = 0; b < B; ++b) {
                     for (long j = 0; j < H; ++j) {
-                        t6[b*H + j] = 0;
+                        t5[b*H + j] = 0;
                     }
                 }
             }
             /* d_a_h = ∂L/∂a_h */
             for (long b = 0; b < B; ++b) {
                 for (long j = 0; j < H; ++j) {
-                    d_a_h[((t - 1)*B + b)*H + j] = (1 - (h[(t*B + b)*H + j]*h[(t*B + b)*H + j]))*(t6[b*H + j] + t7[((t - 1)*B + b)*H + j]);
+                    d_a_h[((t - 1)*B + b)*H + j] = (1 - (h[(t*B + b)*H + j]*h[(t*B + b)*H + j]))*(t5[b*H + j] + t6[((t - 1)*B + b)*H + j]);
                 }
             }
         }
@@ -485,19 +502,18 @@ static int rnn_run_f32(const long *sizes, const float *const *params,
     chainrule_real *a_h = z + B*K*T;
     chainrule_real *h = a_h + B*H;
     chainrule_real *a_y = h + B*H*(T + 1);
-    chainrule_real *t1 = a_y + B*K*T;
+    chainrule_real *t0 = a_y + B*K*T;
+    chainrule_real *t1 = t0 + B*H;
     chainrule_real *t2 = t1 + B*H*T;
     chainrule_real *t3 = t2 + B*K*T;
-    chainrule_real *t4 = t3 + B*H*T;
+    chainrule_real *t6 = t3 + B*K*T;
     chainrule_real *y = t2;
     chainrule_real *d_a_y = a_y;
     chainrule_real *d_a_h = t1;
     chainrule_real *d_h0 = a_h;
-    chainrule_real *t0 = t1;
-    chainrule_real *t6 = a_h;
-    chainrule_real *t7 = t3;
+    chainrule_real *t5 = a_h;
     chainrule_real L = 0;
-    chainrule_real t5 = 0;
+    chainrule_real t4 = 0;
     if (labels) {
         long n;
         for (n = 0; n < B*T; ++n) {
@@ -526,11 +542,11 @@ static int rnn_run_f32(const long *sizes, const float *const *params,
             }
         }
     }
-    /* the terms no step changes, for every step */
+    /* the other terms no step changes, added to t1 for every step */
     for (long t = 1; t <= T; ++t) {
         for (long b = 0; b < B; ++b) {
             for (long j = 0; j < H; ++j) {
-                t3[((t - 1)*B + b)*H + j] = b_h[j] + t1[((t - 1)*B + b)*H + j];
+                t1[((t - 1)*B + b)*H + j] = b_h[j] + t1[((t - 1)*B + b)*H + j];
             }
         }
     }
@@ -554,7 +570,7 @@ static int rnn_run_f32(const long *sizes, const float *const *params,
         /* a_h[j, t] = b_h[j] + Sum(W_hh[j_, j]*h[j_, t - 1], (j_, 0, H - 1)) + Sum(W_xh[i, j]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
             for (long j = 0; j < H; ++j) {
-                a_h[b*H + j] = t0[b*H + j] + t3[((t - 1)*B + b)*H + j];
+                a_h[b*H + j] = t0[b*H + j] + t1[((t - 1)*B + b)*H + j];
             }
         }
         /* h[j, t] = tanh(a_h[j, t]) */
@@ -633,20 +649,20 @@ static int rnn_run_f32(const long *sizes, const float *const *params,
                 chainrule_real total = 0;
                 for (long k = 0; k < K; ++k) total += chainrule_exp(a_y[((t - 1)*B + b)*K + k] - top);
                 chainrule_real shift = top + chainrule_log(total);
-                for (long k = 0; k < K; ++k) t4[((t - 1)*B + b)*K + k] = a_y[((t - 1)*B + b)*K + k] - shift;
+                for (long k = 0; k < K; ++k) t3[((t - 1)*B + b)*K + k] = a_y[((t - 1)*B + b)*K + k] - shift;
             }
         }
         chainrule_real acc = 0;
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b < B; ++b) {
                 for (long k = 0; k < K; ++k) {
-                    acc += t4[((t - 1)*B + b)*K + k] * z[((t - 1)*B + b)*K + k];
+                    acc += t3[((t - 1)*B + b)*K + k] * z[((t - 1)*B + b)*K + k];
                 }
             }
         }
-        t5 = acc;
+        t4 = acc;
         /* loss L, summed over the batch and time */
-        L = -t5;
+        L = -t4;
         /* d_a_y = ∂L/∂a_y */
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b < B; ++b) {
@@ -656,7 +672,7 @@ static int rnn_run_f32(const long *sizes, const float *const *params,
             }
         }
         if (!CHAINRULE_GEMM((double)(B*T) * H * K,
-                CblasRowMajor, CblasNoTrans, CblasTrans, B*T, H, K, 1, d_a_y, K, W_hy, K, 0, t7, H)) {
+                CblasRowMajor, CblasNoTrans, CblasTrans, B*T, H, K, 1, d_a_y, K, W_hy, K, 0, t6, H)) {
             for (long t = 1; t <= T; ++t) {
                 for (long b = 0; b < B; ++b) {
                     for (long j = 0; j < H; ++j) {
@@ -664,7 +680,7 @@ static int rnn_run_f32(const long *sizes, const float *const *params,
                         for (long k = 0; k < K; ++k) {
                             acc += W_hy[j*K + k] * d_a_y[((t - 1)*B + b)*K + k];
                         }
-                        t7[((t - 1)*B + b)*H + j] = acc;
+                        t6[((t - 1)*B + b)*H + j] = acc;
                     }
                 }
             }
@@ -674,28 +690,28 @@ static int rnn_run_f32(const long *sizes, const float *const *params,
             /* only where 1 ≤ t ≤ T - 1 (zero elsewhere) */
             if (t <= T - 1) {
                 if (!CHAINRULE_GEMM((double)B * H * H,
-                        CblasRowMajor, CblasNoTrans, CblasTrans, B, H, H, 1, d_a_h + t*B*H, H, W_hh, H, 0, t6, H)) {
+                        CblasRowMajor, CblasNoTrans, CblasTrans, B, H, H, 1, d_a_h + t*B*H, H, W_hh, H, 0, t5, H)) {
                     for (long b = 0; b < B; ++b) {
                         for (long j = 0; j < H; ++j) {
                             chainrule_real acc = 0;
                             for (long j1 = 0; j1 < H; ++j1) {
                                 acc += W_hh[j*H + j1] * d_a_h[(t*B + b)*H + j1];
                             }
-                            t6[b*H + j] = acc;
+                            t5[b*H + j] = acc;
                         }
                     }
                 }
             } else {
                 for (long b = 0; b < B; ++b) {
                     for (long j = 0; j < H; ++j) {
-                        t6[b*H + j] = 0;
+                        t5[b*H + j] = 0;
                     }
                 }
             }
             /* d_a_h = ∂L/∂a_h */
             for (long b = 0; b < B; ++b) {
                 for (long j = 0; j < H; ++j) {
-                    d_a_h[((t - 1)*B + b)*H + j] = (1 - (h[(t*B + b)*H + j]*h[(t*B + b)*H + j]))*(t6[b*H + j] + t7[((t - 1)*B + b)*H + j]);
+                    d_a_h[((t - 1)*B + b)*H + j] = (1 - (h[(t*B + b)*H + j]*h[(t*B + b)*H + j]))*(t5[b*H + j] + t6[((t - 1)*B + b)*H + j]);
                 }
             }
         }

@@ -84,7 +84,8 @@ class _Kernel:
         """Every statement printed once, then what the body names: the sizes, parameters,
         regions and scalars it declares, in the plan's order."""
         plan, printer = self.plan, self.printer
-        emit = _Emitter(plan, self.storage.layouts, self.variables, printer)
+        emit = _Emitter(plan, self.storage.layouts, self.variables, printer,
+                        frozenset(region.name for region in self.storage.regions))
         body: dict[str, object] = {
             "forward": emit.lines(plan.forward),
             "backward": emit.lines([*plan.loss_statements, *plan.backward,
@@ -183,6 +184,7 @@ class _Kernel:
             "loss_text": escape.c_comment(f"the loss {plan.loss}, summed over the batch"),
             "status": self.status(),
             "precisions": PRECISIONS,
+            "precision_names": [p.name for p in PRECISIONS],
             "widest": _widest().c_type,
         }
 
@@ -203,6 +205,7 @@ class _Kernel:
             "sign_helpers": list(PRECISIONS) if sympy.sign.__name__ in functions else [],
             "uses_gemm": "gemm" in functions,
             "precisions": [(p, _bindings(p, functions)) for p in PRECISIONS],
+            "precisions_only": PRECISIONS,
             "real": REAL,
             "states": bool(self.states),
             **self.run_arguments(),

@@ -15,7 +15,8 @@ also re-exports the public names of ``compiler.py`` and ``cache.py`` (``__all__`
 The C API of a kernel named NET (the kernels return a status, 0 for success):
 
 - ``const char *NET_contract(void)``: the kernel contract as JSON
-- ``size_t NET_workspace_bytes(const long *sizes)``
+- ``size_t NET_workspace_bytes_f64(const long *sizes)``: the workspace of the ``_f64``
+  functions in bytes (``_f32`` likewise); ``NET_workspace_bytes`` serves every precision
 - ``int NET_loss_and_grad_f64(sizes, params, inputs, labels, targets, state, loss, grads,
   state_grads, workspace)``
 - ``int NET_predict_f64(sizes, params, inputs, state, outputs, workspace)``
@@ -97,6 +98,10 @@ def _declare(lib: ctypes.CDLL, net: str) -> dict[str, Any]:
     workspace_bytes.restype = ctypes.c_size_t
     functions["workspace_bytes"] = workspace_bytes
     for precision in PRECISIONS:
+        sized = function(f"{net}_workspace_bytes_{precision.name}")
+        sized.argtypes = [pointer]
+        sized.restype = ctypes.c_size_t
+        functions[f"workspace_bytes_{precision.name}"] = sized
         loss_and_grad = function(f"{net}_loss_and_grad_{precision.name}")
         loss_and_grad.argtypes = [pointer] * 10
         loss_and_grad.restype = ctypes.c_int
@@ -204,7 +209,7 @@ class CKernel:
         label_pointers = (_LABELS_P * len(labels))(
             *(a.ctypes.data_as(_LABELS_P) for a in labels)) if labels else None
         real = [targets[name] for name in self.TARGETS]
-        workspace = self.scratch(sizes)
+        workspace = self.scratch(sizes, dtype)
         function = f"loss_and_grad_{suffix}"
         status = self._functions[function](
             self.sizes_array(sizes),
@@ -235,7 +240,7 @@ class CKernel:
         keep: list[np.ndarray] = []
         outputs = {name: np.empty(tuple(int(sizes[a]) for a in axes), dtype)
                    for name, axes in self.OUTPUTS.items()}
-        workspace = self.scratch(sizes)
+        workspace = self.scratch(sizes, dtype)
         function = f"predict_{suffix}"
         status = self._functions[function](
             self.sizes_array(sizes),
@@ -269,27 +274,31 @@ class CKernel:
         """The C ``sizes`` argument: every name of ``SIZES_ORDER`` looked up in ``sizes``."""
         return (ctypes.c_long * len(self.SIZES_ORDER))(*(int(sizes[n]) for n in self.SIZES_ORDER))
 
-    def workspace_bytes(self, sizes: Mapping[str, int]) -> int:
-        """What ``NET_workspace_bytes`` asks for ``sizes``."""
-        return int(self._functions["workspace_bytes"](self.sizes_array(sizes)))
+    def workspace_bytes(self, sizes: Mapping[str, int], dtype: Any = None) -> int:
+        """What ``NET_workspace_bytes_<precision>`` asks for ``sizes`` in ``dtype``; with no
+        dtype, ``NET_workspace_bytes``: the size that serves every precision."""
+        name = ("workspace_bytes" if dtype is None
+                else f"workspace_bytes_{precision_of(np.dtype(dtype)).name}")
+        return int(self._functions[name](self.sizes_array(sizes)))
 
-    def scratch(self, sizes: Mapping[str, int]) -> np.ndarray:
+    def scratch(self, sizes: Mapping[str, int], dtype: Any = None) -> np.ndarray:
         """This thread's workspace, reused while it is large enough: a fresh one per call
         would be faulted in page by page every time (measured: 4% of an LSTM call)."""
-        needed = self._workspace_words(sizes)
+        needed = self._workspace_words(sizes, dtype)
         cached = getattr(self._scratch, "array", None)
         if cached is None or cached.size < needed:
             cached = self._scratch.array = np.empty(needed, np.float64)
         return cached
 
-    def workspace(self, sizes: Mapping[str, int]) -> np.ndarray:
-        """A fresh workspace for ``sizes``: float64 (8-byte aligned), at least one element."""
-        return np.empty(self._workspace_words(sizes), np.float64)
+    def workspace(self, sizes: Mapping[str, int], dtype: Any = None) -> np.ndarray:
+        """A fresh workspace for ``sizes`` in ``dtype`` (with none, for every precision):
+        float64 elements (8-byte aligned), at least one."""
+        return np.empty(self._workspace_words(sizes, dtype), np.float64)
 
-    def _workspace_words(self, sizes: Mapping[str, int]) -> int:
+    def _workspace_words(self, sizes: Mapping[str, int], dtype: Any = None) -> int:
         """The workspace in 8-byte words; ValueError where the C says the sizes are invalid
         (0 bytes: a size below 1, or a workspace whose size overflows)."""
-        size_bytes = self.workspace_bytes(sizes)
+        size_bytes = self.workspace_bytes(sizes, dtype)
         if size_bytes == 0:
             given = ", ".join(f"{n} = {int(sizes[n])}" for n in self.SIZES_ORDER)
             raise ValueError(f"{self.name}: sizes {given} need a workspace larger than this "

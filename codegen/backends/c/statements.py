@@ -7,11 +7,16 @@ through ``printer.py`` (arrays through their layouts from ``storage.py``, loop
 counters named by ``variables.py``), printed once for every precision. Each
 statement becomes a loop nest ordered for the cache: the innermost loop walks
 contiguous memory where it can; a contraction that is a matrix product also gets a
-CBLAS call (``gemm.py``), the loops its fallback. The loop over ``t`` and the work
+CBLAS call (``gemm.py``), the loops its fallback. Consecutive contractions that do not
+read each other and run over the same loops (the four gates' input projections, their
+weight gradients, the biases' gradients) share one loop nest, each a line of its body,
+and matrix products of one shape one test of the work. The loop over ``t`` and the work
 hoisted out of it are the plan's, unchanged.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import sympy
 from sympy import Expr, Idx, Indexed
@@ -45,17 +50,39 @@ __all__ = ["Emitter"]
 _INDENT = "    "
 
 
+@dataclass(frozen=True)
+class _Product:
+    """A contraction whose loops zero the output, then accumulate into it, with the
+    CBLAS call that may do it instead (None where it is no matrix product): the pieces a
+    group of such contractions shares or stacks."""
+
+    statement: Contract
+    fill: tuple[Idx, ...]  # the loops zeroing the output
+    zero: str
+    order: tuple[Idx, ...]  # the loops accumulating the product
+    accumulate: str
+    work: str | None
+    arguments: str | None
+
+    @property
+    def shape(self) -> tuple[object, ...]:
+        """What products must share to run in one loop nest: the work and the loops."""
+        return self.work, self.fill, self.order
+
+
 class Emitter(StatementVisitor):
     """Statements → C lines, once for every precision (see ``printer.py``); each method
     prints one kind at ``indent``."""
 
     def __init__(self, plan: Plan, layouts: dict[str, Layout], variables: LoopVariables,
-                 printer: KernelCPrinter) -> None:
+                 printer: KernelCPrinter, workspace: frozenset[str] = frozenset()) -> None:
         self.plan = plan
         self.layouts = layouts
         self.variables = variables
         self.printer = printer
         self.fixed: set[Idx] = set()  # indices bound by an enclosing loop (t inside Loop)
+        #: the pointers of the workspace's regions: arrays that may share a place
+        self.workspace = workspace
 
     def var(self, index: Idx) -> str:
         return self.variables.name(index)
@@ -95,11 +122,72 @@ class Emitter(StatementVisitor):
     def lines(self, statements: list[Statement] | tuple[Statement, ...],
               indent: str = "") -> list[str]:
         lines: list[str] = []
-        for statement in statements:
+        statements = list(statements)
+        n = 0
+        while n < len(statements):
+            run = self.independent_products(statements, n)
+            if len(run) > 1:
+                for group in _by_shape(run):
+                    lines += self.products(group, indent)
+                n += len(run)
+                continue
+            statement = statements[n]
             if statement.comment:
                 lines.append(f"{indent}/* {escape.c_comment(statement.comment)} */")
             lines += self.visit(statement, indent)
+            n += 1
         return lines
+
+    def independent_products(self, statements: list[Statement], start: int) -> list[_Product]:
+        """The contractions from ``statements[start]`` on, consecutive, none reading what
+        another writes: they may run in any order, or interleaved in one loop nest."""
+        run: list[_Product] = []
+        for statement in statements[start:]:
+            product = self.product(statement) if isinstance(statement, Contract) else None
+            if product is None or not all(self.apart(product, other) for other in run):
+                break
+            run.append(product)
+        return run
+
+    def apart(self, a: _Product, b: _Product) -> bool:
+        """Whether neither product reads the other's output, nor may its output share a
+        workspace place with what the other reads (places are shared between arrays whose
+        uses do not overlap in the plan's order, which interleaving would break)."""
+        for x, y in ((a, b), (b, a)):
+            out = self.pointer(x.statement.out)
+            for operand in y.statement.operands:
+                read = self.pointer(operand)
+                if read == out or (out in self.workspace and read in self.workspace):
+                    return False
+        return ref_name(a.statement.out) != ref_name(b.statement.out)
+
+    def pointer(self, ref: Ref) -> str:
+        layout = self.layouts.get(ref_name(ref))
+        return layout.pointer if layout is not None else ref_name(ref)
+
+    def products(self, group: list[_Product], indent: str) -> list[str]:
+        """Contractions of one shape: one loop nest that zeroes, then accumulates, every
+        output; for matrix products, the fallback of one test of the work and a CBLAS
+        call each."""
+        if len(group) == 1:
+            statement = group[0].statement
+            comment = [f"{indent}/* {escape.c_comment(statement.comment)} */"] \
+                if statement.comment else []
+            return [*comment, *self.visit(statement, indent)]
+        first = group[0]
+        comments = [f"{indent}/* {escape.c_comment(p.statement.comment)} */"
+                    for p in group if p.statement.comment]
+        if first.work is None:
+            return [*comments,
+                    *self.loops(list(first.fill), [p.zero for p in group], indent),
+                    *self.loops(list(first.order), [p.accumulate for p in group], indent)]
+        inner = indent + _INDENT
+        calls = [f"{inner}CHAINRULE_GEMM_CALL({p.arguments});" for p in group]
+        fallback = [*self.loops(list(first.fill), [p.zero for p in group], inner),
+                    *self.loops(list(first.order), [p.accumulate for p in group], inner)]
+        # CHAINRULE_BLAS_RUNS (kernel.c.j2): whether CBLAS does products of this work
+        return [*comments, f"{indent}if (CHAINRULE_BLAS_RUNS({first.work})) {{", *calls,
+                f"{indent}}} else {{", *fallback, f"{indent}}}"]
 
     # --- one method per statement kind (plan/visitor.py) ---------------------------------
 
@@ -164,17 +252,10 @@ class Emitter(StatementVisitor):
         return self.printer.flat_index(labels, [i for i in out.indices if i != axis])
 
     def contract(self, statement: Contract, indent: str) -> list[str]:
-        out = statement.out
-        out_loops = self.free(out)
-        summed: list[Idx] = []
-        for operand in statement.operands:
-            for index in self.free(operand):
-                if index not in out_loops and index not in summed:
-                    summed.append(index)
+        out_loops, summed = self.contract_loops(statement)
         product = " * ".join(self.printer.element(o) for o in statement.operands)
-        coefficient = statement.coefficient
-        scale = "" if coefficient == 1 else f"{self.printer.doprint(coefficient)} * "
-        target = self.printer.element(out)
+        target = self.printer.element(statement.out)
+        scale = self.scale(statement)
         innermost = self.innermost(statement, out_loops, summed)
         if innermost in summed:
             # a dot product per output element: contiguous reads, one store
@@ -184,10 +265,10 @@ class Emitter(StatementVisitor):
                     f"{target} = {scale}acc;"]
             loops = self.loops(out_loops, body, indent)
         else:
-            outer = [i for i in out_loops if i != innermost]
-            order = [*outer, *summed, *([innermost] if innermost is not None else [])]
-            loops = [*self.fill(out, "0", indent),
-                     *self.loops(order, [f"{target} += {scale}{product};"], indent)]
+            loops = [*self.fill(statement.out, "0", indent),
+                     *self.loops(self.accumulation_order(statement, out_loops, summed,
+                                                         innermost),
+                                 [f"{target} += {scale}{product};"], indent)]
         gemm = gemm_call(statement, out_loops, summed, self.printer, self.layouts, self.fixed)
         if gemm is None:
             return loops
@@ -196,6 +277,41 @@ class Emitter(StatementVisitor):
         return [f"{indent}if (!CHAINRULE_GEMM({work},",
                 f"{indent}{_INDENT * 2}{arguments})) {{",
                 *[_INDENT + line for line in loops], f"{indent}}}"]
+
+    def contract_loops(self, statement: Contract) -> tuple[list[Idx], list[Idx]]:
+        """The output's loops and the summed ones, in the order the operands name them."""
+        out_loops = self.free(statement.out)
+        summed: list[Idx] = []
+        for operand in statement.operands:
+            for index in self.free(operand):
+                if index not in out_loops and index not in summed:
+                    summed.append(index)
+        return out_loops, summed
+
+    def scale(self, statement: Contract) -> str:
+        coefficient = statement.coefficient
+        return "" if coefficient == 1 else f"{self.printer.doprint(coefficient)} * "
+
+    @staticmethod
+    def accumulation_order(statement: Contract, out_loops: list[Idx], summed: list[Idx],
+                           innermost: Idx | None) -> list[Idx]:
+        outer = [i for i in out_loops if i != innermost]
+        return [*outer, *summed, *([innermost] if innermost is not None else [])]
+
+    def product(self, statement: Contract) -> _Product | None:
+        """``statement`` as zero-then-accumulate loops, with its CBLAS call where it is a
+        matrix product; None where its loops are dot products."""
+        out_loops, summed = self.contract_loops(statement)
+        innermost = self.innermost(statement, out_loops, summed)
+        if innermost in summed:
+            return None
+        gemm = gemm_call(statement, out_loops, summed, self.printer, self.layouts, self.fixed)
+        target = self.printer.element(statement.out)
+        operands = " * ".join(self.printer.element(o) for o in statement.operands)
+        order = self.accumulation_order(statement, out_loops, summed, innermost)
+        return _Product(statement, tuple(self.free(statement.out)), f"{target} = 0;",
+                        tuple(order), f"{target} += {self.scale(statement)}{operands};",
+                        *(gemm or (None, None)))
 
     def innermost(self, statement: Contract, out_loops: list[Idx],
                   summed: list[Idx]) -> Idx | None:
@@ -285,3 +401,11 @@ class Emitter(StatementVisitor):
         element = self.printer.element(sympy.IndexedBase(name)[tuple(indices)])
         body = [f"{pointer}[{self.printer.flat_index(destination, indices)}] = {element};"]
         return self.loops(indices, body, "")
+
+
+def _by_shape(run: list[_Product]) -> list[list[_Product]]:
+    """``run`` in groups of one shape, each where its first product stood."""
+    groups: dict[tuple[object, ...], list[_Product]] = {}
+    for product in run:
+        groups.setdefault(product.shape, []).append(product)
+    return list(groups.values())

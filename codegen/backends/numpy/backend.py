@@ -253,6 +253,10 @@ class _StatementPrinter(StatementVisitor):
     def assign(self, statement: Assign, loop: bool, indent: str) -> list[str]:
         rows = self.rows[loop]
         target, axes, in_place = self.target(statement.out, loop)
+        terms = sympy.Add.make_args(statement.value)
+        if in_place and statement.out in terms and len(terms) > 1:  # out = out + rest
+            rest = sympy.Add(*(term for term in terms if term != statement.out))
+            return [f"{indent}{target} += {KernelNumPyPrinter(axes, rows).doprint(rest)}"]
         value = KernelNumPyPrinter(axes, rows).doprint(statement.value)
         value_axes = {a for r in statement.value.atoms(sympy.Indexed) for a in rows.view(r)[1]}
         if not in_place and value_axes != set(axes):
@@ -262,8 +266,13 @@ class _StatementPrinter(StatementVisitor):
 
     def contract(self, statement: Contract, loop: bool, indent: str) -> list[str]:
         rows = self.rows[loop]
-        target, axes, _ = self.target(statement.out, loop)
+        target, axes, in_place = self.target(statement.out, loop)
         operands = [rows.view(r) for r in statement.operands]
+        factors = _matmul_factors(operands, axes)
+        if in_place and statement.coefficient == 1 and factors is not None:
+            # into the buffer's view itself: no product array to copy from
+            return [f"{indent}numpy.matmul({factors[0]}, {factors[1]}, "
+                    f"out={target.removesuffix('[...]')})"]
         return [f"{indent}{target} = {_contraction(operands, axes, statement.coefficient)}"]
 
     def softmax(self, statement: Softmax, loop: bool, indent: str) -> list[str]:
@@ -350,6 +359,12 @@ def _extent(axis: Expr) -> Expr:
 def _matmul(operands: list[View], out: tuple[Expr, ...]) -> str | None:
     """``A @ B`` (with ``.T`` where needed): B is a matrix, one axis contracted, out = A's rest
     then B's rest (A may have leading axes: steps and examples)."""
+    factors = _matmul_factors(operands, out)
+    return None if factors is None else f"{factors[0]} @ {factors[1]}"
+
+
+def _matmul_factors(operands: list[View], out: tuple[Expr, ...]) -> tuple[str, str] | None:
+    """The left and right factors of :func:`_matmul`'s product, or None."""
     if len(operands) != 2:
         return None
     product = matrix_product(operands[0][1], operands[1][1], out)
@@ -366,7 +381,7 @@ def _matmul(operands: list[View], out: tuple[Expr, ...]) -> str | None:
     else:
         return None
     right = b if b_axes[0] == inner else f"{b}.T"
-    return f"{left} @ {right}"
+    return left, right
 
 
 def _tensordot(operands: list[View], out: tuple[Expr, ...]) -> str | None:
