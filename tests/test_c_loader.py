@@ -341,6 +341,24 @@ def test_a_kernel_says_which_openblas_it_runs() -> None:
     assert codegen.load(ROOT / "generated" / "mlp", backend="c", blas=False).blas_info() is None
 
 
+def test_the_kernels_openblas_threads_can_be_set() -> None:
+    kernel = codegen.load(ROOT / "generated" / "mlp", backend="c", blas="bundled")
+    info = kernel.blas_info()
+    assert info is not None
+    try:
+        kernel.set_blas_threads(1)
+        assert kernel.blas_info().threads == 1
+    finally:
+        kernel.set_blas_threads(info.threads)
+    assert kernel.blas_info().threads == info.threads
+    for wrong in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="must be an int >= 1"):
+            kernel.set_blas_threads(wrong)
+    plain = codegen.load(ROOT / "generated" / "mlp", backend="c", blas=False)
+    with pytest.raises(ValueError, match="calls no OpenBLAS"):
+        plain.set_blas_threads(1)
+
+
 def test_an_undefined_symbol_fails_the_compile(tmp_path: Path) -> None:
     """A library is linked with --no-undefined: a missing function is a compile error, not
     an error when the kernel is loaded."""

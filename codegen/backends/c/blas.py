@@ -41,7 +41,7 @@ from pathlib import Path
 
 from chainrule.codegen.backends.c import compiler as toolchain
 
-__all__ = ["CHOICES", "Blas", "BlasChoice", "blas_info", "resolve_blas"]
+__all__ = ["CHOICES", "Blas", "BlasChoice", "blas_info", "resolve_blas", "set_blas_threads"]
 
 #: the libraries a kernel can be built with, by name
 CHOICES = ("bundled", "system", "none")
@@ -219,3 +219,17 @@ def blas_info(library: ctypes.CDLL, blas: Blas) -> BlasInfo | None:
     threads.restype = ctypes.c_int
     return BlasInfo(config().decode(errors="replace").strip(),
                     core().decode(errors="replace").strip(), int(threads()))
+
+
+def set_blas_threads(library: ctypes.CDLL, blas: Blas, count: int) -> None:
+    """Set the thread count of the OpenBLAS that ``library`` (a loaded kernel) calls: a
+    pool of that library alone, not NumPy's. ValueError where the kernel calls no
+    OpenBLAS or ``count`` is no positive int."""
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"the BLAS thread count must be an int >= 1, got {count!r}")
+    setter = getattr(library, f"{blas.prefix}openblas_set_num_threads", None) if blas else None
+    if setter is None:
+        raise ValueError(f"this kernel calls no OpenBLAS (blas={blas.name!r}): it has no "
+                         "threads to set")
+    setter.argtypes, setter.restype = [ctypes.c_int], None
+    setter(count)

@@ -39,7 +39,14 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.codegen.backends.c.blas import Blas, BlasChoice, BlasInfo, blas_info, resolve_blas
+from chainrule.codegen.backends.c.blas import (
+    Blas,
+    BlasChoice,
+    BlasInfo,
+    blas_info,
+    resolve_blas,
+    set_blas_threads,
+)
 from chainrule.codegen.backends.c.cache import (
     CacheError,
     _compile_cached,
@@ -167,6 +174,13 @@ class CKernel:
         """The OpenBLAS the kernel calls, as it describes itself (configuration, kernel
         family for this CPU, threads), or None without CBLAS or for another CBLAS."""
         return blas_info(self.lib, self.blas)
+
+    def set_blas_threads(self, count: int) -> None:
+        """Run the kernel's OpenBLAS on ``count`` threads (its default: one per CPU).
+        That pool is the kernel's alone, beside NumPy's. On 2 CPUs one thread is faster
+        for the LSTMs up to H = 64 in float32 and H = 48 in float64 (0.66-0.78 of the
+        time of two), two above (``benchmarks/blas_threads.py``)."""
+        set_blas_threads(self.lib, self.blas, count)
 
     def torch(self, sizes: Mapping[str, int] | None = None, *,
               params: Mapping[str, Any] | None = None, rng: Any = None,
