@@ -197,8 +197,8 @@ class _Deriver:
         steps = [Step(Rule.INITIAL_STATE, Partial(sympy.Symbol(self.model.loss_name),
                                                    state.base[indices]),
                       Partial(sympy.Symbol(self.model.loss_name), owner_at_zero)),
-                 Step(Rule.BOUNDARY_AT_ZERO, Partial(sympy.Symbol(self.model.loss_name),
-                                                    owner_at_zero), at_zero)]
+                 Step(Rule.BOUNDARY_AT_ZERO if step == 0 else Rule.BOUNDARY_AFTER_END,
+                      Partial(sympy.Symbol(self.model.loss_name), owner_at_zero), at_zero)]
         return Adjoint(state, self.adjoint_base(state), indices, at_zero, False, None,
                        steps, [])
 

@@ -28,6 +28,7 @@ class Rule(enum.StrEnum):
     KRONECKER_DELTA = "kronecker_delta"
     INITIAL_STATE = "initial_state"
     BOUNDARY_AT_ZERO = "boundary_at_zero"
+    BOUNDARY_AFTER_END = "boundary_after_end"
     # identities (identities.py)
     ONE_HOT_TARGETS = "one_hot_targets"
     FACTORS_CANCEL = "factors_cancel"
@@ -51,6 +52,7 @@ _TEXT: dict[str, str] = {
     Rule.KRONECKER_DELTA: "Kronecker delta",
     Rule.INITIAL_STATE: "initial state",
     Rule.BOUNDARY_AT_ZERO: "boundary: t = 0",
+    Rule.BOUNDARY_AFTER_END: "boundary: the step after the last",
 }
 
 

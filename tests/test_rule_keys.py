@@ -92,3 +92,15 @@ def test_no_rule_is_left_in_english_in_the_chinese_notes(derivations) -> None:
 def test_a_rule_without_words_is_shown_by_the_engines_name() -> None:
     assert rule_name("derivative_swish", "zh") == "derivative_swish"
     assert rule_name(Rule.DERIVATIVE_RELU, "en") == "derivative of ReLU"
+
+
+def test_a_backward_layers_initial_state_is_labelled_after_the_last_step() -> None:
+    """The backward layer's state stands for step T + 1: its boundary step says so, and
+    the forward layer's says t = 0."""
+    derivation = derive(BUILTINS["brnn"]())
+    labels = {}
+    for adjoint in [*derivation.adjoints.values(), *derivation.gradients.values()]:
+        for step in adjoint.steps:
+            if step.rule_key in (Rule.BOUNDARY_AT_ZERO, Rule.BOUNDARY_AFTER_END):
+                labels[adjoint.quantity.name] = step.rule_key
+    assert labels == {"f0": Rule.BOUNDARY_AT_ZERO, "g0": Rule.BOUNDARY_AFTER_END}

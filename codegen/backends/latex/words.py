@@ -182,6 +182,8 @@ RULES: dict[str, dict[str, str]] = {
     Rule.KRONECKER_DELTA: {"en": "Kronecker delta", "zh": "消去克罗内克 δ"},
     Rule.INITIAL_STATE: {"en": "initial state", "zh": "初始状态"},
     Rule.BOUNDARY_AT_ZERO: {"en": "boundary: t = 0", "zh": "边界：t = 0"},
+    Rule.BOUNDARY_AFTER_END: {"en": "boundary: the step after the last",
+                              "zh": "边界：最后一步之后的一步"},
     Rule.ONE_HOT_TARGETS: {"en": "one-hot targets: Σ_k z_k = 1", "zh": "独热目标：Σ_k z_k = 1"},
     Rule.FACTORS_CANCEL: {"en": "the factors cancel", "zh": "因子相消"},
     Rule.DERIVATIVE_EXP: {"en": "derivative of exp", "zh": "exp 的导数"},
