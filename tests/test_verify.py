@@ -303,7 +303,7 @@ def test_a_lost_boundary_of_a_loop_down_in_time_is_caught() -> None:
     early = corrupted(brnn, "g0", 2, lambda after: after.xreplace({T: sympy.S.One}))
     (failure,) = verify_derivation(early).failures
     assert (failure.adjoint, failure.number, failure.rule_key) == ("g0", 2,
-                                                                   Rule.BOUNDARY_AT_ZERO)
+                                                                   Rule.BOUNDARY_AFTER_END)
     assert failure.worst > 1e-3 and failure.sizes["T"] > 1
 
 
