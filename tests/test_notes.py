@@ -391,6 +391,35 @@ def test_the_notes_keep_their_page_budgets(built) -> None:
     assert all(pages[name] <= budget for name, budget in BUDGETS.items()), pages
 
 
+#: A bidirectional LSTM holds two memory blocks' equations; its summary takes two pages.
+TWO_PAGE_SUMMARIES = {"blstm"}
+
+
+def _summary_pages(pdf: Path, lang: str) -> tuple[int, int]:
+    """The pages where the summary's heading and the backward loop's last line are."""
+    heading = {"en": "Summary", "zh": "小结"}[lang]
+    last = {"en": ("then sum the parameter gradients", "then the parameter gradients"),
+            "zh": ("然后对", "然后计算参数梯度")}[lang]
+    start = end = 0
+    for page in range(1, _pages(pdf) + 1):
+        run = subprocess.run(["pdftotext", "-enc", "UTF-8", "-f", str(page), "-l", str(page),
+                              str(pdf), "-"], capture_output=True, text=True, check=True)
+        lines = [line.strip() for line in run.stdout.splitlines()]
+        if not start and heading in lines:
+            start = page
+        if any(line.startswith(last) for line in lines):
+            end = page
+    return start, end
+
+
+def test_each_summary_is_one_page(built) -> None:
+    lang, documents = built
+    for name in NETS:
+        start, end = _summary_pages(documents[name].pdf, lang)
+        assert start and end, (name, lang)
+        assert end - start == (1 if name in TWO_PAGE_SUMMARIES else 0), (name, lang, start, end)
+
+
 def test_a_spec_network_keeps_its_page_budget(tmp_path: Path) -> None:
     _need_tex("en")
     from chainrule.symbolic.spec import load_spec
@@ -401,6 +430,8 @@ def test_a_spec_network_keeps_its_page_budget(tmp_path: Path) -> None:
                               examples=run_examples([derivation]))
     assert document.ok and document.overfull == [], document.error or document.overfull
     assert _pages(document.pdf) <= 7
+    start, end = _summary_pages(document.pdf, "en")
+    assert start and start == end
 
 
 def _prose(tex: str) -> str:
@@ -449,7 +480,7 @@ def test_the_summary_has_index_and_matrix_forms(derivations) -> None:
     summary = rnn.split(r"\section{Summary}", 1)[1]
     assert r"\sum_{k} w_{h k} \delta_{k}^{t}" in summary  # index form
     assert r"W^{(hy)} \delta^{(y)\,t}" in summary  # the same sum as a matrix product
-    assert r"\sum_{t} x^{t} \left(\delta^{t}\right)^{\top}" in summary  # ∂L/∂W = Σ_t x (δ)ᵀ
+    assert r"\sum_{t} x^{t} (\delta^{t})^{\top}" in summary  # ∂L/∂W = Σ_t x (δ)ᵀ
     assert r"t = T, \dots, 1" in summary and r"\delta_{h}^{T + 1} = 0" in summary
 
 

@@ -204,11 +204,11 @@ PROSE: dict[str, dict[str, str]] = {
     "col_matrix": {"en": "matrix form", "zh": "矩阵形式"},
     "summary": {"en": "Summary", "zh": "小结"},
     "summary_intro": {
-        "en": "Index form on the left, matrix and vector form on the right: vectors drop the "
+        "en": "Each index form has its matrix and vector form on its right: vectors drop the "
               "unit index, $\\odot$ is the elementwise product, functions act elementwise, and "
               "a weight matrix $W$ has the rows and columns of its indices ($w_{{hk}}$ is row "
               "$h$, column $k$).",
-        "zh": "左为指标形式，右为矩阵与向量形式：向量省去单元指标，$\\odot$ 是逐元素乘积，"
+        "zh": "每个指标形式的右边是它的矩阵与向量形式：向量省去单元指标，$\\odot$ 是逐元素乘积，"
               "函数逐元素作用，权重矩阵 $W$ 的行和列就是其两个指标（$w_{{hk}}$ 在第 $h$ 行"
               "第 $k$ 列）。"},
     "summary_forward": {"en": "Forward, $t = 1, \\dots, T$", "zh": "前向，$t = 1, \\dots, T$"},

@@ -42,8 +42,12 @@ from chainrule.symbolic import Adjoint, Derivation, InRange, LocalPartial, Parti
 
 #: Width (estimated characters) of a derivation line that has a note beside it.
 NOTED_WIDTH = 42
-#: Width of one cell of the summary and of the gradient table.
+#: Width of one cell of the summary's matrix forms.
 CELL_WIDTH = 30
+#: Width of one cell of the summary's index forms, printed with text-style sums.
+INDEX_CELL_WIDTH = 38
+#: Widest summary cell (with its left side) that a quarter of the page holds.
+HALF_CELL = 26
 
 _UNICODE = {
     r"\delta": "δ", r"\epsilon": "ε", r"\iota": "ι", r"\phi": "φ", r"\omega": "ω",
@@ -671,8 +675,9 @@ class _Teaching(_Notes):
     def cell(self, lhs: str, expr_tex_lines: list[str]) -> str:
         if len(expr_tex_lines) == 1:
             return f"${lhs} = {expr_tex_lines[0]}$"
-        body = r" \\ &\quad ".join(expr_tex_lines)
-        return rf"$\begin{{aligned}}[t] {lhs} &= {body}\end{{aligned}}$"
+        # text-style sums, as on one line: the summary is a page a reader scans
+        body = r" \\ &\quad \textstyle ".join(expr_tex_lines)
+        return rf"$\begin{{aligned}}[t] {lhs} &= \textstyle {body}\end{{aligned}}$"
 
     def vector_lines(self, tex: str) -> list[str]:
         """A vector form broken after top-level ``+`` where it is wide."""
@@ -706,7 +711,7 @@ class _Teaching(_Notes):
     def pair(self, lhs: Expr, expr: Expr, indices: tuple[Expr, ...] = ()) -> dict[str, str]:
         """One row of index form beside matrix form."""
         saved = self._width
-        self._width = CELL_WIDTH
+        self._width = INDEX_CELL_WIDTH  # \summarysize sets both languages at 10pt
         try:
             index = self.cell(self.inline(lhs), self.terms(expr))
         finally:
@@ -726,8 +731,7 @@ class _Teaching(_Notes):
         forward.append(self.pair(model.loss_equation.lhs,  # type: ignore[union-attr]
                                  model.loss_equation.rhs))  # type: ignore[union-attr]
         backward = [self.pair(a.lhs, a.expr, a.indices) for a in self.derivation.named]
-        gradients = [self.pair(self.gradient_lhs(g), g.expr, g.indices)
-                     for g in self.derivation.gradients.values()]
+        gradients, wide = self.gradient_pairs()
         cases = self.boundaries()
         loops = self.loops()
         conds = self.join(zero for case in cases for zero in case["zeros"])
@@ -749,7 +753,27 @@ class _Teaching(_Notes):
                         "summary_forward_down" if directions == {1} else "summary_forward")
         return {"loop": loop, "forward_head": self.s[forward_head],
                 "forward": forward, "backward_head": head, "backward": backward,
-                "gradients": gradients}
+                "gradients": gradients, "wide_gradients": wide}
+
+    def gradient_pairs(self) -> tuple[list[list[dict[str, str]]], list[dict[str, str]]]:
+        """The summary's gradients: narrow ones two to a row, each row holding gradients of
+        one adjoint (``∂L/∂W^{(xι)}`` beside ``∂L/∂W^{(hι)}``), and the wide ones (a state's,
+        a weight used in several places) a row each."""
+        rows: list[list[dict[str, str]]] = []
+        wide: list[dict[str, str]] = []
+        last_group: tuple[str, ...] | None = None
+        for g in self.derivation.gradients.values():
+            pair = self.pair(self.gradient_lhs(g), g.expr, g.indices)
+            if max(_visible_width(pair["index"]), _visible_width(pair["matrix"])) > HALF_CELL:
+                wide.append(pair)
+                continue
+            group = tuple(sorted({lp.consumer.quantity.name for lp in g.local_partials}))
+            if rows and len(rows[-1]) == 1 and group == last_group:
+                rows[-1].append(pair)
+            else:
+                rows.append([pair])
+            last_group = group
+        return rows, wide
 
     def state_directions(self) -> set[int]:
         """How the forward recurrences run: -1 for one through ``t-1`` (``t`` ascending, from

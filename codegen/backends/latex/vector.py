@@ -40,12 +40,15 @@ class Atom(sympy.Symbol):
     tex: str
     axes: tuple[Idx, ...]
     rank: int
+    #: a product or a sum printed as one atom: parenthesised as a factor of ``⊙``
+    compound: bool
 
-    def __new__(cls, tex: str, axes: tuple[Idx, ...], rank: int = 2) -> Atom:
+    def __new__(cls, tex: str, axes: tuple[Idx, ...], rank: int = 2,
+                compound: bool = False) -> Atom:
         # SymPy caches Symbols by name: every attribute is in the name, or an atom made
         # for another model would hand this one its rank (and the order of its factors)
-        atom = super().__new__(cls, f"atom:{tex}:{axes}:{rank}")
-        atom.tex, atom.axes, atom.rank = tex, axes, rank
+        atom = super().__new__(cls, f"atom:{tex}:{axes}:{rank}:{compound}")
+        atom.tex, atom.axes, atom.rank, atom.compound = tex, axes, rank, compound
         return atom
 
 
@@ -60,7 +63,8 @@ class _VectorPrinter(NotesLatexPrinter):
             if len(vectors) > 1 and coefficient in (1, -1):
                 vectors = _graves_order(vectors)
                 scalars = [self._print(f) for f in factors if not _is_vector(f)]
-                pieces = [self._add_parens(self._print(f)) if isinstance(f, sympy.Add)
+                pieces = [self._add_parens(self._print(f))
+                          if isinstance(f, sympy.Add) or (isinstance(f, Atom) and f.compound)
                           else self._print(f) for f in vectors]
                 head = ("- " if coefficient == -1 else "") + " ".join(scalars)
                 return (head + " " if scalars else head) + r" \odot ".join(pieces)
@@ -128,9 +132,11 @@ class VectorForms:
         if time is not None and quantity.time:
             sup = (*sup, self.printer._print(time))
         if transposed:
-            if sup:
-                return rf"\left({Scripted(parts.stem, parts.sub, sup).tex()}\right)^{{\top}}"
-            sup = (r"\top",)
+            # a weight's layer label takes the transpose beside it (W^{(hy)\top}); a
+            # time or other superscript would read as its exponent: (x^t)^⊤
+            if not all(s.startswith("(") and s.endswith(")") for s in sup):
+                return rf"({Scripted(parts.stem, parts.sub, sup).tex()})^{{\top}}"
+            sup = (*sup, r"\top")
         return Scripted(parts.stem, parts.sub, sup).tex()
 
     def reference(self, ref: Indexed) -> Atom:
@@ -190,12 +196,13 @@ class VectorForms:
         if over_time:
             inner = (sympy.Sum(body, *[(i, i.lower, i.upper) for i in units]) if units
                      else body)
-            atom = self.outer(inner) if _is_product_of_two(inner) else None
+            atom = self.outer(inner) if _is_product_of_arrays(inner) else None
             if atom is None:
                 converted = self.convert(inner)
                 atom = Atom(self.printer.doprint(converted), _axes(converted))
             tex = atom.tex if not isinstance(inner, sympy.Add) else rf"\left({atom.tex}\right)"
-            return Atom(rf"\sum_{{{self.printer._print(self.time)}}} {tex}", atom.axes)
+            return Atom(rf"\sum_{{{self.printer._print(self.time)}}} {tex}", atom.axes,
+                        compound=True)
         if len(units) != 1:
             raise _NoForm(total)
         (index,) = units
@@ -218,23 +225,34 @@ class VectorForms:
             if isinstance(vector, sympy.Add) or (isinstance(vector, sympy.Mul)
                                                  and _is_vector(vector)):
                 vec = rf"\left({vec}\right)"
-            return Atom(f"{tex} {vec}", (columns if transposed else rows,), _rank(vector))
+            return Atom(f"{tex} {vec}", (columns if transposed else rows,), _rank(vector),
+                        compound=True)
         vectors = [self.convert(f) for f in factors]
         if len(vectors) == 2 and all(_axes(v) == (index,) for v in vectors):
             first, second = (self.printer.doprint(v) for v in vectors)
-            return Atom(rf"\left({first}\right)^{{\top}} {second}", ())
+            return Atom(rf"({first})^{{\top}} {second}", ())
         raise _NoForm(total)
 
     def outer(self, body: Expr) -> Atom | None:
-        """``x_i^t δ_h^t`` as the outer product ``x^t (δ^t)^\\top`` (axes ``(i, h)``)."""
-        first, second = (self.convert(f) for f in sympy.Mul.make_args(body))
-        a, b = _axes(first), _axes(second)
-        if len(a) != 1 or len(b) != 1 or a == b:
+        """``x_i^t δ_h^t`` as the outer product ``x^t (δ^t)^\\top`` (axes ``(i, h)``), and
+        ``b_h r_{h'} δ_{h'}`` as ``b (r ⊙ δ)^\\top``: the factors over each of two axes
+        multiplied elementwise."""
+        groups: dict[tuple[Idx, ...], list[Expr]] = {}
+        for factor in sympy.Mul.make_args(body):
+            if not isinstance(factor, InRange):
+                converted = self.convert(factor)
+                groups.setdefault(_axes(converted), []).append(converted)
+        scalars = groups.pop((), [])
+        if scalars or len(groups) != 2 or any(len(axes) != 1 for axes in groups):
             return None
+        (a, first), (b, second) = groups.items()
         if self.out and (b[0], a[0]) == self.out:
             first, second, a, b = second, first, b, a
-        return Atom(rf"{self.printer.doprint(first)} \left({self.printer.doprint(second)}"
-                    rf"\right)^{{\top}}", (a[0], b[0]))
+        left, right = (self.printer.doprint(sympy.Mul(*group)) for group in (first, second))
+        if len(first) > 1:
+            left = f"({left})"
+        # plain parentheses: \left( would grow them to the scripts' height
+        return Atom(rf"{left} ({right})^{{\top}}", (a[0], b[0]))
 
     def is_matrix(self, ref: Indexed) -> bool:
         quantity, adjoint = self.printer._quantity_of(ref.base)
@@ -261,7 +279,7 @@ class VectorForms:
         self.out = tuple(out)
         expr = self.printer.graves(expr)  # Graves' g(a_c), before the arrays become atoms
         try:
-            if len(self.out) == 2 and _is_product_of_two(expr):
+            if len(self.out) == 2 and _is_product_of_arrays(expr):
                 atom = self.outer(expr)
                 if atom is not None:
                     return atom.tex
@@ -271,18 +289,24 @@ class VectorForms:
 
 
 def _axes(expr: Expr) -> tuple[Idx, ...]:
-    axes: set[tuple[Idx, ...]] = {a.axes for a in expr.atoms(Atom) if a.axes}
-    if len(axes) > 1:
-        # elementwise products of vectors over the same unit, written with different letters
-        sizes = {tuple(i.upper for i in a) for a in axes}
-        if len(sizes) > 1:
-            raise _NoForm(expr)
-    return next(iter(axes)) if axes else ()
+    """The unit axes of a converted expression. The factors of a product must share one
+    (``x_h y_{h'}`` is an outer product, never ``x ⊙ y``); the terms of a sum may name
+    the same unit with different letters (``Σ_{c'} w_{cc'} δ_{c'}`` beside ``w_c δ_c``)."""
+    if isinstance(expr, Atom):
+        return expr.axes
+    found = sorted({_axes(arg) for arg in expr.args} - {()}, key=str)
+    if not found:
+        return ()
+    if isinstance(expr, sympy.Mul) and len(found) > 1:
+        raise _NoForm(expr)
+    if len({tuple(i.upper for i in axes) for axes in found}) > 1:
+        raise _NoForm(expr)
+    return found[0]
 
 
-def _is_product_of_two(expr: Expr) -> bool:
+def _is_product_of_arrays(expr: Expr) -> bool:
     factors = [f for f in sympy.Mul.make_args(expr) if not isinstance(f, InRange)]
-    return isinstance(expr, sympy.Mul) and len(factors) == 2 and all(
+    return isinstance(expr, sympy.Mul) and len(factors) >= 2 and all(
         isinstance(f, Indexed) for f in factors)
 
 
