@@ -37,7 +37,8 @@ def _compose(stem: str, sub: tuple[str, ...], sup: tuple[str, ...]) -> str:
     return Scripted(stem, sub, sup).tex()
 
 
-def _is_label(script: str) -> bool:
+def is_label(script: str) -> bool:
+    """Whether a superscript is a layer label in parentheses, ``(hy)``."""
     return script.startswith("(") and script.endswith(")")
 
 
@@ -50,14 +51,14 @@ def drop_redundant_labels(symbols: dict[str, str], sizes: dict[str, tuple[object
         parts = _parts(tex)
         if parts is not None:
             stem, sub, sup = parts
-            keys[name] = (stem, sub, tuple(s for s in sup if not _is_label(s)), sizes[name])
+            keys[name] = (stem, sub, tuple(s for s in sup if not is_label(s)), sizes[name])
     result = dict(symbols)
     for name, key in keys.items():
         parts = _parts(symbols[name])
         assert parts is not None
         stem, sub, sup = parts
-        if any(_is_label(s) for s in sup) and sum(k == key for k in keys.values()) == 1:
-            result[name] = _compose(stem, sub, tuple(s for s in sup if not _is_label(s)))
+        if any(is_label(s) for s in sup) and sum(k == key for k in keys.values()) == 1:
+            result[name] = _compose(stem, sub, tuple(s for s in sup if not is_label(s)))
     return result
 
 
@@ -119,4 +120,5 @@ def _counts(items: Iterable[str]) -> dict[str, int]:
     return counts
 
 
-__all__ = ["drop_redundant_labels", "index_form_symbols", "index_subscript", "vector_symbols"]
+__all__ = ["drop_redundant_labels", "index_form_symbols", "index_subscript", "is_label",
+           "vector_symbols"]

@@ -19,7 +19,7 @@ from typing import Any
 import sympy
 from sympy import Expr, Idx, Indexed
 
-from chainrule.codegen.backends.latex.notation import vector_symbols
+from chainrule.codegen.backends.latex.notation import is_label, vector_symbols
 from chainrule.codegen.backends.latex.printer import (
     GravesBase,
     NotesLatexPrinter,
@@ -134,7 +134,7 @@ class VectorForms:
         if transposed:
             # a weight's layer label takes the transpose beside it (W^{(hy)\top}); a
             # time or other superscript would read as its exponent: (x^t)^⊤
-            if not all(s.startswith("(") and s.endswith(")") for s in sup):
+            if not all(is_label(s) for s in sup):
                 return rf"({Scripted(parts.stem, parts.sub, sup).tex()})^{{\top}}"
             sup = (*sup, r"\top")
         return Scripted(parts.stem, parts.sub, sup).tex()
