@@ -29,10 +29,20 @@ from .functions import (
 from .model import Equation, Model, ModelError, Quantity, Role
 from .names import Names, adjoint_name, c_functions, numbered, quantity_of_adjoint
 from .rules import Rule, rule_text
-from .verify import VerifyError, VerifyReport, verify_derivation
+from .verify import (
+    NUMERIC_FUNCTIONS,
+    TOLERANCE,
+    Numbers,
+    VerifyError,
+    VerifyReport,
+    default_cases,
+    verify_derivation,
+)
 
 __all__ = [
     "ACTIVATIONS",
+    "NUMERIC_FUNCTIONS",
+    "TOLERANCE",
     "Adjoint",
     "Derivation",
     "Equation",
@@ -45,6 +55,7 @@ __all__ = [
     "Model",
     "ModelError",
     "Names",
+    "Numbers",
     "Partial",
     "Quantity",
     "Role",
@@ -55,6 +66,7 @@ __all__ = [
     "VerifyReport",
     "adjoint_name",
     "c_functions",
+    "default_cases",
     "derivative_rule",
     "derive",
     "exp",

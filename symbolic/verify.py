@@ -69,8 +69,8 @@ from .model import Equation, Model, Quantity, Role
 from .names import adjoint_name, quantity_of_adjoint
 from .rules import rule_text
 
-__all__ = ["STEP", "TOLERANCE", "StepCheck", "VerifyError", "VerifyReport", "default_cases",
-           "verify_derivation"]
+__all__ = ["NUMERIC_FUNCTIONS", "STEP", "TOLERANCE", "Numbers", "StepCheck", "VerifyError",
+           "VerifyReport", "default_cases", "verify_derivation"]
 
 #: the largest discrepancy a correct step may show (see the module docstring)
 TOLERANCE = 1e-9
@@ -180,7 +180,7 @@ def verify_derivation(derivation: Derivation, *, seed: int = 0,
     worst: dict[tuple[str, int], StepCheck] = {}
     for sizes in sizes_list:
         try:
-            numbers = _Numbers(model, sizes, rng)
+            numbers = Numbers(model, sizes, rng)
         except _Unevaluable as error:
             raise VerifyError(f"{model.name}: the forward pass cannot be evaluated at "
                               f"{_pairs(sizes, ' ')}: {error}") from None
@@ -230,14 +230,15 @@ class VerifyError(ValueError):
     """The forward pass of a model cannot be given numbers (nothing can be checked)."""
 
 
-class _Unevaluable(Exception):
-    """An expression the numbers cannot be given to (named in the step's report)."""
+class _Unevaluable(VerifyError):
+    """An expression the numbers cannot be given to (named in the step's report; outside
+    a step, a :class:`VerifyError` like any other)."""
 
 
 # --- one case: the sizes, the values, the true adjoints and local partials ------------------
 
 
-class _Numbers:
+class Numbers:
     """Values of everything a step can name, at one set of sizes.
 
     Arrays have a leading batch axis (perturbations; 1 for the values themselves), then
@@ -602,7 +603,9 @@ def _erf(v: np.ndarray) -> np.ndarray:
     return value + 1j * np.imag(v) * (2 / math.sqrt(math.pi)) * np.exp(-real**2)
 
 
-_FUNCTIONS: dict[type, Callable[[np.ndarray], np.ndarray]] = {
+#: NumPy values of the functions an equation may apply, by SymPy class (complex arguments
+#: too, for the complex step)
+NUMERIC_FUNCTIONS: dict[type, Callable[[np.ndarray], np.ndarray]] = {
     sympy.exp: np.exp,
     sympy.log: np.log,
     sympy.tanh: np.tanh,
@@ -626,7 +629,7 @@ class _Evaluator:
     adds along its variables' axes (keeping them, of length 1).
     """
 
-    def __init__(self, numbers: _Numbers, exprs: Sequence[Expr], free: Sequence[Expr]) -> None:
+    def __init__(self, numbers: Numbers, exprs: Sequence[Expr], free: Sequence[Expr]) -> None:
         self.numbers = numbers
         variables = list(dict.fromkeys(free))
         for expr in exprs:
@@ -700,7 +703,7 @@ class _Evaluator:
             return (np.less_equal(lo, e) & np.less_equal(e, hi)).astype(float)
         if isinstance(node, sympy.Function) and len(node.args) == 1:
             argument = np.asarray(self.value(node.args[0], values, scope))
-            function = _FUNCTIONS.get(type(node))
+            function = NUMERIC_FUNCTIONS.get(type(node))
             if function is None:
                 kind = type(node)
                 function = np.vectorize(lambda v: complex(kind(v).evalf()), otypes=[complex])
@@ -830,7 +833,7 @@ class _Evaluator:
 # --- one step ---------------------------------------------------------------------------------
 
 
-def _check_step(numbers: _Numbers, adjoint: Adjoint, number: int, recorded: Step) -> StepCheck:
+def _check_step(numbers: Numbers, adjoint: Adjoint, number: int, recorded: Step) -> StepCheck:
     """The worst discrepancy of ``recorded`` at ``numbers``' sizes, over the free indices."""
     time = numbers.model.time_index
     ranges: dict[Expr, tuple[int, int]] = {}

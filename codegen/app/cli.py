@@ -19,6 +19,7 @@ import argparse
 import fnmatch
 import os
 import sys
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -436,6 +437,13 @@ def _version() -> str:
         return "(not installed)"
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str,
+                  lineno: int, file: Any = None, line: str | None = None) -> None:
+    """A warning of ours (a matrix form the notes leave out) as the command line's own
+    line, not Python's (source path and line)."""
+    print(f"{PROG}: warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``chainrule`` with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
     parser = build_parser()
@@ -446,7 +454,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         model_error = _model_error()
         try:
-            return args.func(args)
+            with warnings.catch_warnings():
+                warnings.showwarning = _show_warning
+                return args.func(args)
         except model_error as exc:
             _error(str(exc))
             return 2

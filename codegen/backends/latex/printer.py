@@ -20,8 +20,9 @@ method each, and reads the notation from the :class:`~symbolic.Model`:
 - ``Sum`` shows its indices only (``\\sum_{k}``; ranges are stated once, in the
   notation section), :class:`~symbolic.Partial` prints ``\\frac{\\partial a}{\\partial b}``,
   ``KroneckerDelta(a, b)`` prints ``\\delta_{a b}``;
-- :class:`~symbolic.InRange` prints nothing inside a product (the notes state
-  the boundary condition in prose) and an Iverson bracket on its own;
+- :class:`~symbolic.InRange` prints nothing inside a product whose adjoint's boundary
+  values imply it (``[t ≤ T-1] δ^{t+1}``: the notes state ``δ^{T+1} = 0`` once), and an
+  Iverson bracket otherwise (``[t = T] Σ_k w_{ck} δ_k``, a loss read at the last step);
 - ``logistic`` is ``\\sigma``, ``relu`` is ``\\operatorname{relu}``, ``step(x)`` is
   ``[x > 0]``, ``log`` is ``\\ln``.
 """
@@ -144,23 +145,28 @@ class GravesBase(sympy.Function):
     """A squashing function as Graves names it in the LSTM (``f`` for the gates, ``g`` for
     the cell input, ``h`` for the cell output), or its derivative (``g'``): the notes print
     ``tanh(a_c)`` as ``g(a_c)`` and ``1 - tanh²(a_c)`` as ``g'(a_c)``. Each letter is a
-    subclass (:func:`graves_function`); they exist only to be printed."""
+    subclass (:func:`graves_function`); they exist to be printed, and name the function
+    they stand for (``squashing``, a name of :data:`SQUASHING`) for the matrix forms'
+    numerical check."""
 
     nargs = 1
     letter: ClassVar[str] = ""
     prime: ClassVar[bool] = False
+    squashing: ClassVar[str] = ""
 
 
-_GRAVES_CLASSES: dict[tuple[str, bool], type[GravesBase]] = {}
+_GRAVES_CLASSES: dict[tuple[str, bool, str], type[GravesBase]] = {}
 
 
-def graves_function(letter: str, prime: bool = False) -> type[GravesBase]:
-    """The function class printed ``letter`` (with ``prime``, its derivative)."""
-    key = (letter, prime)
+def graves_function(letter: str, prime: bool = False, squashing: str = "") -> type[GravesBase]:
+    """The function class printed ``letter`` (with ``prime``, its derivative) that stands
+    for ``squashing`` (``tanh``, ``logistic``)."""
+    key = (letter, prime, squashing)
     if key not in _GRAVES_CLASSES:
         name = "Graves_" + "".join(c if c.isalnum() else "_" for c in letter) + (
-            "_prime" if prime else "")
-        _GRAVES_CLASSES[key] = type(name, (GravesBase,), {"letter": letter, "prime": prime})
+            "_prime" if prime else "") + (f"_{squashing}" if squashing else "")
+        _GRAVES_CLASSES[key] = type(name, (GravesBase,), {
+            "letter": letter, "prime": prime, "squashing": squashing})
     return _GRAVES_CLASSES[key]
 
 
@@ -249,7 +255,8 @@ class NotesLatexPrinter(LatexPrinter):
             if (isinstance(square, sympy.Pow) and square.exp == 2
                     and type(square.base).__name__ == "tanh" and self._letter(square.base)):
                 letter = self._letter(square.base)
-                return graves_function(letter, True)(self._squash(square.base.args[0]))
+                return graves_function(letter, True, "tanh")(
+                    self._squash(square.base.args[0]))
         if isinstance(expr, sympy.Mul):
             factors = list(expr.args)
             for factor in list(factors):
@@ -258,13 +265,14 @@ class NotesLatexPrinter(LatexPrinter):
                     if factor in factors and rest in factors:
                         factors.remove(factor)
                         factors.remove(rest)
-                        factors.append(graves_function(self._letter(factor), True)(
-                            factor.args[0]))
+                        factors.append(graves_function(self._letter(factor), True,
+                                                       "logistic")(factor.args[0]))
             if len(factors) != len(expr.args):
                 return sympy.Mul(*(self._squash(f) for f in factors))
         letter = self._letter(expr)
         if letter is not None:
-            return graves_function(letter)(self._squash(expr.args[0]))
+            return graves_function(letter, False, type(expr).__name__)(
+                self._squash(expr.args[0]))
         return expr.func(*(self._squash(a) for a in expr.args))
 
     def _print_GravesBase(self, expr: GravesBase, exp: str | None = None) -> str:
@@ -404,6 +412,47 @@ class NotesLatexPrinter(LatexPrinter):
     def _print_InRange(self, expr: InRange) -> str:
         return rf"\left[{self.range_condition(expr)}\right]"
 
+    def implied(self, condition: InRange, product: Expr) -> bool:
+        """Whether ``condition`` (``lo ≤ e ≤ hi``), a factor of ``product``, goes without
+        saying. The notes' equations hold at the steps of the backward loop, ``1 ≤ t ≤ T``
+        (an initial state's gradient is an equation of its own), and the boundary values
+        make an adjoint zero outside ``1..T``: where ``product`` reads an adjoint at step
+        ``σ`` in every term, it vanishes unless ``1 ≤ σ ≤ T``. The condition goes without
+        saying when each of its bounds follows from one of these: ``[t ≤ T-1] δ^{t+1}``
+        (``δ^{T+1} = 0``), ``[T ≥ 2] δ^{2}``; never ``[t = T] δ_k``, nor a condition on a
+        unit index."""
+        time = self.model.time_index
+        target, lo, hi = condition.args
+        if time is None:
+            return False
+        rest = sympy.Mul(*(f for f in sympy.Mul.make_args(product) if f != condition))
+        # the facts, each as (lowest, highest) of something: t, and each adjoint's step
+        facts = [(time, sympy.S.One, time.upper)] + [
+            (step, sympy.S.One, time.upper) for step in self._adjoint_steps(rest)]
+        below = target - lo  # must be ≥ 0
+        above = hi - target  # must be ≥ 0
+        return (any(below.is_nonnegative or (below - (x - first)).is_nonnegative
+                    for x, first, _ in facts)
+                and any(above.is_nonnegative or (above - (last - x)).is_nonnegative
+                        for x, _, last in facts))
+
+    def _adjoint_steps(self, expr: Expr) -> set[Expr]:
+        """The steps of the adjoints that every term of ``expr`` reads as a factor (of a
+        product, or of a sum's body): ``t + 1`` for ``δ^{t+1}``."""
+        if isinstance(expr, Indexed):
+            quantity, adjoint = self._quantity_of(expr.base)
+            if adjoint and quantity is not None and quantity.time and \
+                    len(expr.indices) == quantity.rank:
+                return {expr.indices[-1]}
+            return set()
+        if isinstance(expr, sympy.Mul):
+            return set().union(*(self._adjoint_steps(f) for f in expr.args))
+        if isinstance(expr, sympy.Sum):
+            return self._adjoint_steps(expr.function)
+        if isinstance(expr, sympy.Add):
+            return set.intersection(*(self._adjoint_steps(term) for term in expr.args))
+        return set()
+
     def range_condition(self, expr: InRange, span: tuple[Expr, Expr] | None = None) -> str:
         """``lo \\le e \\le hi``, leaving out a bound that ``span`` (or the index) implies."""
         target, lo, hi = expr.args
@@ -414,6 +463,8 @@ class NotesLatexPrinter(LatexPrinter):
         else:
             bounds = (None, None)
         text = self._print(target)
+        if lo == hi:
+            return rf"{text} = {self._print(lo)}"
         if lo == bounds[0]:
             return rf"{text} \le {self._print(hi)}" if hi != bounds[1] else text
         if hi == bounds[1]:
@@ -423,7 +474,8 @@ class NotesLatexPrinter(LatexPrinter):
     def _print_Mul(self, expr: Expr) -> str:
         if isinstance(expr, sympy.Mul):
             if not self._settings["show_ranges"]:
-                kept = [arg for arg in expr.args if not isinstance(arg, InRange)]
+                kept = [arg for arg in expr.args
+                        if not (isinstance(arg, InRange) and self.implied(arg, expr))]
                 if len(kept) != len(expr.args):
                     return self._print(sympy.Mul(*kept))
             if any(map(_is_log, expr.args)):

@@ -143,6 +143,10 @@ PROSE: dict[str, dict[str, str]] = {
               "${beyond}$: the terms that read {reads} vanish, that is {conds}.",
         "zh": "在时间上倒着运行的层中，$t = {last}$ 时没有第 ${beyond}$ 步，含 {reads} 的项"
               "为零，即 {conds}。"},
+    "conditioned": {
+        "en": "The term ${term}$ of ${lhs}$ is there only where {when}: a bracket is one where "
+              "its condition holds and zero elsewhere.",
+        "zh": "${lhs}$ 中的项 ${term}$ 只在 {when} 时出现：方括号在条件成立时为一，否则为零。"},
     "readers": {"en": "It is read by {readers}.", "zh": "用到它的量：{readers}。"},
     "by": {"en": "by {refs}", "zh": "由 {refs}"},
     "chain_rule": {"en": "chain rule", "zh": "链式法则"},

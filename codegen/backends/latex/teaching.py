@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import warnings
 from collections.abc import Iterable
 
 import sympy
@@ -37,6 +38,7 @@ from chainrule.codegen.backends.latex.trace import (
 )
 from chainrule.codegen.backends.latex.trace import preamble as _preamble
 from chainrule.codegen.backends.latex.vector import VectorForms
+from chainrule.codegen.backends.latex.vector_check import failing_forms
 from chainrule.codegen.backends.latex.words import model_text, quantity_name, rule_name
 from chainrule.symbolic import Adjoint, Derivation, InRange, LocalPartial, Partial, Role, Rule
 
@@ -138,6 +140,11 @@ class _Teaching(_Notes):
         self.example = example
         self.s = {**self.s, **prose(lang)}
         self.vectors = VectorForms(self.model)
+        # a matrix form that its numerical check finds wrong is never printed
+        self.failing_forms = failing_forms(derivation)
+        for check in self.failing_forms.values():
+            warnings.warn(f"{self.model.name}: the matrix form of {check.describe()}; the "
+                          f"summary shows the index form alone", stacklevel=2)
         self.refs: dict[str, str] = {}  # quantity name → label of the equation deriving it
         # Chinese is set at 12pt, English at 11pt: fewer characters fit beside a note
         self._width = NOTED_WIDTH if lang == "en" else NOTED_WIDTH - 5
@@ -445,11 +452,26 @@ class _Teaching(_Notes):
 
     def boundary_sentence(self, named: list[Adjoint]) -> str:
         cases = self.boundaries()
-        if not cases:
+        sentences = [self.s["boundary_case" if case["ahead"] else "boundary_case_behind"]
+                     .format(**case) for case in cases] + self.conditioned_terms(named)
+        if not sentences:
             return ""
-        return self.s["boundary"].format(cases=self.s["sentence_sep"].join(
-            self.s["boundary_case" if case["ahead"] else "boundary_case_behind"].format(**case)
-            for case in cases))
+        return self.s["boundary"].format(cases=self.s["sentence_sep"].join(sentences))
+
+    def conditioned_terms(self, named: list[Adjoint]) -> list[str]:
+        """A sentence for each term that is there only where its range condition holds,
+        one the boundary values do not imply (so the equations print it as a bracket):
+        ``[t = T] Σ_k w_{ck} δ_k`` of a loss read at the last step."""
+        sentences = []
+        for adjoint in named:
+            for term in sympy.Add.make_args(adjoint.expr):
+                conditions = [f for f in sympy.Mul.make_args(term) if isinstance(f, InRange)
+                              and not self.printer.implied(f, term)]
+                if conditions:
+                    when = self.join(self.printer.range_condition(c) for c in conditions)
+                    sentences.append(self.s["conditioned"].format(
+                        term=self.tex(term), lhs=self.tex(adjoint.lhs), when=when))
+        return sentences
 
     def plain_indices(self, ref: Indexed, when: Expr | None = None) -> tuple[Expr, ...]:
         """``ref``'s quantity at its canonical unit indices, at ``when`` (default t+1)."""
@@ -717,7 +739,7 @@ class _Teaching(_Notes):
         finally:
             self._width = saved
         units = tuple(i for i in indices if i != self.model.time_index)
-        form = self.vectors.form(expr, units)
+        form = self.vectors.form(expr, units) if expr not in self.failing_forms else None
         matrix = (self.cell(self.vectors.lhs(lhs, inline=True), self.vector_lines(form))
                   if form is not None else "")
         return {"index": index, "matrix": matrix}

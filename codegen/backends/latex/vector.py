@@ -42,14 +42,33 @@ class Atom(sympy.Symbol):
     rank: int
     #: a product or a sum printed as one atom: parenthesised as a factor of ``⊙``
     compound: bool
+    #: what the atom computes, for the numerical check (``vector_check.py``): the tuple
+    #: ``(kind, *arguments)`` of one of the kinds of :data:`OPERATIONS`
+    op: tuple[Any, ...]
 
     def __new__(cls, tex: str, axes: tuple[Idx, ...], rank: int = 2,
-                compound: bool = False) -> Atom:
+                compound: bool = False, op: tuple[Any, ...] = ()) -> Atom:
         # SymPy caches Symbols by name: every attribute is in the name, or an atom made
         # for another model would hand this one its rank (and the order of its factors)
-        atom = super().__new__(cls, f"atom:{tex}:{axes}:{rank}:{compound}")
-        atom.tex, atom.axes, atom.rank, atom.compound = tex, axes, rank, compound
+        atom = super().__new__(cls, f"atom:{tex}:{axes}:{rank}:{compound}:{op}")
+        atom.tex, atom.axes, atom.rank, atom.compound, atom.op = tex, axes, rank, compound, op
         return atom
+
+
+#: The kinds of :attr:`Atom.op`, with their arguments: each is decided where the atom's
+#: TeX is, from the same facts (which matrix, transposed or not), so that evaluating the
+#: operations checks the decisions the printed form shows.
+OPERATIONS = {
+    "array": "(name, adjoint, time): the quantity's values (its adjoint's, with adjoint)"
+             " at step time (None: no time axis) over its unit axes",
+    "softmax": "(argument,): softmax of the argument atom over its one axis",
+    "matvec": "(name, transposed, vector): the matrix (transposed) times the vector",
+    "dot": "(first, second): the dot product of two vectors",
+    "outer": "(left, right): the outer product of two products of vectors",
+    "time_sum": "(body,): the body summed over t = 1..T",
+    "range": "(target, lo, hi): 1 where lo <= target <= hi, else 0 (an Iverson bracket)",
+    "value": "(expr,): a converted expression",
+}
 
 
 class _VectorPrinter(NotesLatexPrinter):
@@ -58,6 +77,12 @@ class _VectorPrinter(NotesLatexPrinter):
 
     def _print_Mul(self, expr: Expr) -> str:
         if isinstance(expr, sympy.Mul):
+            brackets = [f for f in expr.args if isinstance(f, Atom) and f.op[:1] == ("range",)]
+            if brackets:  # an Iverson bracket first, as in index form: [t = T] W δ
+                if expr.could_extract_minus_sign():
+                    return "- " + self._print(-expr)
+                rest = sympy.Mul(*(f for f in expr.args if f not in brackets))
+                return " ".join([*(b.tex for b in brackets), self._print(rest)])
             coefficient, factors = expr.as_coeff_mul()
             vectors = [f for f in factors if _is_vector(f)]
             if len(vectors) > 1 and coefficient in (1, -1):
@@ -146,7 +171,8 @@ class VectorForms:
         indices = list(ref.indices)
         time = indices.pop() if quantity.time and len(indices) == quantity.rank else None
         rank = 4 if adjoint else 1 if quantity.role is Role.PARAMETER else 2
-        return Atom(self.symbol(quantity.name, adjoint, time), tuple(indices), rank)
+        return Atom(self.symbol(quantity.name, adjoint, time), tuple(indices), rank,
+                    op=("array", quantity.name, adjoint, time))
 
     # --- expressions ----------------------------------------------------------------------
 
@@ -155,18 +181,35 @@ class VectorForms:
         if isinstance(expr, Indexed):
             return self.reference(expr)
         if isinstance(expr, InRange):
-            return sympy.S.One
+            return self.bracket(expr)
         if isinstance(expr, sympy.Sum):
             return self.sum(expr)
         if isinstance(expr, sympy.Mul):
             softmax = self.softmax(expr)
             if softmax is not None:
                 return softmax
+            # a range condition the boundary values imply prints nothing, as in index form
+            return sympy.Mul(*(sympy.S.One if isinstance(f, InRange) and
+                               self.printer.implied(f, expr) else self.convert(f)
+                               for f in expr.args))
         if isinstance(expr, (sympy.Symbol, sympy.Number)) or not expr.args:
             if isinstance(expr, sympy.Symbol) and expr.name != self.model.loss_name:
                 raise _NoForm(expr)
             return expr
         return expr.func(*(self.convert(arg) for arg in expr.args))
+
+    def bracket(self, condition: InRange) -> Atom:
+        """A range condition as the index form prints it: ``[t = T]``."""
+        return Atom(self.printer._print(condition), (), 0, op=("range", *condition.args))
+
+    def unconditioned(self, product: Expr) -> list[Expr]:
+        """The factors of ``product`` less its range conditions, where the boundary values
+        imply them (where one is not, the caller's form would lose it: no form)."""
+        factors = sympy.Mul.make_args(product)
+        if any(isinstance(f, InRange) and not self.printer.implied(f, product)
+               for f in factors):
+            raise _NoForm(product)
+        return [f for f in factors if not isinstance(f, InRange)]
 
     def softmax(self, expr: sympy.Mul) -> Atom | None:
         """``exp(a_k) / Σ_{k'} exp(a_{k'})`` as ``softmax(a)``."""
@@ -186,7 +229,8 @@ class VectorForms:
         if len(free) != 1 or total.function.args[0] != inner.xreplace({free[0]: index}):
             return None
         argument = self.reference(inner)
-        return Atom(rf"\operatorname{{softmax}}\left({argument.tex}\right)", argument.axes)
+        return Atom(rf"\operatorname{{softmax}}\left({argument.tex}\right)", argument.axes,
+                    op=("softmax", argument))
 
     def sum(self, total: sympy.Sum) -> Atom:
         summed = [index for index, _, _ in total.limits]
@@ -196,17 +240,18 @@ class VectorForms:
         if over_time:
             inner = (sympy.Sum(body, *[(i, i.lower, i.upper) for i in units]) if units
                      else body)
-            atom = self.outer(inner) if _is_product_of_arrays(inner) else None
+            atom = self.outer(inner) if _is_product(inner) else None
             if atom is None:
                 converted = self.convert(inner)
-                atom = Atom(self.printer.doprint(converted), _axes(converted))
+                atom = Atom(self.printer.doprint(converted), _axes(converted),
+                            op=("value", converted))
             tex = atom.tex if not isinstance(inner, sympy.Add) else rf"\left({atom.tex}\right)"
             return Atom(rf"\sum_{{{self.printer._print(self.time)}}} {tex}", atom.axes,
-                        compound=True)
+                        compound=True, op=("time_sum", atom))
         if len(units) != 1:
             raise _NoForm(total)
         (index,) = units
-        factors = [f for f in sympy.Mul.make_args(body) if not isinstance(f, InRange)]
+        factors = self.unconditioned(body)
         matrices = [f for f in factors if isinstance(f, Indexed) and self.is_matrix(f)]
         rest = sympy.Mul(*[f for f in factors if f not in matrices])
         if len(matrices) == 1:
@@ -226,11 +271,11 @@ class VectorForms:
                                                  and _is_vector(vector)):
                 vec = rf"\left({vec}\right)"
             return Atom(f"{tex} {vec}", (columns if transposed else rows,), _rank(vector),
-                        compound=True)
+                        compound=True, op=("matvec", name, transposed, vector))
         vectors = [self.convert(f) for f in factors]
         if len(vectors) == 2 and all(_axes(v) == (index,) for v in vectors):
             first, second = (self.printer.doprint(v) for v in vectors)
-            return Atom(rf"({first})^{{\top}} {second}", ())
+            return Atom(rf"({first})^{{\top}} {second}", (), op=("dot", *vectors))
         raise _NoForm(total)
 
     def outer(self, body: Expr) -> Atom | None:
@@ -238,21 +283,25 @@ class VectorForms:
         ``b_h r_{h'} δ_{h'}`` as ``b (r ⊙ δ)^\\top``: the factors over each of two axes
         multiplied elementwise."""
         groups: dict[tuple[Idx, ...], list[Expr]] = {}
-        for factor in sympy.Mul.make_args(body):
-            if not isinstance(factor, InRange):
-                converted = self.convert(factor)
-                groups.setdefault(_axes(converted), []).append(converted)
+        try:
+            factors = self.unconditioned(body)
+        except _NoForm:
+            return None  # a condition to print: the caller's elementwise form has it
+        for factor in factors:
+            converted = self.convert(factor)
+            groups.setdefault(_axes(converted), []).append(converted)
         scalars = groups.pop((), [])
         if scalars or len(groups) != 2 or any(len(axes) != 1 for axes in groups):
             return None
         (a, first), (b, second) = groups.items()
         if self.out and (b[0], a[0]) == self.out:
             first, second, a, b = second, first, b, a
-        left, right = (self.printer.doprint(sympy.Mul(*group)) for group in (first, second))
+        products = sympy.Mul(*first), sympy.Mul(*second)
+        left, right = (self.printer.doprint(product) for product in products)
         if len(first) > 1:
             left = f"({left})"
         # plain parentheses: \left( would grow them to the scripts' height
-        return Atom(rf"{left} ({right})^{{\top}}", (a[0], b[0]))
+        return Atom(rf"{left} ({right})^{{\top}}", (a[0], b[0]), op=("outer", *products))
 
     def is_matrix(self, ref: Indexed) -> bool:
         quantity, adjoint = self.printer._quantity_of(ref.base)
@@ -276,14 +325,30 @@ class VectorForms:
     def form(self, expr: Expr, out: tuple[Expr, ...] = ()) -> str | None:
         """``expr`` in matrix and vector form, or None where it has none; ``out`` is the
         left side's unit indices (an outer product follows their order)."""
+        # Graves' g(a_c), before the arrays become atoms
+        converted = self.converted(expr, out, graves=True)
+        return None if converted is None else self.printer.doprint(converted)
+
+    def converted(self, expr: Expr, out: tuple[Expr, ...] = (), *,
+                  graves: bool = False) -> Expr | None:
+        """``expr`` over :class:`Atom` s, or None where it has no matrix form; with
+        ``graves``, with Graves' letters (``g(a_c)`` for ``tanh(a_c)``) as :meth:`form`
+        prints it."""
+        if graves:
+            expr = self.printer.graves(expr)
         self.out = tuple(out)
-        expr = self.printer.graves(expr)  # Graves' g(a_c), before the arrays become atoms
         try:
-            if len(self.out) == 2 and _is_product_of_arrays(expr):
+            if len(self.out) == 2 and _is_product(expr):
                 atom = self.outer(expr)
                 if atom is not None:
-                    return atom.tex
-            return self.printer.doprint(self.convert(expr))
+                    return atom
+            converted = self.convert(expr)
+            # a product of vectors over different units at the top (x_i (1 - b_h²) …)
+            # is no elementwise product: _axes refuses it
+            axes = _axes(converted)
+            if self.out and len(axes) != len(self.out):
+                return None
+            return converted
         except _NoForm:
             return None
 
@@ -304,10 +369,9 @@ def _axes(expr: Expr) -> tuple[Idx, ...]:
     return found[0]
 
 
-def _is_product_of_arrays(expr: Expr) -> bool:
+def _is_product(expr: Expr) -> bool:
     factors = [f for f in sympy.Mul.make_args(expr) if not isinstance(f, InRange)]
-    return isinstance(expr, sympy.Mul) and len(factors) >= 2 and all(
-        isinstance(f, Indexed) for f in factors)
+    return isinstance(expr, sympy.Mul) and len(factors) >= 2
 
 
 def vector_form(model: Model, expr: Expr, **_: Any) -> str | None:
@@ -315,4 +379,4 @@ def vector_form(model: Model, expr: Expr, **_: Any) -> str | None:
     return VectorForms(model).form(expr)
 
 
-__all__ = ["Atom", "VectorForms", "vector_form"]
+__all__ = ["OPERATIONS", "Atom", "VectorForms", "vector_form"]
