@@ -76,7 +76,11 @@ def test_a_backward_layer_starts_at_t_plus_one_and_ends_at_zero(derivations) -> 
         assert r"\delta_{h}^{(g)\,0} = 0" in tex  # the backward layer's
         assert "only at $t = 1$:" not in tex
     en = render_tex(derivations["brnn"], "en")
-    assert r"for $t = 1, \dots, T$:" in en and r"for $t = T, \dots, 1$:" in en
+    # the body derives both loops; the summary prints the layer that reads t-1 and its
+    # loop, and says the other runs the other way
+    assert r"from $t = 1$ up to $t = T$" in en, en
+    assert r"\noindent for $t = T, \dots, 1$:" in en
+    assert "it runs the other way in time, its adjoints zero at $t = 0$" in en
 
 
 def test_a_forward_recurrence_keeps_one_loop_down_from_t(derivations) -> None:

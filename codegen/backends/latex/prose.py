@@ -217,6 +217,15 @@ PROSE: dict[str, dict[str, str]] = {
               "第 $k$ 列）。"},
     "summary_forward": {"en": "Forward, $t = 1, \\dots, T$", "zh": "前向，$t = 1, \\dots, T$"},
     "summary_forward_plain": {"en": "Forward", "zh": "前向"},
+    "summary_mirror": {
+        "en": "The layer that reads $t+1$ is left out below: its rows are those of the layer "
+              "that reads $t-1$ with each symbol replaced by its mirror image ({pairs}; the "
+              "weights, initial states and adjoints alike) and each $t \\pm k$ by "
+              "$t \\mp k$: it runs the other way in time, its adjoints zero at "
+              "$t = {beyond}$.",
+        "zh": "下面略去用到 $t+1$ 的层：它的各行就是用到 $t-1$ 的层的各行，把每个符号换成"
+              "它的镜像（{pairs}；权重、初始状态和误差项亦然），把每个 $t \\pm k$ 换成 "
+              "$t \\mp k$：它在时间上反向运行，其误差项在 $t = {beyond}$ 为零。"},
     "summary_forward_down": {"en": "Forward, $t = T, \\dots, 1$",
                              "zh": "前向，$t = T, \\dots, 1$"},
     "summary_forward_both": {

@@ -28,6 +28,8 @@ from sympy import Expr, Idx, Indexed
 
 from chainrule.codegen.backends.latex.example import Example, example_context
 from chainrule.codegen.backends.latex.figure import tikz_graph
+from chainrule.codegen.backends.latex.mirror import mirror
+from chainrule.codegen.backends.latex.printer import Scripted, split_scripts
 from chainrule.codegen.backends.latex.prose import prose
 from chainrule.codegen.backends.latex.trace import (
     LINE_WIDTH,
@@ -140,6 +142,9 @@ class _Teaching(_Notes):
         self.example = example
         self.s = {**self.s, **prose(lang)}
         self.vectors = VectorForms(self.model)
+        # the layer that reads t+1 of a bidirectional network, where it mirrors the one
+        # that reads t-1: the summary prints the rows of the second only
+        self.mirrored = mirror(self.model) or {}
         # a matrix form that its numerical check finds wrong is never printed
         self.failing_forms = failing_forms(derivation)
         for check in self.failing_forms.values():
@@ -425,6 +430,8 @@ class _Teaching(_Notes):
                         if directions[a.quantity.name])
         if not order:
             order = [-1]
+        if self.mirrored:  # the loop of the layer the summary shows first (t descending)
+            order.sort()
         loops = []
         for position, direction in enumerate(order):
             members = [a for a in named if directions[a.quantity.name] == direction
@@ -747,16 +754,31 @@ class _Teaching(_Notes):
     def summary(self) -> dict[str, object]:
         model = self.model
         time = model.time_index
+        hidden = set(self.mirrored.values())
         forward = [self.pair(model.equations[n].lhs, model.equations[n].rhs,
                              model.equations[n].lhs.indices)
-                   for n in model.evaluation_order()]
+                   for n in model.evaluation_order() if n not in hidden]
         forward.append(self.pair(model.loss_equation.lhs,  # type: ignore[union-attr]
                                  model.loss_equation.rhs))  # type: ignore[union-attr]
-        backward = [self.pair(a.lhs, a.expr, a.indices) for a in self.derivation.named]
-        gradients, wide = self.gradient_pairs()
+        backward = [self.pair(a.lhs, a.expr, a.indices) for a in self.derivation.named
+                    if a.quantity.name not in hidden]
+        gradients, wide = self.gradient_pairs(hidden)
         cases = self.boundaries()
         loops = self.loops()
         conds = self.join(zero for case in cases for zero in case["zeros"])
+        mirrored = ""
+        if self.mirrored:
+            shown = [case for case in cases if case["ahead"]]
+            behind = [case for case in cases if not case["ahead"]]
+            # the intermediates' images (those of the weights and states are read off
+            # them, and the appendix lists every symbol)
+            mirrored = self.s["summary_mirror"].format(
+                pairs=self.join(rf"{self.symbol_of(a)} \mapsto {self.symbol_of(b)}"
+                                for a, b in self.mirrored.items()
+                                if model.quantity(a).role is Role.INTERMEDIATE),
+                beyond=behind[0]["beyond"] if behind else self.tex(sympy.S.Zero))
+            cases, loops = shown, [loops[0]]
+            conds = self.join(zero for case in cases for zero in case["zeros"])
         if time is None:
             head = self.s["summary_backward_plain"]
         elif len(loops) > 1:
@@ -770,21 +792,34 @@ class _Teaching(_Notes):
                     rf"${self.tex(a.lhs)}$~{self.ref(self.refs[a.quantity.name])}"
                     for a in self.derivation.named)}
         directions = self.state_directions()
+        if self.mirrored:
+            directions = {-1}
         forward_head = ("summary_forward_plain" if time is None else
                         "summary_forward_both" if len(directions) > 1 else
                         "summary_forward_down" if directions == {1} else "summary_forward")
         return {"loop": loop, "forward_head": self.s[forward_head],
                 "forward": forward, "backward_head": head, "backward": backward,
-                "gradients": gradients, "wide_gradients": wide}
+                "gradients": gradients, "wide_gradients": wide, "mirror": mirrored}
 
-    def gradient_pairs(self) -> tuple[list[list[dict[str, str]]], list[dict[str, str]]]:
-        """The summary's gradients: narrow ones two to a row, each row holding gradients of
-        one adjoint (``∂L/∂W^{(xι)}`` beside ``∂L/∂W^{(hι)}``), and the wide ones (a state's,
-        a weight used in several places) a row each."""
+    def symbol_of(self, name: str) -> str:
+        """A quantity's symbol in index form, without its indices, its scripts braced as
+        the printer writes them: ``a_{c}^{(r)}``, ``b^{0}``."""
+        tex = self.printer.quantity_latex(self.model.quantity(name))
+        parts = split_scripts(tex)
+        return Scripted(parts.stem, parts.sub, parts.sup).tex() if parts else tex
+
+    def gradient_pairs(self, hidden: set[str] = frozenset()  # type: ignore[assignment]
+                       ) -> tuple[list[list[dict[str, str]]], list[dict[str, str]]]:
+        """The summary's gradients (less those of the ``hidden`` quantities): narrow ones
+        two to a row, each row holding gradients of one adjoint (``∂L/∂W^{(xι)}`` beside
+        ``∂L/∂W^{(hι)}``), and the wide ones (a state's, a weight used in several places) a
+        row each."""
         rows: list[list[dict[str, str]]] = []
         wide: list[dict[str, str]] = []
         last_group: tuple[str, ...] | None = None
         for g in self.derivation.gradients.values():
+            if g.quantity.name in hidden:
+                continue
             pair = self.pair(self.gradient_lhs(g), g.expr, g.indices)
             if max(_visible_width(pair["index"]), _visible_width(pair["matrix"])) > HALF_CELL:
                 wide.append(pair)
