@@ -79,36 +79,46 @@ class Products:
         self.gemm(ROW_MAJOR, ta, tb, m, n, k, 1.0, _address(a), lda, _address(b), ldb, 0.0,
                   _address(c), ldc)
 
-    def fused(self) -> None:
+    def _forward(self, copy: bool) -> None:
+        """``a^t = b^{t-1} W`` at every step: with W itself, or with its copy ``Wᵀ``."""
         B, H = self.B, self.H
         for t in range(self.T):
-            self._call(NO_TRANS, NO_TRANS, B, 4 * H, H, self.b[t], H, self.W, 4 * H,
-                       self.a[t], 4 * H)
+            if copy:
+                self._call(NO_TRANS, TRANS, B, 4 * H, H, self.b[t], H, self.Wt, H,
+                           self.a[t], 4 * H)
+            else:
+                self._call(NO_TRANS, NO_TRANS, B, 4 * H, H, self.b[t], H, self.W, 4 * H,
+                           self.a[t], 4 * H)
+
+    def _backward(self, copy: bool) -> None:
+        """``δ_b^t = δ^t Wᵀ`` at every step: transposing W, or a plain product with ``Wᵀ``."""
+        B, H = self.B, self.H
         for t in range(self.T):
-            self._call(NO_TRANS, TRANS, B, H, 4 * H, self.delta[t], 4 * H, self.W, 4 * H,
-                       self.d_b[t], H)
+            if copy:
+                self._call(NO_TRANS, NO_TRANS, B, H, 4 * H, self.delta[t], 4 * H, self.Wt, H,
+                           self.d_b[t], H)
+            else:
+                self._call(NO_TRANS, TRANS, B, H, 4 * H, self.delta[t], 4 * H, self.W, 4 * H,
+                           self.d_b[t], H)
+
+    def _copy(self) -> None:
+        H = self.H
+        self.omatcopy(ROW_MAJOR, TRANS, H, 4 * H, 1.0, self.W.ctypes.data, 4 * H,
+                      self.Wt.ctypes.data, H)
+
+    def fused(self) -> None:
+        self._forward(copy=False)
+        self._backward(copy=False)
 
     def transposed_copy(self) -> None:
-        B, H = self.B, self.H
-        self.omatcopy(ROW_MAJOR, TRANS, H, 4 * H, 1.0, self.W.ctypes.data, 4 * H,
-                      self.Wt.ctypes.data, H)
-        for t in range(self.T):
-            self._call(NO_TRANS, TRANS, B, 4 * H, H, self.b[t], H, self.Wt, H,
-                       self.a[t], 4 * H)
-        for t in range(self.T):
-            self._call(NO_TRANS, NO_TRANS, B, H, 4 * H, self.delta[t], 4 * H, self.Wt, H,
-                       self.d_b[t], H)
+        self._copy()
+        self._forward(copy=True)
+        self._backward(copy=True)
 
     def backward_copy(self) -> None:
-        B, H = self.B, self.H
-        self.omatcopy(ROW_MAJOR, TRANS, H, 4 * H, 1.0, self.W.ctypes.data, 4 * H,
-                      self.Wt.ctypes.data, H)
-        for t in range(self.T):
-            self._call(NO_TRANS, NO_TRANS, B, 4 * H, H, self.b[t], H, self.W, 4 * H,
-                       self.a[t], 4 * H)
-        for t in range(self.T):
-            self._call(NO_TRANS, NO_TRANS, B, H, 4 * H, self.delta[t], 4 * H, self.Wt, H,
-                       self.d_b[t], H)
+        self._copy()
+        self._forward(copy=False)
+        self._backward(copy=True)
 
     def per_gate(self) -> None:
         B, H = self.B, self.H
