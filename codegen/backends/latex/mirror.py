@@ -46,10 +46,16 @@ def reversed_in_time(expr: Expr, model: Model) -> Expr:
 
 
 class _Unifier:
-    """Grows a pairing of quantity names (both ways) while two expressions agree."""
+    """Grows a pairing of quantity names (both ways) while two expressions agree; holds
+    the model's equations (the loss's too), each also reversed in time, and how many
+    partial pairings may still be tried (:data:`BUDGET`)."""
 
     def __init__(self, model: Model) -> None:
         self.model = model
+        self.equations = _equations(model)
+        self.reversed = {name: reversed_in_time(rhs, model)
+                         for name, rhs in self.equations.items()}
+        self.budget = BUDGET
 
     def key(self, expr: Expr) -> str:
         """What two expressions that may match share: the tree less the names."""
@@ -124,14 +130,13 @@ def _equations(model: Model) -> dict[str, Expr]:
 BUDGET = 2000
 
 
-def _complete(model: Model, pairs: dict[str, str], unifier: _Unifier,
-              budget: list[int]) -> dict[str, str] | None:
+def _complete(pairs: dict[str, str], unifier: _Unifier) -> dict[str, str] | None:
     """``pairs`` grown until every equation agrees with it (the first way found), or
     None."""
-    budget[0] -= 1
-    if budget[0] < 0:
+    unifier.budget -= 1
+    if unifier.budget < 0:
         return None
-    equations = _equations(model)
+    equations = unifier.equations
     # the paired first: a quantity is its own image only where nothing pairs it; of the
     # others, the loss's side first (the output reads both directions of a stacked
     # network's last layers, and so pairs them before they could be taken for their own)
@@ -145,12 +150,12 @@ def _complete(model: Model, pairs: dict[str, str], unifier: _Unifier,
         image = own[name]
         if image not in equations:
             return None
-        target = reversed_in_time(equations[image], model)
+        target = unifier.reversed[image]
         extensions = list(itertools.islice(unifier.unify(rhs, target, own), 16))
-        if own in extensions and own == pairs:
+        if own == pairs and own in extensions:
             continue  # this equation agrees as it is
         for bound in extensions:
-            completed = _complete(model, bound, unifier, budget)
+            completed = _complete(bound, unifier)
             if completed is not None:
                 return completed
         return None
@@ -180,8 +185,8 @@ def mirror(model: Model) -> dict[str, str] | None:
         candidate = model.quantity(name)
         if candidate.sizes != seed.sizes or candidate.role is not seed.role:
             continue
-        pairs = _complete(model, {seed.name: candidate.name, candidate.name: seed.name},
-                          unifier, [BUDGET])
+        unifier.budget = BUDGET  # each seed pairing its own
+        pairs = _complete({seed.name: candidate.name, candidate.name: seed.name}, unifier)
         if pairs is None:
             continue
         pairs = _with_states(model, pairs)
@@ -217,11 +222,8 @@ def _forward_side(model: Model, pairs: dict[str, str]) -> dict[str, str] | None:
     a second layer's weights on the first layer's outputs feed the second's), and one
     that feeds none (the output layer's weights) that of the paired factors beside it in
     a product (``w^{(y)}_{ck} b_c``)."""
-    direction: dict[str, int] = {}
-    for q in model.quantities.values():
-        shifts = model.shifts(q) if q.time else set()
-        if shifts and (max(shifts) < 0 or min(shifts) > 0):
-            direction[q.name] = -1 if max(shifts) < 0 else 1
+    behind, ahead = _recurrences(model)
+    direction = {**dict.fromkeys(behind, -1), **dict.fromkeys(ahead, 1)}
     paired = {a for a, b in pairs.items() if a != b}
     equations = _equations(model)
     consumers: dict[str, set[str]] = {}

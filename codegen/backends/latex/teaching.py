@@ -765,10 +765,8 @@ class _Teaching(_Notes):
         gradients, wide = self.gradient_pairs(hidden)
         cases = self.boundaries()
         loops = self.loops()
-        conds = self.join(zero for case in cases for zero in case["zeros"])
         mirrored = ""
         if self.mirrored:
-            shown = [case for case in cases if case["ahead"]]
             behind = [case for case in cases if not case["ahead"]]
             # the intermediates' images (those of the weights and states are read off
             # them, and the appendix lists every symbol)
@@ -777,8 +775,8 @@ class _Teaching(_Notes):
                                 for a, b in self.mirrored.items()
                                 if model.quantity(a).role is Role.INTERMEDIATE),
                 beyond=behind[0]["beyond"] if behind else self.tex(sympy.S.Zero))
-            cases, loops = shown, [loops[0]]
-            conds = self.join(zero for case in cases for zero in case["zeros"])
+            cases, loops = [case for case in cases if case["ahead"]], [loops[0]]
+        conds = self.join(zero for case in cases for zero in case["zeros"])
         if time is None:
             head = self.s["summary_backward_plain"]
         elif len(loops) > 1:

@@ -195,15 +195,19 @@ class FormValues:
         raise _FormError(f"an atom without an operation: {atom.tex}")
 
 
+#: the squashing functions Graves' letters stand for, by SymPy class name (``tanh``,
+#: ``logistic``), as symbolic.verify evaluates them
+_SQUASHING = {kind.__name__: function for kind, function in NUMERIC_FUNCTIONS.items()}
+
+
 def _graves_value(expr: GravesBase) -> Callable[[np.ndarray], np.ndarray] | None:
     """What Graves' ``g``, ``g'`` computes: the squashing function it stands for, or its
-    derivative."""
-    function = {"tanh": np.tanh, "logistic": lambda v: 0.5 * (1.0 + np.tanh(0.5 * v))}.get(
-        expr.squashing)
+    derivative (``1 - g²`` for tanh, ``f (1 - f)`` for the logistic function)."""
+    function = _SQUASHING.get(expr.squashing)
     if function is None or not expr.prime:
         return function
     if expr.squashing == "tanh":
-        return lambda v: 1.0 - np.tanh(v) ** 2
+        return lambda v: 1.0 - function(v) ** 2
     return lambda v: function(v) * (1.0 - function(v))
 
 
@@ -264,12 +268,15 @@ def check_forms(derivation: Derivation, *, seed: int = 0,
     model = derivation.model
     rng = np.random.default_rng(seed)
     forms = VectorForms(model)
+    converted_rows: dict[str, Expr | None] = {}  # the forms do not depend on the sizes
     checks = []
     for sizes in [dict(c) for c in cases] if cases is not None else default_cases(model, rng):
         numbers = Numbers(model, sizes, rng)
         values = FormValues(numbers)
         for row in _rows(derivation, numbers):
-            converted = forms.converted(row.expr, row.units, graves=True)
+            if row.name not in converted_rows:
+                converted_rows[row.name] = forms.converted(row.expr, row.units, graves=True)
+            converted = converted_rows[row.name]
             if converted is None:
                 continue
             worst, problem = 0.0, None
