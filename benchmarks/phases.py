@@ -1,0 +1,122 @@
+"""Where the time of one ``loss_and_grad`` goes: the forward pass and the rest, C beside nn.LSTM.
+
+Issue 16 asks, for a goal that is missed, where the time goes. This script splits one
+training call of the LSTM without peepholes (T = 50, B = 32, K = 10, I = H) into
+
+- **forward**: C's ``predict`` (the same forward loop ``loss_and_grad`` runs, with its
+  hoisted input product), and for PyTorch the forward through ``torch.nn.LSTM`` and the
+  output layer with autograd recording (what a training step's forward costs);
+- **backward**: the whole call less the forward: the backward loop and every gradient
+  product for C, ``torch.autograd.grad`` for PyTorch;
+
+for each size and dtype, with the ratio C/nn.LSTM per phase. Times are medians of
+``--repeat`` runs (after warm-up), measured in one process, one kernel after the other,
+with the bundled OpenBLAS of the C kernels named in the header.
+
+    python benchmarks/phases.py                      # H = 128, 512; float32, float64
+    python benchmarks/phases.py --sizes 32 --dtype float32 --repeat 5
+
+PyTorch is needed (``pip install -e '.[torch]'``); without it the script says so and
+exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+backends = importlib.import_module("benchmarks.backends")
+lstm_bench = backends.lstm_bench
+reference = backends.reference
+
+NET = "lstm_no_peepholes"
+
+
+def timed(steps: dict[str, Callable[[], Any]], repeat: int) -> dict[str, float]:
+    """Median milliseconds of each step: two warm-up runs, then ``repeat`` timed runs, one
+    step after the other. Not alternated run by run: PyTorch's threads spin on after its
+    calls and would slow an OpenBLAS call that follows at once (two pools in one process)."""
+    times = {}
+    for name, step in steps.items():
+        samples = []
+        for round_ in range(repeat + 2):
+            start = time.perf_counter()
+            step()
+            if round_ >= 2:
+                samples.append((time.perf_counter() - start) * 1e3)
+        times[name] = statistics.median(samples)
+    return times
+
+
+def torch_forward_step(params: dict[str, np.ndarray], x: np.ndarray,
+                       labels: np.ndarray) -> Callable[[], Any]:
+    """The forward of :func:`lstm_vs_torch.nn_lstm_step`, recording for autograd."""
+    torch = reference.torch
+    module = reference.nn_lstm(params)
+    W_hy = torch.tensor(params["W_hy"], requires_grad=True)
+    b_y = torch.tensor(params["b_y"], requires_grad=True)
+    x_t = torch.tensor(x)
+    labels_t = torch.as_tensor(labels, dtype=torch.int64)
+    return lambda: reference.nn_lstm_loss(module, W_hy, b_y, x_t, labels_t)
+
+
+def run(kernel: Any, size: int, dtype_name: str, repeat: int) -> str:
+    """One table row: forward and backward of C and nn.LSTM, and their ratios."""
+    dtype = np.dtype(dtype_name)
+    params = kernel.init_params(backends.kernel_sizes(kernel, size), rng=backends.SEED,
+                                dtype=dtype)
+    x, labels = backends.inputs(NET, size, dtype)
+    times = timed({
+        "C forward": lambda: kernel.predict(params, x),
+        "C whole": lambda: kernel.loss_and_grad(params, x, labels),
+        "nn forward": torch_forward_step(params, x, labels),
+        "nn whole": lstm_bench.nn_lstm_step(reference, params, x, labels),
+    }, repeat)
+    c_back = times["C whole"] - times["C forward"]
+    nn_back = times["nn whole"] - times["nn forward"]
+    cells = [str(size), dtype_name,
+             f"{times['C forward']:.2f}", f"{c_back:.2f}", f"{times['C whole']:.2f}",
+             f"{times['nn forward']:.2f}", f"{nn_back:.2f}", f"{times['nn whole']:.2f}",
+             f"{times['C forward'] / times['nn forward']:.2f}", f"{c_back / nn_back:.2f}",
+             f"{times['C whole'] / times['nn whole']:.2f}"]
+    return lstm_bench.row(cells)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=backends.parse_sizes, default=(128, 512),
+                        metavar="128,512")
+    parser.add_argument("--dtype", choices=("float32", "float64", "both"), default="both")
+    parser.add_argument("--repeat", type=int, default=15)
+    args = parser.parse_args(argv)
+    if reference.torch is None:
+        print("benchmarks/phases.py needs PyTorch: pip install -e '.[torch]'", file=sys.stderr)
+        sys.exit(2)
+    kernel = backends.load_kernels((NET,))["c"][NET]
+    print(f"{NET}, T={backends.T} B={backends.B} K={backends.K}, I = H; "
+          f"C: {backends.c_blas_line(kernel)}; torch {reference.torch.__version__}, "
+          f"{reference.torch.get_num_threads()} threads; {backends.load_text()}")
+    print()
+    print(lstm_bench.row(["H", "dtype", "C fwd ms", "C bwd ms", "C ms", "nn fwd ms",
+                          "nn bwd ms", "nn ms", "fwd C/nn", "bwd C/nn", "C/nn"]))
+    print(lstm_bench.row(["---"] * 2 + ["---:"] * 9))
+    dtypes = ("float32", "float64") if args.dtype == "both" else (args.dtype,)
+    for size in args.sizes:
+        for dtype_name in dtypes:
+            print(run(kernel, size, dtype_name, args.repeat), flush=True)
+
+
+if __name__ == "__main__":
+    main()
