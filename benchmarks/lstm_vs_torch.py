@@ -152,8 +152,10 @@ def autograd_step(reference: ModuleType, params: dict[str, np.ndarray], x: np.nd
 
 
 def nn_lstm_step(reference: ModuleType, params: dict[str, np.ndarray], x: np.ndarray,
-                 labels: np.ndarray) -> Callable[[], Any]:
-    """Forward + backward through ``torch.nn.LSTM``; module and tensors built here, once."""
+                 labels: np.ndarray, backward: bool = True) -> Callable[[], Any]:
+    """Forward + backward through ``torch.nn.LSTM``; module and tensors built here, once.
+    ``backward=False``: the forward alone, recording for autograd as a training step's
+    forward does."""
     torch = reference.torch
     module = reference.nn_lstm(params)
     W_hy = torch.tensor(params["W_hy"], requires_grad=True)
@@ -164,7 +166,8 @@ def nn_lstm_step(reference: ModuleType, params: dict[str, np.ndarray], x: np.nda
 
     def step() -> Any:
         loss = reference.nn_lstm_loss(module, W_hy, b_y, x_t, labels_t)
-        torch.autograd.grad(loss, leaves)
+        if backward:
+            torch.autograd.grad(loss, leaves)
         return loss
 
     return step

@@ -10,8 +10,8 @@ training call of the LSTM without peepholes (T = 50, B = 32, K = 10, I = H) into
   product for C, ``torch.autograd.grad`` for PyTorch;
 
 for each size and dtype, with the ratio C/nn.LSTM per phase. Times are medians of
-``--repeat`` runs (after warm-up), measured in one process, one kernel after the other,
-with the bundled OpenBLAS of the C kernels named in the header.
+``--repeat`` runs after warm-up (``backends.median_ms``), measured in one process, one
+kernel after the other, with the bundled OpenBLAS of the C kernels named in the header.
 
     python benchmarks/phases.py                      # H = 128, 512; float32, float64
     python benchmarks/phases.py --sizes 32 --dtype float32 --repeat 5
@@ -24,10 +24,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,46 +41,21 @@ reference = backends.reference
 NET = "lstm_no_peepholes"
 
 
-def timed(steps: dict[str, Callable[[], Any]], repeat: int) -> dict[str, float]:
-    """Median milliseconds of each step: two warm-up runs, then ``repeat`` timed runs, one
-    step after the other. Not alternated run by run: PyTorch's threads spin on after its
-    calls and would slow an OpenBLAS call that follows at once (two pools in one process)."""
-    times = {}
-    for name, step in steps.items():
-        samples = []
-        for round_ in range(repeat + 2):
-            start = time.perf_counter()
-            step()
-            if round_ >= 2:
-                samples.append((time.perf_counter() - start) * 1e3)
-        times[name] = statistics.median(samples)
-    return times
-
-
-def torch_forward_step(params: dict[str, np.ndarray], x: np.ndarray,
-                       labels: np.ndarray) -> Callable[[], Any]:
-    """The forward of :func:`lstm_vs_torch.nn_lstm_step`, recording for autograd."""
-    torch = reference.torch
-    module = reference.nn_lstm(params)
-    W_hy = torch.tensor(params["W_hy"], requires_grad=True)
-    b_y = torch.tensor(params["b_y"], requires_grad=True)
-    x_t = torch.tensor(x)
-    labels_t = torch.as_tensor(labels, dtype=torch.int64)
-    return lambda: reference.nn_lstm_loss(module, W_hy, b_y, x_t, labels_t)
-
-
 def run(kernel: Any, size: int, dtype_name: str, repeat: int) -> str:
     """One table row: forward and backward of C and nn.LSTM, and their ratios."""
     dtype = np.dtype(dtype_name)
     params = kernel.init_params(backends.kernel_sizes(kernel, size), rng=backends.SEED,
                                 dtype=dtype)
     x, labels = backends.inputs(NET, size, dtype)
-    times = timed({
+    steps = {
         "C forward": lambda: kernel.predict(params, x),
         "C whole": lambda: kernel.loss_and_grad(params, x, labels),
-        "nn forward": torch_forward_step(params, x, labels),
+        "nn forward": lstm_bench.nn_lstm_step(reference, params, x, labels, backward=False),
         "nn whole": lstm_bench.nn_lstm_step(reference, params, x, labels),
-    }, repeat)
+    }
+    # each step timed in a block of its own, not alternated call by call: PyTorch's threads
+    # spin on after its calls and would slow an OpenBLAS call that follows at once
+    times = {name: backends.median_ms(step, repeat) for name, step in steps.items()}
     c_back = times["C whole"] - times["C forward"]
     nn_back = times["nn whole"] - times["nn forward"]
     cells = [str(size), dtype_name,
