@@ -22,6 +22,7 @@ import pytest
 from sympy import Sum, exp, log, tanh
 
 from chainrule.codegen.backends.c import backend as c_backend
+from chainrule.codegen.backends.c import compiler as toolchain
 from chainrule.codegen.backends.c.backend import render_c
 from chainrule.codegen.backends.c.blas import resolve_blas
 from chainrule.codegen.backends.c.loader import compile_kernel
@@ -256,3 +257,52 @@ def test_gates_share_one_loop_nest(name: str) -> None:
     assert len(zeroed) == 4
     first = next(n for n, line in enumerate(lines) if line.strip() == zeroed[0])
     assert [line.strip() for line in lines[first:first + 7] if "d_b_" in line] == zeroed
+
+
+def _step_nests(name: str) -> list[list[str]]:
+    """The bodies of the loop nests marked CHAINRULE_INDEPENDENT in the float64 kernel."""
+    lines = c_lines(name)
+    nests = []
+    for n, line in enumerate(lines):
+        if line.strip() == "CHAINRULE_INDEPENDENT":
+            depth = len(line) - len(line.lstrip())
+            body = list(itertools.takewhile(
+                lambda text, d=depth: len(text) - len(text.lstrip()) > d or not text.strip(),
+                lines[n + 2:]))
+            nests.append([text.strip() for text in body])
+    return nests[:len(nests) // 2]  # the float64 kernel: each body is printed per precision
+
+
+def test_a_step_is_one_pass_over_its_elements() -> None:
+    """Issue 16, item 3: the LSTM's forward step computes its gates, state and output in
+    one loop nest over B·H, after the recurrent product; the backward step its δ's in
+    another, the guarded term (zero at t = T) as a select inside it."""
+    forward, backward = _step_nests("lstm_no_peepholes")
+    written = [line.split("[")[0] for line in forward if not line.startswith("/*")]
+    assert written == ["a_i", "g_i", "a_f", "g_f", "a_c", "s", "a_o", "g_o", "h"]
+    assignments = [line for line in backward if not line.startswith("/*")]
+    assert len(assignments) == 9, assignments
+    assert [line for line in assignments if "?" in line] == [
+        "t13[b*H + c] = (t <= T - 1) ? d_s[b*H + c]*g_f[(t*B + b)*H + c] : 0;"]
+
+
+def test_the_step_passes_are_vectorized(tmp_path: Path) -> None:
+    """Marked free of dependences between iterations, GCC vectorizes the fused loops; it
+    would not with the run-time overlap tests their dozen arrays ask for (at most 10)."""
+    compiler = toolchain.find_compiler() if COMPILER is not None else ()
+    if not compiler or toolchain.optimization_flags(compiler) != toolchain.GCC_OPTIMIZATION:
+        pytest.skip("GCC's -fopt-info reports which loops it vectorized; no GCC here")
+    name = "lstm_no_peepholes"
+    for file, text in files_of(name).items():
+        (tmp_path / file).write_text(text)
+    report = subprocess.run(
+        [*compiler, *toolchain.optimization_flags(compiler),
+         *(flag for flag in toolchain.BASE_FLAGS if flag != "-shared"), "-c",
+         str(tmp_path / f"{name}.c"), "-o", str(tmp_path / "k.o"), "-fopt-info-vec-optimized"],
+        capture_output=True, text=True, check=True).stderr
+    vectorized = {int(m) for m in re.findall(rf"{name}\.c:(\d+):\d+: optimized: loop vectorized",
+                                             report)}
+    marked = [n + 2 for n, line in enumerate(c_lines(name))  # 1-based: the loop after it
+              if line.strip() == "CHAINRULE_INDEPENDENT"]
+    assert len(marked) == 4  # forward and backward step, in each precision
+    assert set(marked) <= vectorized, (marked, sorted(vectorized))

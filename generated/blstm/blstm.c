@@ -5,7 +5,7 @@
  * CBLAS such as OpenBLAS) to run large matrix products through cblas_?gemm; with
  * -DCHAINRULE_CBLAS_PREFIX=scipy_ as well for the scipy-openblas32 wheel's OpenBLAS,
  * whose symbols are scipy_cblas_?gemm.
- * Kernel set 8d02db0c79979e9a (3 files), this file 1c1f720dc3b0fe9f: checked by codegen.load.
+ * Kernel set 8e6c6c72ef4b4869 (3 files), this file d889805f7072b4e8: checked by codegen.load.
  */
 #include "blstm.h"
 
@@ -39,6 +39,16 @@
 #define CHAINRULE_BLAS_RUNS(chainrule_work) 0
 #define CHAINRULE_GEMM_CALL(...) ((void)0)
 #define CHAINRULE_GEMM(chainrule_work, ...) 0
+#endif
+
+/* CHAINRULE_INDEPENDENT, before a loop: its iterations touch no element another touches,
+ * so the compiler may vectorize it without testing at run time whether its arrays overlap */
+#if defined(__clang__)
+#define CHAINRULE_INDEPENDENT _Pragma("clang loop vectorize(assume_safety)")
+#elif defined(__GNUC__)
+#define CHAINRULE_INDEPENDENT _Pragma("GCC ivdep")
+#else
+#define CHAINRULE_INDEPENDENT
 #endif
 
 /* tanh in float through expf, which compilers vectorize (glibc before 2.35 has no vector
@@ -390,57 +400,26 @@ static int blstm_run_f64(const long *sizes, const double *const *params,
                 }
             }
         }
-        /* a_i[c, t] = b_i[c] + Sum(W_hi[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xi[i, c]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
+            CHAINRULE_INDEPENDENT
             for (long c = 0; c < H; ++c) {
+                /* a_i[c, t] = b_i[c] + Sum(W_hi[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xi[i, c]*x[i, t], (i, 0, I - 1)) */
                 a_i[b*H + c] = t0246[b*(4*H) + c] + t13579111315[((t - 1)*B + b)*(8*H) + c];
-            }
-        }
-        /* g_i[c, t] = logistic(a_i[c, t]) */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* g_i[c, t] = logistic(a_i[c, t]) */
                 g_i[((t - 1)*B + b)*H + c] = chainrule_logistic(a_i[b*H + c]);
-            }
-        }
-        /* a_f[c, t] = b_f[c] + Sum(W_hf[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xf[i, c]*x[i, t], (i, 0, I - 1)) */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* a_f[c, t] = b_f[c] + Sum(W_hf[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xf[i, c]*x[i, t], (i, 0, I - 1)) */
                 a_f[b*H + c] = t0246[b*(4*H) + H + c] + t13579111315[((t - 1)*B + b)*(8*H) + H + c];
-            }
-        }
-        /* g_f[c, t] = logistic(a_f[c, t]) */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* g_f[c, t] = logistic(a_f[c, t]) */
                 g_f[((t - 1)*B + b)*H + c] = chainrule_logistic(a_f[b*H + c]);
-            }
-        }
-        /* a_c[c, t] = b_c[c] + Sum(W_hc[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xc[i, c]*x[i, t], (i, 0, I - 1)) */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* a_c[c, t] = b_c[c] + Sum(W_hc[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xc[i, c]*x[i, t], (i, 0, I - 1)) */
                 a_c[((t - 1)*B + b)*H + c] = t0246[b*(4*H) + 2*H + c] + t13579111315[((t - 1)*B + b)*(8*H) + 2*H + c];
-            }
-        }
-        /* a_o[c, t] = b_o[c] + Sum(W_ho[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xo[i, c]*x[i, t], (i, 0, I - 1)) */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* a_o[c, t] = b_o[c] + Sum(W_ho[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xo[i, c]*x[i, t], (i, 0, I - 1)) */
                 a_o[b*H + c] = t0246[b*(4*H) + 3*H + c] + t13579111315[((t - 1)*B + b)*(8*H) + 3*H + c];
-            }
-        }
-        /* g_o[c, t] = logistic(a_o[c, t]) */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* g_o[c, t] = logistic(a_o[c, t]) */
                 g_o[((t - 1)*B + b)*H + c] = chainrule_logistic(a_o[b*H + c]);
-            }
-        }
-        /* s[c, t] = tanh(a_c[c, t])*g_i[c, t] + g_f[c, t]*s[c, t - 1] */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* s[c, t] = tanh(a_c[c, t])*g_i[c, t] + g_f[c, t]*s[c, t - 1] */
                 s[(t*B + b)*H + c] = chainrule_tanh(a_c[((t - 1)*B + b)*H + c])*g_i[((t - 1)*B + b)*H + c] + g_f[((t - 1)*B + b)*H + c]*s[((t - 1)*B + b)*H + c];
-            }
-        }
-        /* h[c, t] = tanh(s[c, t])*g_o[c, t] */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* h[c, t] = tanh(s[c, t])*g_o[c, t] */
                 h[(t*B + b)*H + c] = chainrule_tanh(s[(t*B + b)*H + c])*g_o[((t - 1)*B + b)*H + c];
             }
         }
@@ -514,57 +493,26 @@ static int blstm_run_f64(const long *sizes, const double *const *params,
                 }
             }
         }
-        /* a_i_r[c, t] = b_i_r[c] + Sum(W_hi_r[c_, c]*h_r[c_, t + 1], (c_, 0, H - 1)) + Sum(W_xi_r[i, c]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
+            CHAINRULE_INDEPENDENT
             for (long c = 0; c < H; ++c) {
+                /* a_i_r[c, t] = b_i_r[c] + Sum(W_hi_r[c_, c]*h_r[c_, t + 1], (c_, 0, H - 1)) + Sum(W_xi_r[i, c]*x[i, t], (i, 0, I - 1)) */
                 a_i_r[b*H + c] = t8101214[b*(4*H) + c] + t13579111315[((t - 1)*B + b)*(8*H) + 4*H + c];
-            }
-        }
-        /* g_i_r[c, t] = logistic(a_i_r[c, t]) */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* g_i_r[c, t] = logistic(a_i_r[c, t]) */
                 g_i_r[((t - 1)*B + b)*H + c] = chainrule_logistic(a_i_r[b*H + c]);
-            }
-        }
-        /* a_f_r[c, t] = b_f_r[c] + Sum(W_hf_r[c_, c]*h_r[c_, t + 1], (c_, 0, H - 1)) + Sum(W_xf_r[i, c]*x[i, t], (i, 0, I - 1)) */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* a_f_r[c, t] = b_f_r[c] + Sum(W_hf_r[c_, c]*h_r[c_, t + 1], (c_, 0, H - 1)) + Sum(W_xf_r[i, c]*x[i, t], (i, 0, I - 1)) */
                 a_f_r[b*H + c] = t8101214[b*(4*H) + H + c] + t13579111315[((t - 1)*B + b)*(8*H) + 5*H + c];
-            }
-        }
-        /* g_f_r[c, t] = logistic(a_f_r[c, t]) */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* g_f_r[c, t] = logistic(a_f_r[c, t]) */
                 g_f_r[((t - 1)*B + b)*H + c] = chainrule_logistic(a_f_r[b*H + c]);
-            }
-        }
-        /* a_c_r[c, t] = b_c_r[c] + Sum(W_hc_r[c_, c]*h_r[c_, t + 1], (c_, 0, H - 1)) + Sum(W_xc_r[i, c]*x[i, t], (i, 0, I - 1)) */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* a_c_r[c, t] = b_c_r[c] + Sum(W_hc_r[c_, c]*h_r[c_, t + 1], (c_, 0, H - 1)) + Sum(W_xc_r[i, c]*x[i, t], (i, 0, I - 1)) */
                 a_c_r[((t - 1)*B + b)*H + c] = t8101214[b*(4*H) + 2*H + c] + t13579111315[((t - 1)*B + b)*(8*H) + 6*H + c];
-            }
-        }
-        /* a_o_r[c, t] = b_o_r[c] + Sum(W_ho_r[c_, c]*h_r[c_, t + 1], (c_, 0, H - 1)) + Sum(W_xo_r[i, c]*x[i, t], (i, 0, I - 1)) */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* a_o_r[c, t] = b_o_r[c] + Sum(W_ho_r[c_, c]*h_r[c_, t + 1], (c_, 0, H - 1)) + Sum(W_xo_r[i, c]*x[i, t], (i, 0, I - 1)) */
                 a_o_r[b*H + c] = t8101214[b*(4*H) + 3*H + c] + t13579111315[((t - 1)*B + b)*(8*H) + 7*H + c];
-            }
-        }
-        /* g_o_r[c, t] = logistic(a_o_r[c, t]) */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* g_o_r[c, t] = logistic(a_o_r[c, t]) */
                 g_o_r[((t - 1)*B + b)*H + c] = chainrule_logistic(a_o_r[b*H + c]);
-            }
-        }
-        /* s_r[c, t] = tanh(a_c_r[c, t])*g_i_r[c, t] + g_f_r[c, t]*s_r[c, t + 1] */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* s_r[c, t] = tanh(a_c_r[c, t])*g_i_r[c, t] + g_f_r[c, t]*s_r[c, t + 1] */
                 s_r[((t - 1)*B + b)*H + c] = chainrule_tanh(a_c_r[((t - 1)*B + b)*H + c])*g_i_r[((t - 1)*B + b)*H + c] + g_f_r[((t - 1)*B + b)*H + c]*s_r[(t*B + b)*H + c];
-            }
-        }
-        /* h_r[c, t] = tanh(s_r[c, t])*g_o_r[c, t] */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* h_r[c, t] = tanh(s_r[c, t])*g_o_r[c, t] */
                 h_r[((t - 1)*B + b)*H + c] = chainrule_tanh(s_r[((t - 1)*B + b)*H + c])*g_o_r[((t - 1)*B + b)*H + c];
             }
         }
@@ -733,65 +681,26 @@ static int blstm_run_f64(const long *sizes, const double *const *params,
                     }
                 }
             }
-            /* d_h_r = ∂L/∂h_r */
             for (long b = 0; b < B; ++b) {
+                CHAINRULE_INDEPENDENT
                 for (long c = 0; c < H; ++c) {
+                    /* d_h_r = ∂L/∂h_r */
                     d_h_r[b*H + c] = t20[b*H + c] + t214[((t - 1)*B + b)*(2*H) + c];
-                }
-            }
-            /* only where 2 ≤ t ≤ T (zero elsewhere) */
-            if (t >= 2) {
-                for (long b = 0; b < B; ++b) {
-                    for (long c = 0; c < H; ++c) {
-                        t22[b*H + c] = d_s_r[b*H + c]*g_f_r[((t - 2)*B + b)*H + c];
-                    }
-                }
-            } else {
-                for (long b = 0; b < B; ++b) {
-                    for (long c = 0; c < H; ++c) {
-                        t22[b*H + c] = 0;
-                    }
-                }
-            }
-            /* computed once for d_s_r, d_a_o_r */
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
+                    /* only where 2 ≤ t ≤ T (zero elsewhere) */
+                    t22[b*H + c] = (t >= 2) ? d_s_r[b*H + c]*g_f_r[((t - 2)*B + b)*H + c] : 0;
+                    /* computed once for d_s_r, d_a_o_r */
                     t26[b*H + c] = chainrule_tanh(s_r[((t - 1)*B + b)*H + c]);
-                }
-            }
-            /* d_s_r = ∂L/∂s_r */
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
+                    /* d_s_r = ∂L/∂s_r */
                     d_s_r[b*H + c] = (1 - (t26[b*H + c]*t26[b*H + c]))*d_h_r[b*H + c]*g_o_r[((t - 1)*B + b)*H + c] + t22[b*H + c];
-                }
-            }
-            /* d_a_o_r = ∂L/∂a_o_r */
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
+                    /* d_a_o_r = ∂L/∂a_o_r */
                     d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + 3*H + c] = (1 - g_o_r[((t - 1)*B + b)*H + c])*d_h_r[b*H + c]*g_o_r[((t - 1)*B + b)*H + c]*t26[b*H + c];
-                }
-            }
-            /* computed once for d_a_c_r, d_a_i_r */
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
+                    /* computed once for d_a_c_r, d_a_i_r */
                     t27[b*H + c] = chainrule_tanh(a_c_r[((t - 1)*B + b)*H + c]);
-                }
-            }
-            /* d_a_c_r = ∂L/∂a_c_r */
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
+                    /* d_a_c_r = ∂L/∂a_c_r */
                     d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + 2*H + c] = (1 - (t27[b*H + c]*t27[b*H + c]))*d_s_r[b*H + c]*g_i_r[((t - 1)*B + b)*H + c];
-                }
-            }
-            /* d_a_f_r = ∂L/∂a_f_r */
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
+                    /* d_a_f_r = ∂L/∂a_f_r */
                     d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + H + c] = (1 - g_f_r[((t - 1)*B + b)*H + c])*d_s_r[b*H + c]*g_f_r[((t - 1)*B + b)*H + c]*s_r[(t*B + b)*H + c];
-                }
-            }
-            /* d_a_i_r = ∂L/∂a_i_r */
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
+                    /* d_a_i_r = ∂L/∂a_i_r */
                     d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + c] = (1 - g_i_r[((t - 1)*B + b)*H + c])*d_s_r[b*H + c]*g_i_r[((t - 1)*B + b)*H + c]*t27[b*H + c];
                 }
             }
@@ -819,65 +728,26 @@ static int blstm_run_f64(const long *sizes, const double *const *params,
                     }
                 }
             }
-            /* d_h = ∂L/∂h */
             for (long b = 0; b < B; ++b) {
+                CHAINRULE_INDEPENDENT
                 for (long c = 0; c < H; ++c) {
+                    /* d_h = ∂L/∂h */
                     d_h[b*H + c] = t23[b*H + c] + t214[((t - 1)*B + b)*(2*H) + H + c];
-                }
-            }
-            /* only where 1 ≤ t ≤ T - 1 (zero elsewhere) */
-            if (t <= T - 1) {
-                for (long b = 0; b < B; ++b) {
-                    for (long c = 0; c < H; ++c) {
-                        t25[b*H + c] = d_s[b*H + c]*g_f[(t*B + b)*H + c];
-                    }
-                }
-            } else {
-                for (long b = 0; b < B; ++b) {
-                    for (long c = 0; c < H; ++c) {
-                        t25[b*H + c] = 0;
-                    }
-                }
-            }
-            /* computed once for d_s, d_a_o */
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
+                    /* only where 1 ≤ t ≤ T - 1 (zero elsewhere) */
+                    t25[b*H + c] = (t <= T - 1) ? d_s[b*H + c]*g_f[(t*B + b)*H + c] : 0;
+                    /* computed once for d_s, d_a_o */
                     t28[b*H + c] = chainrule_tanh(s[(t*B + b)*H + c]);
-                }
-            }
-            /* d_s = ∂L/∂s */
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
+                    /* d_s = ∂L/∂s */
                     d_s[b*H + c] = (1 - (t28[b*H + c]*t28[b*H + c]))*d_h[b*H + c]*g_o[((t - 1)*B + b)*H + c] + t25[b*H + c];
-                }
-            }
-            /* d_a_o = ∂L/∂a_o */
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
+                    /* d_a_o = ∂L/∂a_o */
                     d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c] = (1 - g_o[((t - 1)*B + b)*H + c])*d_h[b*H + c]*g_o[((t - 1)*B + b)*H + c]*t28[b*H + c];
-                }
-            }
-            /* computed once for d_a_c, d_a_i */
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
+                    /* computed once for d_a_c, d_a_i */
                     t29[b*H + c] = chainrule_tanh(a_c[((t - 1)*B + b)*H + c]);
-                }
-            }
-            /* d_a_c = ∂L/∂a_c */
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
+                    /* d_a_c = ∂L/∂a_c */
                     d_a_ifco[((t - 1)*B + b)*(4*H) + 2*H + c] = (1 - (t29[b*H + c]*t29[b*H + c]))*d_s[b*H + c]*g_i[((t - 1)*B + b)*H + c];
-                }
-            }
-            /* d_a_f = ∂L/∂a_f */
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
+                    /* d_a_f = ∂L/∂a_f */
                     d_a_ifco[((t - 1)*B + b)*(4*H) + H + c] = (1 - g_f[((t - 1)*B + b)*H + c])*d_s[b*H + c]*g_f[((t - 1)*B + b)*H + c]*s[((t - 1)*B + b)*H + c];
-                }
-            }
-            /* d_a_i = ∂L/∂a_i */
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
+                    /* d_a_i = ∂L/∂a_i */
                     d_a_ifco[((t - 1)*B + b)*(4*H) + c] = (1 - g_i[((t - 1)*B + b)*H + c])*d_s[b*H + c]*g_i[((t - 1)*B + b)*H + c]*t29[b*H + c];
                 }
             }
@@ -1377,57 +1247,26 @@ static int blstm_run_f32(const long *sizes, const float *const *params,
                 }
             }
         }
-        /* a_i[c, t] = b_i[c] + Sum(W_hi[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xi[i, c]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
+            CHAINRULE_INDEPENDENT
             for (long c = 0; c < H; ++c) {
+                /* a_i[c, t] = b_i[c] + Sum(W_hi[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xi[i, c]*x[i, t], (i, 0, I - 1)) */
                 a_i[b*H + c] = t0246[b*(4*H) + c] + t13579111315[((t - 1)*B + b)*(8*H) + c];
-            }
-        }
-        /* g_i[c, t] = logistic(a_i[c, t]) */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* g_i[c, t] = logistic(a_i[c, t]) */
                 g_i[((t - 1)*B + b)*H + c] = chainrule_logistic(a_i[b*H + c]);
-            }
-        }
-        /* a_f[c, t] = b_f[c] + Sum(W_hf[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xf[i, c]*x[i, t], (i, 0, I - 1)) */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* a_f[c, t] = b_f[c] + Sum(W_hf[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xf[i, c]*x[i, t], (i, 0, I - 1)) */
                 a_f[b*H + c] = t0246[b*(4*H) + H + c] + t13579111315[((t - 1)*B + b)*(8*H) + H + c];
-            }
-        }
-        /* g_f[c, t] = logistic(a_f[c, t]) */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* g_f[c, t] = logistic(a_f[c, t]) */
                 g_f[((t - 1)*B + b)*H + c] = chainrule_logistic(a_f[b*H + c]);
-            }
-        }
-        /* a_c[c, t] = b_c[c] + Sum(W_hc[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xc[i, c]*x[i, t], (i, 0, I - 1)) */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* a_c[c, t] = b_c[c] + Sum(W_hc[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xc[i, c]*x[i, t], (i, 0, I - 1)) */
                 a_c[((t - 1)*B + b)*H + c] = t0246[b*(4*H) + 2*H + c] + t13579111315[((t - 1)*B + b)*(8*H) + 2*H + c];
-            }
-        }
-        /* a_o[c, t] = b_o[c] + Sum(W_ho[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xo[i, c]*x[i, t], (i, 0, I - 1)) */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* a_o[c, t] = b_o[c] + Sum(W_ho[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xo[i, c]*x[i, t], (i, 0, I - 1)) */
                 a_o[b*H + c] = t0246[b*(4*H) + 3*H + c] + t13579111315[((t - 1)*B + b)*(8*H) + 3*H + c];
-            }
-        }
-        /* g_o[c, t] = logistic(a_o[c, t]) */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* g_o[c, t] = logistic(a_o[c, t]) */
                 g_o[((t - 1)*B + b)*H + c] = chainrule_logistic(a_o[b*H + c]);
-            }
-        }
-        /* s[c, t] = tanh(a_c[c, t])*g_i[c, t] + g_f[c, t]*s[c, t - 1] */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* s[c, t] = tanh(a_c[c, t])*g_i[c, t] + g_f[c, t]*s[c, t - 1] */
                 s[(t*B + b)*H + c] = chainrule_tanh(a_c[((t - 1)*B + b)*H + c])*g_i[((t - 1)*B + b)*H + c] + g_f[((t - 1)*B + b)*H + c]*s[((t - 1)*B + b)*H + c];
-            }
-        }
-        /* h[c, t] = tanh(s[c, t])*g_o[c, t] */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* h[c, t] = tanh(s[c, t])*g_o[c, t] */
                 h[(t*B + b)*H + c] = chainrule_tanh(s[(t*B + b)*H + c])*g_o[((t - 1)*B + b)*H + c];
             }
         }
@@ -1501,57 +1340,26 @@ static int blstm_run_f32(const long *sizes, const float *const *params,
                 }
             }
         }
-        /* a_i_r[c, t] = b_i_r[c] + Sum(W_hi_r[c_, c]*h_r[c_, t + 1], (c_, 0, H - 1)) + Sum(W_xi_r[i, c]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
+            CHAINRULE_INDEPENDENT
             for (long c = 0; c < H; ++c) {
+                /* a_i_r[c, t] = b_i_r[c] + Sum(W_hi_r[c_, c]*h_r[c_, t + 1], (c_, 0, H - 1)) + Sum(W_xi_r[i, c]*x[i, t], (i, 0, I - 1)) */
                 a_i_r[b*H + c] = t8101214[b*(4*H) + c] + t13579111315[((t - 1)*B + b)*(8*H) + 4*H + c];
-            }
-        }
-        /* g_i_r[c, t] = logistic(a_i_r[c, t]) */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* g_i_r[c, t] = logistic(a_i_r[c, t]) */
                 g_i_r[((t - 1)*B + b)*H + c] = chainrule_logistic(a_i_r[b*H + c]);
-            }
-        }
-        /* a_f_r[c, t] = b_f_r[c] + Sum(W_hf_r[c_, c]*h_r[c_, t + 1], (c_, 0, H - 1)) + Sum(W_xf_r[i, c]*x[i, t], (i, 0, I - 1)) */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* a_f_r[c, t] = b_f_r[c] + Sum(W_hf_r[c_, c]*h_r[c_, t + 1], (c_, 0, H - 1)) + Sum(W_xf_r[i, c]*x[i, t], (i, 0, I - 1)) */
                 a_f_r[b*H + c] = t8101214[b*(4*H) + H + c] + t13579111315[((t - 1)*B + b)*(8*H) + 5*H + c];
-            }
-        }
-        /* g_f_r[c, t] = logistic(a_f_r[c, t]) */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* g_f_r[c, t] = logistic(a_f_r[c, t]) */
                 g_f_r[((t - 1)*B + b)*H + c] = chainrule_logistic(a_f_r[b*H + c]);
-            }
-        }
-        /* a_c_r[c, t] = b_c_r[c] + Sum(W_hc_r[c_, c]*h_r[c_, t + 1], (c_, 0, H - 1)) + Sum(W_xc_r[i, c]*x[i, t], (i, 0, I - 1)) */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* a_c_r[c, t] = b_c_r[c] + Sum(W_hc_r[c_, c]*h_r[c_, t + 1], (c_, 0, H - 1)) + Sum(W_xc_r[i, c]*x[i, t], (i, 0, I - 1)) */
                 a_c_r[((t - 1)*B + b)*H + c] = t8101214[b*(4*H) + 2*H + c] + t13579111315[((t - 1)*B + b)*(8*H) + 6*H + c];
-            }
-        }
-        /* a_o_r[c, t] = b_o_r[c] + Sum(W_ho_r[c_, c]*h_r[c_, t + 1], (c_, 0, H - 1)) + Sum(W_xo_r[i, c]*x[i, t], (i, 0, I - 1)) */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* a_o_r[c, t] = b_o_r[c] + Sum(W_ho_r[c_, c]*h_r[c_, t + 1], (c_, 0, H - 1)) + Sum(W_xo_r[i, c]*x[i, t], (i, 0, I - 1)) */
                 a_o_r[b*H + c] = t8101214[b*(4*H) + 3*H + c] + t13579111315[((t - 1)*B + b)*(8*H) + 7*H + c];
-            }
-        }
-        /* g_o_r[c, t] = logistic(a_o_r[c, t]) */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* g_o_r[c, t] = logistic(a_o_r[c, t]) */
                 g_o_r[((t - 1)*B + b)*H + c] = chainrule_logistic(a_o_r[b*H + c]);
-            }
-        }
-        /* s_r[c, t] = tanh(a_c_r[c, t])*g_i_r[c, t] + g_f_r[c, t]*s_r[c, t + 1] */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* s_r[c, t] = tanh(a_c_r[c, t])*g_i_r[c, t] + g_f_r[c, t]*s_r[c, t + 1] */
                 s_r[((t - 1)*B + b)*H + c] = chainrule_tanh(a_c_r[((t - 1)*B + b)*H + c])*g_i_r[((t - 1)*B + b)*H + c] + g_f_r[((t - 1)*B + b)*H + c]*s_r[(t*B + b)*H + c];
-            }
-        }
-        /* h_r[c, t] = tanh(s_r[c, t])*g_o_r[c, t] */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* h_r[c, t] = tanh(s_r[c, t])*g_o_r[c, t] */
                 h_r[((t - 1)*B + b)*H + c] = chainrule_tanh(s_r[((t - 1)*B + b)*H + c])*g_o_r[((t - 1)*B + b)*H + c];
             }
         }
@@ -1720,65 +1528,26 @@ static int blstm_run_f32(const long *sizes, const float *const *params,
                     }
                 }
             }
-            /* d_h_r = ∂L/∂h_r */
             for (long b = 0; b < B; ++b) {
+                CHAINRULE_INDEPENDENT
                 for (long c = 0; c < H; ++c) {
+                    /* d_h_r = ∂L/∂h_r */
                     d_h_r[b*H + c] = t20[b*H + c] + t214[((t - 1)*B + b)*(2*H) + c];
-                }
-            }
-            /* only where 2 ≤ t ≤ T (zero elsewhere) */
-            if (t >= 2) {
-                for (long b = 0; b < B; ++b) {
-                    for (long c = 0; c < H; ++c) {
-                        t22[b*H + c] = d_s_r[b*H + c]*g_f_r[((t - 2)*B + b)*H + c];
-                    }
-                }
-            } else {
-                for (long b = 0; b < B; ++b) {
-                    for (long c = 0; c < H; ++c) {
-                        t22[b*H + c] = 0;
-                    }
-                }
-            }
-            /* computed once for d_s_r, d_a_o_r */
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
+                    /* only where 2 ≤ t ≤ T (zero elsewhere) */
+                    t22[b*H + c] = (t >= 2) ? d_s_r[b*H + c]*g_f_r[((t - 2)*B + b)*H + c] : 0;
+                    /* computed once for d_s_r, d_a_o_r */
                     t26[b*H + c] = chainrule_tanh(s_r[((t - 1)*B + b)*H + c]);
-                }
-            }
-            /* d_s_r = ∂L/∂s_r */
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
+                    /* d_s_r = ∂L/∂s_r */
                     d_s_r[b*H + c] = (1 - (t26[b*H + c]*t26[b*H + c]))*d_h_r[b*H + c]*g_o_r[((t - 1)*B + b)*H + c] + t22[b*H + c];
-                }
-            }
-            /* d_a_o_r = ∂L/∂a_o_r */
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
+                    /* d_a_o_r = ∂L/∂a_o_r */
                     d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + 3*H + c] = (1 - g_o_r[((t - 1)*B + b)*H + c])*d_h_r[b*H + c]*g_o_r[((t - 1)*B + b)*H + c]*t26[b*H + c];
-                }
-            }
-            /* computed once for d_a_c_r, d_a_i_r */
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
+                    /* computed once for d_a_c_r, d_a_i_r */
                     t27[b*H + c] = chainrule_tanh(a_c_r[((t - 1)*B + b)*H + c]);
-                }
-            }
-            /* d_a_c_r = ∂L/∂a_c_r */
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
+                    /* d_a_c_r = ∂L/∂a_c_r */
                     d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + 2*H + c] = (1 - (t27[b*H + c]*t27[b*H + c]))*d_s_r[b*H + c]*g_i_r[((t - 1)*B + b)*H + c];
-                }
-            }
-            /* d_a_f_r = ∂L/∂a_f_r */
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
+                    /* d_a_f_r = ∂L/∂a_f_r */
                     d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + H + c] = (1 - g_f_r[((t - 1)*B + b)*H + c])*d_s_r[b*H + c]*g_f_r[((t - 1)*B + b)*H + c]*s_r[(t*B + b)*H + c];
-                }
-            }
-            /* d_a_i_r = ∂L/∂a_i_r */
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
+                    /* d_a_i_r = ∂L/∂a_i_r */
                     d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + c] = (1 - g_i_r[((t - 1)*B + b)*H + c])*d_s_r[b*H + c]*g_i_r[((t - 1)*B + b)*H + c]*t27[b*H + c];
                 }
             }
@@ -1806,65 +1575,26 @@ static int blstm_run_f32(const long *sizes, const float *const *params,
                     }
                 }
             }
-            /* d_h = ∂L/∂h */
             for (long b = 0; b < B; ++b) {
+                CHAINRULE_INDEPENDENT
                 for (long c = 0; c < H; ++c) {
+                    /* d_h = ∂L/∂h */
                     d_h[b*H + c] = t23[b*H + c] + t214[((t - 1)*B + b)*(2*H) + H + c];
-                }
-            }
-            /* only where 1 ≤ t ≤ T - 1 (zero elsewhere) */
-            if (t <= T - 1) {
-                for (long b = 0; b < B; ++b) {
-                    for (long c = 0; c < H; ++c) {
-                        t25[b*H + c] = d_s[b*H + c]*g_f[(t*B + b)*H + c];
-                    }
-                }
-            } else {
-                for (long b = 0; b < B; ++b) {
-                    for (long c = 0; c < H; ++c) {
-                        t25[b*H + c] = 0;
-                    }
-                }
-            }
-            /* computed once for d_s, d_a_o */
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
+                    /* only where 1 ≤ t ≤ T - 1 (zero elsewhere) */
+                    t25[b*H + c] = (t <= T - 1) ? d_s[b*H + c]*g_f[(t*B + b)*H + c] : 0;
+                    /* computed once for d_s, d_a_o */
                     t28[b*H + c] = chainrule_tanh(s[(t*B + b)*H + c]);
-                }
-            }
-            /* d_s = ∂L/∂s */
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
+                    /* d_s = ∂L/∂s */
                     d_s[b*H + c] = (1 - (t28[b*H + c]*t28[b*H + c]))*d_h[b*H + c]*g_o[((t - 1)*B + b)*H + c] + t25[b*H + c];
-                }
-            }
-            /* d_a_o = ∂L/∂a_o */
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
+                    /* d_a_o = ∂L/∂a_o */
                     d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c] = (1 - g_o[((t - 1)*B + b)*H + c])*d_h[b*H + c]*g_o[((t - 1)*B + b)*H + c]*t28[b*H + c];
-                }
-            }
-            /* computed once for d_a_c, d_a_i */
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
+                    /* computed once for d_a_c, d_a_i */
                     t29[b*H + c] = chainrule_tanh(a_c[((t - 1)*B + b)*H + c]);
-                }
-            }
-            /* d_a_c = ∂L/∂a_c */
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
+                    /* d_a_c = ∂L/∂a_c */
                     d_a_ifco[((t - 1)*B + b)*(4*H) + 2*H + c] = (1 - (t29[b*H + c]*t29[b*H + c]))*d_s[b*H + c]*g_i[((t - 1)*B + b)*H + c];
-                }
-            }
-            /* d_a_f = ∂L/∂a_f */
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
+                    /* d_a_f = ∂L/∂a_f */
                     d_a_ifco[((t - 1)*B + b)*(4*H) + H + c] = (1 - g_f[((t - 1)*B + b)*H + c])*d_s[b*H + c]*g_f[((t - 1)*B + b)*H + c]*s[((t - 1)*B + b)*H + c];
-                }
-            }
-            /* d_a_i = ∂L/∂a_i */
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
+                    /* d_a_i = ∂L/∂a_i */
                     d_a_ifco[((t - 1)*B + b)*(4*H) + c] = (1 - g_i[((t - 1)*B + b)*H + c])*d_s[b*H + c]*g_i[((t - 1)*B + b)*H + c]*t29[b*H + c];
                 }
             }

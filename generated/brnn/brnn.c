@@ -5,7 +5,7 @@
  * CBLAS such as OpenBLAS) to run large matrix products through cblas_?gemm; with
  * -DCHAINRULE_CBLAS_PREFIX=scipy_ as well for the scipy-openblas32 wheel's OpenBLAS,
  * whose symbols are scipy_cblas_?gemm.
- * Kernel set bae8b13ff7a8245a (3 files), this file ffe9ab7f7170f387: checked by codegen.load.
+ * Kernel set a3bcc468c978bd81 (3 files), this file 5d1b5e9f1eb1a228: checked by codegen.load.
  */
 #include "brnn.h"
 
@@ -39,6 +39,16 @@
 #define CHAINRULE_BLAS_RUNS(chainrule_work) 0
 #define CHAINRULE_GEMM_CALL(...) ((void)0)
 #define CHAINRULE_GEMM(chainrule_work, ...) 0
+#endif
+
+/* CHAINRULE_INDEPENDENT, before a loop: its iterations touch no element another touches,
+ * so the compiler may vectorize it without testing at run time whether its arrays overlap */
+#if defined(__clang__)
+#define CHAINRULE_INDEPENDENT _Pragma("clang loop vectorize(assume_safety)")
+#elif defined(__GNUC__)
+#define CHAINRULE_INDEPENDENT _Pragma("GCC ivdep")
+#else
+#define CHAINRULE_INDEPENDENT
 #endif
 
 /* tanh in float through expf, which compilers vectorize (glibc before 2.35 has no vector
@@ -227,15 +237,12 @@ static int brnn_run_f64(const long *sizes, const double *const *params,
                 }
             }
         }
-        /* a_f[j, t] = b_f[j] + Sum(W_ff[j_, j]*f[j_, t - 1], (j_, 0, H - 1)) + Sum(W_xf[i, j]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
+            CHAINRULE_INDEPENDENT
             for (long j = 0; j < H; ++j) {
+                /* a_f[j, t] = b_f[j] + Sum(W_ff[j_, j]*f[j_, t - 1], (j_, 0, H - 1)) + Sum(W_xf[i, j]*x[i, t], (i, 0, I - 1)) */
                 a_f[b*H + j] = t0[b*H + j] + t13[((t - 1)*B + b)*(2*H) + j];
-            }
-        }
-        /* f[j, t] = tanh(a_f[j, t]) */
-        for (long b = 0; b < B; ++b) {
-            for (long j = 0; j < H; ++j) {
+                /* f[j, t] = tanh(a_f[j, t]) */
                 f[(t*B + b)*H + j] = chainrule_tanh(a_f[b*H + j]);
             }
         }
@@ -284,15 +291,12 @@ static int brnn_run_f64(const long *sizes, const double *const *params,
                 }
             }
         }
-        /* a_g[j, t] = b_g[j] + Sum(W_gg[j_, j]*g[j_, t + 1], (j_, 0, H - 1)) + Sum(W_xg[i, j]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
+            CHAINRULE_INDEPENDENT
             for (long j = 0; j < H; ++j) {
+                /* a_g[j, t] = b_g[j] + Sum(W_gg[j_, j]*g[j_, t + 1], (j_, 0, H - 1)) + Sum(W_xg[i, j]*x[i, t], (i, 0, I - 1)) */
                 a_g[b*H + j] = t2[b*H + j] + t13[((t - 1)*B + b)*(2*H) + H + j];
-            }
-        }
-        /* g[j, t] = tanh(a_g[j, t]) */
-        for (long b = 0; b < B; ++b) {
-            for (long j = 0; j < H; ++j) {
+                /* g[j, t] = tanh(a_g[j, t]) */
                 g[((t - 1)*B + b)*H + j] = chainrule_tanh(a_g[b*H + j]);
             }
         }
@@ -748,15 +752,12 @@ static int brnn_run_f32(const long *sizes, const float *const *params,
                 }
             }
         }
-        /* a_f[j, t] = b_f[j] + Sum(W_ff[j_, j]*f[j_, t - 1], (j_, 0, H - 1)) + Sum(W_xf[i, j]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
+            CHAINRULE_INDEPENDENT
             for (long j = 0; j < H; ++j) {
+                /* a_f[j, t] = b_f[j] + Sum(W_ff[j_, j]*f[j_, t - 1], (j_, 0, H - 1)) + Sum(W_xf[i, j]*x[i, t], (i, 0, I - 1)) */
                 a_f[b*H + j] = t0[b*H + j] + t13[((t - 1)*B + b)*(2*H) + j];
-            }
-        }
-        /* f[j, t] = tanh(a_f[j, t]) */
-        for (long b = 0; b < B; ++b) {
-            for (long j = 0; j < H; ++j) {
+                /* f[j, t] = tanh(a_f[j, t]) */
                 f[(t*B + b)*H + j] = chainrule_tanh(a_f[b*H + j]);
             }
         }
@@ -805,15 +806,12 @@ static int brnn_run_f32(const long *sizes, const float *const *params,
                 }
             }
         }
-        /* a_g[j, t] = b_g[j] + Sum(W_gg[j_, j]*g[j_, t + 1], (j_, 0, H - 1)) + Sum(W_xg[i, j]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
+            CHAINRULE_INDEPENDENT
             for (long j = 0; j < H; ++j) {
+                /* a_g[j, t] = b_g[j] + Sum(W_gg[j_, j]*g[j_, t + 1], (j_, 0, H - 1)) + Sum(W_xg[i, j]*x[i, t], (i, 0, I - 1)) */
                 a_g[b*H + j] = t2[b*H + j] + t13[((t - 1)*B + b)*(2*H) + H + j];
-            }
-        }
-        /* g[j, t] = tanh(a_g[j, t]) */
-        for (long b = 0; b < B; ++b) {
-            for (long j = 0; j < H; ++j) {
+                /* g[j, t] = tanh(a_g[j, t]) */
                 g[((t - 1)*B + b)*H + j] = chainrule_tanh(a_g[b*H + j]);
             }
         }

@@ -5,7 +5,7 @@
  * CBLAS such as OpenBLAS) to run large matrix products through cblas_?gemm; with
  * -DCHAINRULE_CBLAS_PREFIX=scipy_ as well for the scipy-openblas32 wheel's OpenBLAS,
  * whose symbols are scipy_cblas_?gemm.
- * Kernel set 32b5dc3974ab6732 (3 files), this file ed0d8bfb3a5989c6: checked by codegen.load.
+ * Kernel set df06a4019a1b4db8 (3 files), this file 5fc8972b8be6b0e2: checked by codegen.load.
  */
 #include "lstm.h"
 
@@ -39,6 +39,16 @@
 #define CHAINRULE_BLAS_RUNS(chainrule_work) 0
 #define CHAINRULE_GEMM_CALL(...) ((void)0)
 #define CHAINRULE_GEMM(chainrule_work, ...) 0
+#endif
+
+/* CHAINRULE_INDEPENDENT, before a loop: its iterations touch no element another touches,
+ * so the compiler may vectorize it without testing at run time whether its arrays overlap */
+#if defined(__clang__)
+#define CHAINRULE_INDEPENDENT _Pragma("clang loop vectorize(assume_safety)")
+#elif defined(__GNUC__)
+#define CHAINRULE_INDEPENDENT _Pragma("GCC ivdep")
+#else
+#define CHAINRULE_INDEPENDENT
 #endif
 
 /* tanh in float through expf, which compilers vectorize (glibc before 2.35 has no vector
@@ -307,57 +317,31 @@ static int lstm_run_f64(const long *sizes, const double *const *params,
                 }
             }
         }
-        /* a_i[c, t] = b_i[c] + p_i[c]*s[c, t - 1] + Sum(W_hi[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xi[i, c]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
+            CHAINRULE_INDEPENDENT
             for (long c = 0; c < H; ++c) {
+                /* a_i[c, t] = b_i[c] + p_i[c]*s[c, t - 1] + Sum(W_hi[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xi[i, c]*x[i, t], (i, 0, I - 1)) */
                 a_i[b*H + c] = p_i[c]*s[((t - 1)*B + b)*H + c] + t0246[b*(4*H) + c] + t1357[((t - 1)*B + b)*(4*H) + c];
-            }
-        }
-        /* g_i[c, t] = logistic(a_i[c, t]) */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* g_i[c, t] = logistic(a_i[c, t]) */
                 g_i[((t - 1)*B + b)*H + c] = chainrule_logistic(a_i[b*H + c]);
-            }
-        }
-        /* a_f[c, t] = b_f[c] + p_f[c]*s[c, t - 1] + Sum(W_hf[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xf[i, c]*x[i, t], (i, 0, I - 1)) */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* a_f[c, t] = b_f[c] + p_f[c]*s[c, t - 1] + Sum(W_hf[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xf[i, c]*x[i, t], (i, 0, I - 1)) */
                 a_f[b*H + c] = p_f[c]*s[((t - 1)*B + b)*H + c] + t0246[b*(4*H) + H + c] + t1357[((t - 1)*B + b)*(4*H) + H + c];
-            }
-        }
-        /* g_f[c, t] = logistic(a_f[c, t]) */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* g_f[c, t] = logistic(a_f[c, t]) */
                 g_f[((t - 1)*B + b)*H + c] = chainrule_logistic(a_f[b*H + c]);
-            }
-        }
-        /* a_c[c, t] = b_c[c] + Sum(W_hc[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xc[i, c]*x[i, t], (i, 0, I - 1)) */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* a_c[c, t] = b_c[c] + Sum(W_hc[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xc[i, c]*x[i, t], (i, 0, I - 1)) */
                 a_c[((t - 1)*B + b)*H + c] = t0246[b*(4*H) + 2*H + c] + t1357[((t - 1)*B + b)*(4*H) + 2*H + c];
             }
         }
-        /* s[c, t] = tanh(a_c[c, t])*g_i[c, t] + g_f[c, t]*s[c, t - 1] */
         for (long b = 0; b < B; ++b) {
+            CHAINRULE_INDEPENDENT
             for (long c = 0; c < H; ++c) {
+                /* s[c, t] = tanh(a_c[c, t])*g_i[c, t] + g_f[c, t]*s[c, t - 1] */
                 s[(t*B + b)*H + c] = chainrule_tanh(a_c[((t - 1)*B + b)*H + c])*g_i[((t - 1)*B + b)*H + c] + g_f[((t - 1)*B + b)*H + c]*s[((t - 1)*B + b)*H + c];
-            }
-        }
-        /* a_o[c, t] = b_o[c] + p_o[c]*s[c, t] + Sum(W_ho[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xo[i, c]*x[i, t], (i, 0, I - 1)) */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* a_o[c, t] = b_o[c] + p_o[c]*s[c, t] + Sum(W_ho[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xo[i, c]*x[i, t], (i, 0, I - 1)) */
                 a_o[b*H + c] = p_o[c]*s[(t*B + b)*H + c] + t0246[b*(4*H) + 3*H + c] + t1357[((t - 1)*B + b)*(4*H) + 3*H + c];
-            }
-        }
-        /* g_o[c, t] = logistic(a_o[c, t]) */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* g_o[c, t] = logistic(a_o[c, t]) */
                 g_o[((t - 1)*B + b)*H + c] = chainrule_logistic(a_o[b*H + c]);
-            }
-        }
-        /* h[c, t] = tanh(s[c, t])*g_o[c, t] */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* h[c, t] = tanh(s[c, t])*g_o[c, t] */
                 h[(t*B + b)*H + c] = chainrule_tanh(s[(t*B + b)*H + c])*g_o[((t - 1)*B + b)*H + c];
             }
         }
@@ -502,65 +486,31 @@ static int lstm_run_f64(const long *sizes, const double *const *params,
                     }
                 }
             }
-            /* d_h = ∂L/∂h */
             for (long b = 0; b < B; ++b) {
+                CHAINRULE_INDEPENDENT
                 for (long c = 0; c < H; ++c) {
+                    /* d_h = ∂L/∂h */
                     d_h[b*H + c] = t11[b*H + c] + t12[((t - 1)*B + b)*H + c];
-                }
-            }
-            /* computed once for d_a_o, d_s */
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
+                    /* computed once for d_a_o, d_s */
                     t14[b*H + c] = chainrule_tanh(s[(t*B + b)*H + c]);
-                }
-            }
-            /* d_a_o = ∂L/∂a_o */
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
+                    /* d_a_o = ∂L/∂a_o */
                     d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c] = (1 - g_o[((t - 1)*B + b)*H + c])*d_h[b*H + c]*g_o[((t - 1)*B + b)*H + c]*t14[b*H + c];
-                }
-            }
-            /* only where 1 ≤ t ≤ T - 1 (zero elsewhere) */
-            if (t <= T - 1) {
-                for (long b = 0; b < B; ++b) {
-                    for (long c = 0; c < H; ++c) {
-                        t13[b*H + c] = d_a_ifco[(t*B + b)*(4*H) + H + c]*p_f[c] + d_a_ifco[(t*B + b)*(4*H) + c]*p_i[c] + d_s[b*H + c]*g_f[(t*B + b)*H + c];
-                    }
-                }
-            } else {
-                for (long b = 0; b < B; ++b) {
-                    for (long c = 0; c < H; ++c) {
-                        t13[b*H + c] = 0;
-                    }
-                }
-            }
-            /* d_s = ∂L/∂s */
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
+                    /* only where 1 ≤ t ≤ T - 1 (zero elsewhere) */
+                    t13[b*H + c] = (t <= T - 1) ? d_a_ifco[(t*B + b)*(4*H) + H + c]*p_f[c] + d_a_ifco[(t*B + b)*(4*H) + c]*p_i[c] + d_s[b*H + c]*g_f[(t*B + b)*H + c] : 0;
+                    /* d_s = ∂L/∂s */
                     d_s[b*H + c] = (1 - (t14[b*H + c]*t14[b*H + c]))*d_h[b*H + c]*g_o[((t - 1)*B + b)*H + c] + d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c]*p_o[c] + t13[b*H + c];
-                }
-            }
-            /* computed once for d_a_c, d_a_i */
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
+                    /* computed once for d_a_c, d_a_i */
                     t15[b*H + c] = chainrule_tanh(a_c[((t - 1)*B + b)*H + c]);
-                }
-            }
-            /* d_a_c = ∂L/∂a_c */
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
+                    /* d_a_c = ∂L/∂a_c */
                     d_a_ifco[((t - 1)*B + b)*(4*H) + 2*H + c] = (1 - (t15[b*H + c]*t15[b*H + c]))*d_s[b*H + c]*g_i[((t - 1)*B + b)*H + c];
                 }
             }
-            /* d_a_f = ∂L/∂a_f */
             for (long b = 0; b < B; ++b) {
+                CHAINRULE_INDEPENDENT
                 for (long c = 0; c < H; ++c) {
+                    /* d_a_f = ∂L/∂a_f */
                     d_a_ifco[((t - 1)*B + b)*(4*H) + H + c] = (1 - g_f[((t - 1)*B + b)*H + c])*d_s[b*H + c]*g_f[((t - 1)*B + b)*H + c]*s[((t - 1)*B + b)*H + c];
-                }
-            }
-            /* d_a_i = ∂L/∂a_i */
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
+                    /* d_a_i = ∂L/∂a_i */
                     d_a_ifco[((t - 1)*B + b)*(4*H) + c] = (1 - g_i[((t - 1)*B + b)*H + c])*d_s[b*H + c]*g_i[((t - 1)*B + b)*H + c]*t15[b*H + c];
                 }
             }
@@ -921,57 +871,31 @@ static int lstm_run_f32(const long *sizes, const float *const *params,
                 }
             }
         }
-        /* a_i[c, t] = b_i[c] + p_i[c]*s[c, t - 1] + Sum(W_hi[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xi[i, c]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
+            CHAINRULE_INDEPENDENT
             for (long c = 0; c < H; ++c) {
+                /* a_i[c, t] = b_i[c] + p_i[c]*s[c, t - 1] + Sum(W_hi[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xi[i, c]*x[i, t], (i, 0, I - 1)) */
                 a_i[b*H + c] = p_i[c]*s[((t - 1)*B + b)*H + c] + t0246[b*(4*H) + c] + t1357[((t - 1)*B + b)*(4*H) + c];
-            }
-        }
-        /* g_i[c, t] = logistic(a_i[c, t]) */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* g_i[c, t] = logistic(a_i[c, t]) */
                 g_i[((t - 1)*B + b)*H + c] = chainrule_logistic(a_i[b*H + c]);
-            }
-        }
-        /* a_f[c, t] = b_f[c] + p_f[c]*s[c, t - 1] + Sum(W_hf[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xf[i, c]*x[i, t], (i, 0, I - 1)) */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* a_f[c, t] = b_f[c] + p_f[c]*s[c, t - 1] + Sum(W_hf[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xf[i, c]*x[i, t], (i, 0, I - 1)) */
                 a_f[b*H + c] = p_f[c]*s[((t - 1)*B + b)*H + c] + t0246[b*(4*H) + H + c] + t1357[((t - 1)*B + b)*(4*H) + H + c];
-            }
-        }
-        /* g_f[c, t] = logistic(a_f[c, t]) */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* g_f[c, t] = logistic(a_f[c, t]) */
                 g_f[((t - 1)*B + b)*H + c] = chainrule_logistic(a_f[b*H + c]);
-            }
-        }
-        /* a_c[c, t] = b_c[c] + Sum(W_hc[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xc[i, c]*x[i, t], (i, 0, I - 1)) */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* a_c[c, t] = b_c[c] + Sum(W_hc[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xc[i, c]*x[i, t], (i, 0, I - 1)) */
                 a_c[((t - 1)*B + b)*H + c] = t0246[b*(4*H) + 2*H + c] + t1357[((t - 1)*B + b)*(4*H) + 2*H + c];
             }
         }
-        /* s[c, t] = tanh(a_c[c, t])*g_i[c, t] + g_f[c, t]*s[c, t - 1] */
         for (long b = 0; b < B; ++b) {
+            CHAINRULE_INDEPENDENT
             for (long c = 0; c < H; ++c) {
+                /* s[c, t] = tanh(a_c[c, t])*g_i[c, t] + g_f[c, t]*s[c, t - 1] */
                 s[(t*B + b)*H + c] = chainrule_tanh(a_c[((t - 1)*B + b)*H + c])*g_i[((t - 1)*B + b)*H + c] + g_f[((t - 1)*B + b)*H + c]*s[((t - 1)*B + b)*H + c];
-            }
-        }
-        /* a_o[c, t] = b_o[c] + p_o[c]*s[c, t] + Sum(W_ho[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xo[i, c]*x[i, t], (i, 0, I - 1)) */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* a_o[c, t] = b_o[c] + p_o[c]*s[c, t] + Sum(W_ho[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xo[i, c]*x[i, t], (i, 0, I - 1)) */
                 a_o[b*H + c] = p_o[c]*s[(t*B + b)*H + c] + t0246[b*(4*H) + 3*H + c] + t1357[((t - 1)*B + b)*(4*H) + 3*H + c];
-            }
-        }
-        /* g_o[c, t] = logistic(a_o[c, t]) */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* g_o[c, t] = logistic(a_o[c, t]) */
                 g_o[((t - 1)*B + b)*H + c] = chainrule_logistic(a_o[b*H + c]);
-            }
-        }
-        /* h[c, t] = tanh(s[c, t])*g_o[c, t] */
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
+                /* h[c, t] = tanh(s[c, t])*g_o[c, t] */
                 h[(t*B + b)*H + c] = chainrule_tanh(s[(t*B + b)*H + c])*g_o[((t - 1)*B + b)*H + c];
             }
         }
@@ -1116,65 +1040,31 @@ static int lstm_run_f32(const long *sizes, const float *const *params,
                     }
                 }
             }
-            /* d_h = ∂L/∂h */
             for (long b = 0; b < B; ++b) {
+                CHAINRULE_INDEPENDENT
                 for (long c = 0; c < H; ++c) {
+                    /* d_h = ∂L/∂h */
                     d_h[b*H + c] = t11[b*H + c] + t12[((t - 1)*B + b)*H + c];
-                }
-            }
-            /* computed once for d_a_o, d_s */
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
+                    /* computed once for d_a_o, d_s */
                     t14[b*H + c] = chainrule_tanh(s[(t*B + b)*H + c]);
-                }
-            }
-            /* d_a_o = ∂L/∂a_o */
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
+                    /* d_a_o = ∂L/∂a_o */
                     d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c] = (1 - g_o[((t - 1)*B + b)*H + c])*d_h[b*H + c]*g_o[((t - 1)*B + b)*H + c]*t14[b*H + c];
-                }
-            }
-            /* only where 1 ≤ t ≤ T - 1 (zero elsewhere) */
-            if (t <= T - 1) {
-                for (long b = 0; b < B; ++b) {
-                    for (long c = 0; c < H; ++c) {
-                        t13[b*H + c] = d_a_ifco[(t*B + b)*(4*H) + H + c]*p_f[c] + d_a_ifco[(t*B + b)*(4*H) + c]*p_i[c] + d_s[b*H + c]*g_f[(t*B + b)*H + c];
-                    }
-                }
-            } else {
-                for (long b = 0; b < B; ++b) {
-                    for (long c = 0; c < H; ++c) {
-                        t13[b*H + c] = 0;
-                    }
-                }
-            }
-            /* d_s = ∂L/∂s */
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
+                    /* only where 1 ≤ t ≤ T - 1 (zero elsewhere) */
+                    t13[b*H + c] = (t <= T - 1) ? d_a_ifco[(t*B + b)*(4*H) + H + c]*p_f[c] + d_a_ifco[(t*B + b)*(4*H) + c]*p_i[c] + d_s[b*H + c]*g_f[(t*B + b)*H + c] : 0;
+                    /* d_s = ∂L/∂s */
                     d_s[b*H + c] = (1 - (t14[b*H + c]*t14[b*H + c]))*d_h[b*H + c]*g_o[((t - 1)*B + b)*H + c] + d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c]*p_o[c] + t13[b*H + c];
-                }
-            }
-            /* computed once for d_a_c, d_a_i */
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
+                    /* computed once for d_a_c, d_a_i */
                     t15[b*H + c] = chainrule_tanh(a_c[((t - 1)*B + b)*H + c]);
-                }
-            }
-            /* d_a_c = ∂L/∂a_c */
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
+                    /* d_a_c = ∂L/∂a_c */
                     d_a_ifco[((t - 1)*B + b)*(4*H) + 2*H + c] = (1 - (t15[b*H + c]*t15[b*H + c]))*d_s[b*H + c]*g_i[((t - 1)*B + b)*H + c];
                 }
             }
-            /* d_a_f = ∂L/∂a_f */
             for (long b = 0; b < B; ++b) {
+                CHAINRULE_INDEPENDENT
                 for (long c = 0; c < H; ++c) {
+                    /* d_a_f = ∂L/∂a_f */
                     d_a_ifco[((t - 1)*B + b)*(4*H) + H + c] = (1 - g_f[((t - 1)*B + b)*H + c])*d_s[b*H + c]*g_f[((t - 1)*B + b)*H + c]*s[((t - 1)*B + b)*H + c];
-                }
-            }
-            /* d_a_i = ∂L/∂a_i */
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
+                    /* d_a_i = ∂L/∂a_i */
                     d_a_ifco[((t - 1)*B + b)*(4*H) + c] = (1 - g_i[((t - 1)*B + b)*H + c])*d_s[b*H + c]*g_i[((t - 1)*B + b)*H + c]*t15[b*H + c];
                 }
             }

@@ -5,7 +5,7 @@
  * CBLAS such as OpenBLAS) to run large matrix products through cblas_?gemm; with
  * -DCHAINRULE_CBLAS_PREFIX=scipy_ as well for the scipy-openblas32 wheel's OpenBLAS,
  * whose symbols are scipy_cblas_?gemm.
- * Kernel set 362e1e3b95744219 (3 files), this file 563abced6c400b54: checked by codegen.load.
+ * Kernel set 695505e42bd37ab8 (3 files), this file e63f6936080fa2b4: checked by codegen.load.
  */
 #include "rnn.h"
 
@@ -39,6 +39,16 @@
 #define CHAINRULE_BLAS_RUNS(chainrule_work) 0
 #define CHAINRULE_GEMM_CALL(...) ((void)0)
 #define CHAINRULE_GEMM(chainrule_work, ...) 0
+#endif
+
+/* CHAINRULE_INDEPENDENT, before a loop: its iterations touch no element another touches,
+ * so the compiler may vectorize it without testing at run time whether its arrays overlap */
+#if defined(__clang__)
+#define CHAINRULE_INDEPENDENT _Pragma("clang loop vectorize(assume_safety)")
+#elif defined(__GNUC__)
+#define CHAINRULE_INDEPENDENT _Pragma("GCC ivdep")
+#else
+#define CHAINRULE_INDEPENDENT
 #endif
 
 /* tanh in float through expf, which compilers vectorize (glibc before 2.35 has no vector
@@ -205,15 +215,12 @@ static int rnn_run_f64(const long *sizes, const double *const *params,
                 }
             }
         }
-        /* a_h[j, t] = b_h[j] + Sum(W_hh[j_, j]*h[j_, t - 1], (j_, 0, H - 1)) + Sum(W_xh[i, j]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
+            CHAINRULE_INDEPENDENT
             for (long j = 0; j < H; ++j) {
+                /* a_h[j, t] = b_h[j] + Sum(W_hh[j_, j]*h[j_, t - 1], (j_, 0, H - 1)) + Sum(W_xh[i, j]*x[i, t], (i, 0, I - 1)) */
                 a_h[b*H + j] = t0[b*H + j] + t1[((t - 1)*B + b)*H + j];
-            }
-        }
-        /* h[j, t] = tanh(a_h[j, t]) */
-        for (long b = 0; b < B; ++b) {
-            for (long j = 0; j < H; ++j) {
+                /* h[j, t] = tanh(a_h[j, t]) */
                 h[(t*B + b)*H + j] = chainrule_tanh(a_h[b*H + j]);
             }
         }
@@ -567,15 +574,12 @@ static int rnn_run_f32(const long *sizes, const float *const *params,
                 }
             }
         }
-        /* a_h[j, t] = b_h[j] + Sum(W_hh[j_, j]*h[j_, t - 1], (j_, 0, H - 1)) + Sum(W_xh[i, j]*x[i, t], (i, 0, I - 1)) */
         for (long b = 0; b < B; ++b) {
+            CHAINRULE_INDEPENDENT
             for (long j = 0; j < H; ++j) {
+                /* a_h[j, t] = b_h[j] + Sum(W_hh[j_, j]*h[j_, t - 1], (j_, 0, H - 1)) + Sum(W_xh[i, j]*x[i, t], (i, 0, I - 1)) */
                 a_h[b*H + j] = t0[b*H + j] + t1[((t - 1)*B + b)*H + j];
-            }
-        }
-        /* h[j, t] = tanh(a_h[j, t]) */
-        for (long b = 0; b < B; ++b) {
-            for (long j = 0; j < H; ++j) {
+                /* h[j, t] = tanh(a_h[j, t]) */
                 h[(t*B + b)*H + j] = chainrule_tanh(a_h[b*H + j]);
             }
         }

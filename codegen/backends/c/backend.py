@@ -101,6 +101,7 @@ class _Kernel:
                               printer.doprint(plan.arrays[name].axes[-1]))
                              for slot, name in enumerate(plan.labels)],
         }
+        body["uses_independent"] = emit.independent
         used = printer.names  # the live set: it takes in the sizes region_starts prints
         # a region the body never names gets no place (nor bytes in <net>_workspace_bytes)
         copied = [array for array, _ in self.storage.gradient_copies] + list(plan.outputs) + [

@@ -10,8 +10,11 @@ contiguous memory where it can; a contraction that is a matrix product also gets
 CBLAS call (``gemm.py``), the loops its fallback. Consecutive contractions that do not
 read each other and run over the same loops (the four gates' input projections, their
 weight gradients, the biases' gradients) share one loop nest, each a line of its body,
-and matrix products of one shape one test of the work. The loop over ``t`` and the work
-hoisted out of it are the plan's, unchanged.
+and matrix products of one shape one test of the work. Inside the loop over time, the
+consecutive elementwise statements of a step (the gates, the state and the output; the
+backward pass's δ's) share one loop nest too, where no statement touches an element
+another writes but at that element. The loop over ``t`` and the work hoisted out of it
+are the plan's, unchanged.
 """
 
 from __future__ import annotations
@@ -83,6 +86,8 @@ class Emitter(StatementVisitor):
         self.fixed: set[Idx] = set()  # indices bound by an enclosing loop (t inside Loop)
         #: the pointers of the workspace's regions: arrays that may share a place
         self.workspace = workspace
+        #: whether a loop printed so far is marked free of dependences between iterations
+        self.independent = False
 
     def var(self, index: Idx) -> str:
         return self.variables.name(index)
@@ -131,12 +136,94 @@ class Emitter(StatementVisitor):
                     lines += self.products(group, indent)
                 n += len(run)
                 continue
+            step = self.elementwise_run(statements, n)
+            if len(step) > 1:
+                lines += self.fused(step, indent)
+                n += len(step)
+                continue
             statement = statements[n]
             if statement.comment:
                 lines.append(f"{indent}/* {escape.c_comment(statement.comment)} */")
             lines += self.visit(statement, indent)
             n += 1
         return lines
+
+    def elementwise_run(self, statements: list[Statement], start: int
+                        ) -> list[Assign | Guarded]:
+        """The elementwise statements of one step from ``statements[start]`` on,
+        consecutive, over the same loops, where no statement touches an element another
+        writes but at that same element: one loop nest runs them, each element's
+        statements in their order (issue 16, item 3: a step's gates, state and output in
+        one pass over ``B·H``, the backward pass's δ's in another).
+
+        Only inside the loop over time: there every array the loop names is in use for
+        the whole loop (``lifetimes.spans`` counts a loop as one statement), so no two of
+        them share a workspace place, and distinct arrays are distinct memory but for the
+        views of one buffer, which are disjoint slices of it."""
+        if self.plan.time is None or self.plan.time not in self.fixed:
+            return []
+        run: list[Assign | Guarded] = []
+        loops: list[Idx] | None = None
+        seen: list[_Touch] = []
+        for statement in statements[start:]:
+            assign = _elementwise(statement)
+            if assign is None:
+                break
+            these = self.free(assign.out)
+            if not these or (loops is not None and these != loops):
+                break
+            touches = self.touches(assign)
+            if any(self.free(ref) and not set(self.free(ref)) <= set(these)
+                   for ref in assign.value.atoms(Indexed)):
+                break  # reads along an axis the loops do not run
+            if any(self.clash(a, b) for a in touches for b in seen):
+                break
+            loops = these
+            run.append(statement)
+            seen += touches
+        return run
+
+    def touches(self, assign: Assign) -> list[_Touch]:
+        """The elements ``assign`` writes and reads, as printed at the loops' variables."""
+        refs = [ref for ref in assign.value.atoms(Indexed)]
+        return [_Touch(ref_name(assign.out), self.printer.element(assign.out), True),
+                *(_Touch(ref_name(ref), self.printer.element(ref), False) for ref in refs)]
+
+    def clash(self, a: _Touch, b: _Touch) -> bool:
+        """Whether ``a`` and ``b``, one a write, may touch one element of memory from
+        different iterations of a shared loop nest."""
+        if not (a.writes or b.writes):
+            return False
+        if a.array == b.array:
+            return a.element != b.element
+        first, second = self.plan.arrays[a.array], self.plan.arrays[b.array]
+        storage = [x.view.buffer if x.view else x.name for x in (first, second)]
+        # distinct views of one buffer are disjoint; a view and its buffer are not
+        return storage[0] == storage[1] and not (first.view and second.view)
+
+    def fused(self, run: list[Assign | Guarded], indent: str) -> list[str]:
+        """The statements of :meth:`elementwise_run` as one loop nest, a line each (a
+        guarded one zero where its condition fails), its comment above it."""
+        body: list[str] = []
+        for statement in run:
+            assign = _elementwise(statement)
+            assert assign is not None
+            for comment in (statement.comment, assign.comment if assign is not statement
+                            else ""):
+                if comment:
+                    body.append(f"/* {escape.c_comment(comment)} */")
+            value = self.printer.doprint(assign.value)
+            if isinstance(statement, Guarded):
+                value = f"({' && '.join(self.conditions(statement)) or '1'}) ? {value} : 0"
+            body.append(f"{self.printer.element(assign.out)} = {value};")
+        *outer, inner = self.free(_elementwise(run[0]).out)  # type: ignore[union-attr]
+        self.independent = True
+        # CHAINRULE_INDEPENDENT (kernel.c.j2): the compiler need not test at run time
+        # whether the arrays overlap, which with a dozen arrays it gives up on (GCC tests at
+        # most 10 pairs) and leaves the loop scalar; elementwise_run has shown they do not
+        nest = ["CHAINRULE_INDEPENDENT", f"{self.head(inner)} {{",
+                *(_INDENT + line for line in body), "}"]
+        return self.loops(outer, nest, indent)
 
     def independent_products(self, statements: list[Statement], start: int) -> list[_Product]:
         """The contractions from ``statements[start]`` on, consecutive, none reading what
@@ -205,6 +292,14 @@ class Emitter(StatementVisitor):
         return [indent + head, *body, indent + "}"]
 
     def guarded(self, statement: Guarded, indent: str) -> list[str]:
+        conditions = self.conditions(statement)
+        body = self.lines(statement.body, indent + _INDENT)
+        return [f"{indent}if ({' && '.join(conditions) or '1'}) {{", *body,
+                f"{indent}}} else {{", *self.fill(statement.out, "0", indent + _INDENT),
+                f"{indent}}}"]
+
+    def conditions(self, statement: Guarded) -> list[str]:
+        """The C tests of ``statement``'s condition, to be joined by ``&&``."""
         time = self.plan.time
         assert time is not None
         conditions = []
@@ -216,10 +311,7 @@ class Emitter(StatementVisitor):
             conditions.append(f"{self.var(time)} >= {self.bound(statement.lo)}")
         if statement.value is None and sympy.simplify(statement.hi - time.upper) != 0:
             conditions.append(f"{self.var(time)} <= {self.bound(statement.hi)}")
-        body = self.lines(statement.body, indent + _INDENT)
-        return [f"{indent}if ({' && '.join(conditions) or '1'}) {{", *body,
-                f"{indent}}} else {{", *self.fill(statement.out, "0", indent + _INDENT),
-                f"{indent}}}"]
+        return conditions
 
     def assign(self, statement: Assign, indent: str) -> list[str]:
         value = self.printer.doprint(statement.value)
@@ -401,6 +493,27 @@ class Emitter(StatementVisitor):
         element = self.printer.element(sympy.IndexedBase(name)[tuple(indices)])
         body = [f"{pointer}[{self.printer.flat_index(destination, indices)}] = {element};"]
         return self.loops(indices, body, "")
+
+
+@dataclass(frozen=True)
+class _Touch:
+    """One element a statement writes or reads: its array and its C index expression."""
+
+    array: str
+    element: str
+    writes: bool
+
+
+def _elementwise(statement: Statement) -> Assign | None:
+    """The assignment ``statement`` makes elementwise: itself, or the one assignment a
+    guard on the time index holds (zero elsewhere); None for anything else."""
+    if isinstance(statement, Assign):
+        return statement
+    if (isinstance(statement, Guarded) and statement.value is None
+            and len(statement.body) == 1 and isinstance(statement.body[0], Assign)
+            and statement.body[0].out == statement.out):
+        return statement.body[0]
+    return None
 
 
 def _by_shape(run: list[_Product]) -> list[list[_Product]]:
