@@ -21,6 +21,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 pytest.importorskip("build", reason="the wheel test needs the 'build' package (test extra)")
+# one worker builds the wheel once for every test here (make test passes --dist loadgroup):
+# builds in two workers at once share the tree's build/ folder, and one deletes the other's
+pytestmark = pytest.mark.xdist_group("wheel")
 
 
 def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -77,7 +77,9 @@ def _uses(plan: Plan) -> dict[str, list[_Use]]:
     uses: dict[str, list[_Use]] = {}
     for top, statement in enumerate(plan.all_statements()):
         for inner, each in enumerate(walk([statement])):
-            writes = isinstance(each, Contract | Assign | Softmax | OneHot | Guarded)
+            # a product adding into its output updates the value an earlier write made
+            writes = isinstance(each, Contract | Assign | Softmax | OneHot | Guarded) and not (
+                isinstance(each, Contract) and each.accumulate)
             for position, (name, indices) in enumerate(_references(each)):
                 uses.setdefault(name, []).append(
                     _Use(top, inner, writes and position == 0, indices,

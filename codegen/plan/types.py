@@ -81,12 +81,14 @@ class Array:
 
 @dataclass(frozen=True)
 class Contract:
-    """``out[...] = coefficient · Σ_{indices not in out} Π operands``."""
+    """``out[...] = coefficient · Σ_{indices not in out} Π operands``; with ``accumulate``,
+    ``out[...] +=`` (``plan/accumulate.py``)."""
 
     out: Ref
     operands: tuple[Indexed, ...]
     coefficient: Expr
     comment: str = ""
+    accumulate: bool = False
 
 
 @dataclass(frozen=True)
@@ -277,7 +279,7 @@ def read(statement: Statement) -> list[Ref]:
     if isinstance(statement, Loop | Guarded):
         return [ref for s in statement.body for ref in read(s)]
     if isinstance(statement, Contract):
-        return list(statement.operands)
+        return [*statement.operands, *([statement.out] if statement.accumulate else [])]
     if isinstance(statement, Assign):
         refs = sorted(statement.value.atoms(Indexed), key=str)
         labels = {ref.base.label for ref in refs}

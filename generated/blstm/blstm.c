@@ -5,7 +5,7 @@
  * CBLAS such as OpenBLAS) to run large matrix products through cblas_?gemm; with
  * -DCHAINRULE_CBLAS_PREFIX=scipy_ as well for the scipy-openblas32 wheel's OpenBLAS,
  * whose symbols are scipy_cblas_?gemm.
- * Kernel set 8e6c6c72ef4b4869 (3 files), this file d889805f7072b4e8: checked by codegen.load.
+ * Kernel set 1e214bc88b57bbbf (3 files), this file 14bf9c7a62201a20: checked by codegen.load.
  */
 #include "blstm.h"
 
@@ -43,12 +43,14 @@
 
 /* CHAINRULE_INDEPENDENT, before a loop: its iterations touch no element another touches,
  * so the compiler may vectorize it without testing at run time whether its arrays overlap */
-#if defined(__clang__)
+#ifdef __clang__
 #define CHAINRULE_INDEPENDENT _Pragma("clang loop vectorize(assume_safety)")
-#elif defined(__GNUC__)
+#else
+#ifdef __GNUC__
 #define CHAINRULE_INDEPENDENT _Pragma("GCC ivdep")
 #else
 #define CHAINRULE_INDEPENDENT
+#endif
 #endif
 
 /* tanh in float through expf, which compilers vectorize (glibc before 2.35 has no vector
@@ -98,6 +100,7 @@ static size_t blstm_workspace_elements(const long *sizes) {
     const size_t B = (size_t)sizes[4];
     size_t total = 0;
     if (sizes[0] < 1 || sizes[1] < 1 || sizes[2] < 1 || sizes[3] < 1 || sizes[4] < 1) return 0;
+    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* z */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), chainrule_size_add(1, T))); /* h */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), chainrule_size_add(1, T))); /* s */
     total = chainrule_size_add(total, chainrule_size_mul(B, H)); /* a_i */
@@ -118,7 +121,6 @@ static size_t blstm_workspace_elements(const long *sizes) {
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* g_o_r */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* a_y */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* t16 */
-    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* t17 */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(chainrule_size_mul(8, B), H), T)); /* t13579111315 */
     total = chainrule_size_add(total, chainrule_size_mul(4, chainrule_size_mul(H, H))); /* W_hifco */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(4, B), H)); /* t0246 */
@@ -198,7 +200,8 @@ static int blstm_run_f64(const long *sizes, const double *const *params,
     const chainrule_real *W_hy_r = params[25];
     const chainrule_real *b_y = params[26];
     const chainrule_real *x = inputs[0];
-    chainrule_real *h = (chainrule_real *)workspace;
+    chainrule_real *z = (chainrule_real *)workspace;
+    chainrule_real *h = z + B*K*T;
     chainrule_real *s = h + B*H*(T + 1);
     chainrule_real *a_i = s + B*H*(T + 1);
     chainrule_real *g_i = a_i + B*H;
@@ -218,8 +221,7 @@ static int blstm_run_f64(const long *sizes, const double *const *params,
     chainrule_real *g_o_r = a_o_r + B*H;
     chainrule_real *a_y = g_o_r + B*H*T;
     chainrule_real *t16 = a_y + B*K*T;
-    chainrule_real *t17 = t16 + B*K*T;
-    chainrule_real *t13579111315 = t17 + B*K*T;
+    chainrule_real *t13579111315 = t16 + B*K*T;
     chainrule_real *W_hifco = t13579111315 + 8*B*H*T;
     chainrule_real *t0246 = W_hifco + 4*(H*H);
     chainrule_real *W_hi_rf_rc_ro_r = t0246 + 4*B*H;
@@ -227,7 +229,6 @@ static int blstm_run_f64(const long *sizes, const double *const *params,
     chainrule_real *d_a_ifco = t18 + B*K*T;
     chainrule_real *t214 = d_a_ifco + 4*B*H*T;
     chainrule_real *t27 = t214 + 2*B*H*T;
-    chainrule_real *z = t17;
     chainrule_real *y = t16;
     chainrule_real *d_a_y = a_y;
     chainrule_real *d_h_r = a_i;
@@ -309,30 +310,80 @@ static int blstm_run_f64(const long *sizes, const double *const *params,
     /* h_r at t = T + 1 is h0_r */
     if (state) memcpy(h_r + B*H*T, state[2], sizeof(chainrule_real) * (size_t)(B*H));
     else memset(h_r + B*H*T, 0, sizeof(chainrule_real) * (size_t)(B*H));
-    if (CHAINRULE_BLAS_RUNS((double)(B*T) * H * I)) {
-        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xi, H, 0, t13579111315, 8*H);
-        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xf, H, 0, t13579111315 + H, 8*H);
-        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xc, H, 0, t13579111315 + 2*H, 8*H);
-        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xo, H, 0, t13579111315 + 3*H, 8*H);
-        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xi_r, H, 0, t13579111315 + 4*H, 8*H);
-        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xf_r, H, 0, t13579111315 + 5*H, 8*H);
-        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xc_r, H, 0, t13579111315 + 6*H, 8*H);
-        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xo_r, H, 0, t13579111315 + 7*H, 8*H);
-    } else {
-        for (long t = 1; t <= T; ++t) {
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
-                    t13579111315[((t - 1)*B + b)*(8*H) + c] = 0;
-                    t13579111315[((t - 1)*B + b)*(8*H) + H + c] = 0;
-                    t13579111315[((t - 1)*B + b)*(8*H) + 2*H + c] = 0;
-                    t13579111315[((t - 1)*B + b)*(8*H) + 3*H + c] = 0;
-                    t13579111315[((t - 1)*B + b)*(8*H) + 4*H + c] = 0;
-                    t13579111315[((t - 1)*B + b)*(8*H) + 5*H + c] = 0;
-                    t13579111315[((t - 1)*B + b)*(8*H) + 6*H + c] = 0;
-                    t13579111315[((t - 1)*B + b)*(8*H) + 7*H + c] = 0;
-                }
+    /* the other terms no step changes, added to t1 for every step */
+    for (long t = 1; t <= T; ++t) {
+        for (long b = 0; b < B; ++b) {
+            for (long c = 0; c < H; ++c) {
+                t13579111315[((t - 1)*B + b)*(8*H) + c] = b_i[c];
             }
         }
+    }
+    /* the other terms no step changes, added to t3 for every step */
+    for (long t = 1; t <= T; ++t) {
+        for (long b = 0; b < B; ++b) {
+            for (long c = 0; c < H; ++c) {
+                t13579111315[((t - 1)*B + b)*(8*H) + H + c] = b_f[c];
+            }
+        }
+    }
+    /* the other terms no step changes, added to t5 for every step */
+    for (long t = 1; t <= T; ++t) {
+        for (long b = 0; b < B; ++b) {
+            for (long c = 0; c < H; ++c) {
+                t13579111315[((t - 1)*B + b)*(8*H) + 2*H + c] = b_c[c];
+            }
+        }
+    }
+    /* the other terms no step changes, added to t7 for every step */
+    for (long t = 1; t <= T; ++t) {
+        for (long b = 0; b < B; ++b) {
+            for (long c = 0; c < H; ++c) {
+                t13579111315[((t - 1)*B + b)*(8*H) + 3*H + c] = b_o[c];
+            }
+        }
+    }
+    /* the other terms no step changes, added to t9 for every step */
+    for (long t = 1; t <= T; ++t) {
+        for (long b = 0; b < B; ++b) {
+            for (long c = 0; c < H; ++c) {
+                t13579111315[((t - 1)*B + b)*(8*H) + 4*H + c] = b_i_r[c];
+            }
+        }
+    }
+    /* the other terms no step changes, added to t11 for every step */
+    for (long t = 1; t <= T; ++t) {
+        for (long b = 0; b < B; ++b) {
+            for (long c = 0; c < H; ++c) {
+                t13579111315[((t - 1)*B + b)*(8*H) + 5*H + c] = b_f_r[c];
+            }
+        }
+    }
+    /* the other terms no step changes, added to t13 for every step */
+    for (long t = 1; t <= T; ++t) {
+        for (long b = 0; b < B; ++b) {
+            for (long c = 0; c < H; ++c) {
+                t13579111315[((t - 1)*B + b)*(8*H) + 6*H + c] = b_c_r[c];
+            }
+        }
+    }
+    /* the other terms no step changes, added to t15 for every step */
+    for (long t = 1; t <= T; ++t) {
+        for (long b = 0; b < B; ++b) {
+            for (long c = 0; c < H; ++c) {
+                t13579111315[((t - 1)*B + b)*(8*H) + 7*H + c] = b_o_r[c];
+            }
+        }
+    }
+    if (CHAINRULE_BLAS_RUNS((double)(B*T) * H * I)) {
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xi, H, 1, t13579111315, 8*H);
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xf, H, 1, t13579111315 + H, 8*H);
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xc, H, 1, t13579111315 + 2*H, 8*H);
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xo, H, 1, t13579111315 + 3*H, 8*H);
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xi_r, H, 1, t13579111315 + 4*H, 8*H);
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xf_r, H, 1, t13579111315 + 5*H, 8*H);
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xc_r, H, 1, t13579111315 + 6*H, 8*H);
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xo_r, H, 1, t13579111315 + 7*H, 8*H);
+    } else {
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b < B; ++b) {
                 for (long i = 0; i < I; ++i) {
@@ -347,38 +398,6 @@ static int blstm_run_f64(const long *sizes, const double *const *params,
                         t13579111315[((t - 1)*B + b)*(8*H) + 7*H + c] += W_xo_r[i*H + c] * x[((t - 1)*B + b)*I + i];
                     }
                 }
-            }
-        }
-    }
-    /* the other terms no step changes, added to t1 for every step */
-    for (long t = 1; t <= T; ++t) {
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
-                t13579111315[((t - 1)*B + b)*(8*H) + c] = b_i[c] + t13579111315[((t - 1)*B + b)*(8*H) + c];
-            }
-        }
-    }
-    /* the other terms no step changes, added to t3 for every step */
-    for (long t = 1; t <= T; ++t) {
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
-                t13579111315[((t - 1)*B + b)*(8*H) + H + c] = b_f[c] + t13579111315[((t - 1)*B + b)*(8*H) + H + c];
-            }
-        }
-    }
-    /* the other terms no step changes, added to t5 for every step */
-    for (long t = 1; t <= T; ++t) {
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
-                t13579111315[((t - 1)*B + b)*(8*H) + 2*H + c] = b_c[c] + t13579111315[((t - 1)*B + b)*(8*H) + 2*H + c];
-            }
-        }
-    }
-    /* the other terms no step changes, added to t7 for every step */
-    for (long t = 1; t <= T; ++t) {
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
-                t13579111315[((t - 1)*B + b)*(8*H) + 3*H + c] = b_o[c] + t13579111315[((t - 1)*B + b)*(8*H) + 3*H + c];
             }
         }
     }
@@ -443,38 +462,6 @@ static int blstm_run_f64(const long *sizes, const double *const *params,
             }
         }
     }
-    /* the other terms no step changes, added to t9 for every step */
-    for (long t = 1; t <= T; ++t) {
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
-                t13579111315[((t - 1)*B + b)*(8*H) + 4*H + c] = b_i_r[c] + t13579111315[((t - 1)*B + b)*(8*H) + 4*H + c];
-            }
-        }
-    }
-    /* the other terms no step changes, added to t11 for every step */
-    for (long t = 1; t <= T; ++t) {
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
-                t13579111315[((t - 1)*B + b)*(8*H) + 5*H + c] = b_f_r[c] + t13579111315[((t - 1)*B + b)*(8*H) + 5*H + c];
-            }
-        }
-    }
-    /* the other terms no step changes, added to t13 for every step */
-    for (long t = 1; t <= T; ++t) {
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
-                t13579111315[((t - 1)*B + b)*(8*H) + 6*H + c] = b_c_r[c] + t13579111315[((t - 1)*B + b)*(8*H) + 6*H + c];
-            }
-        }
-    }
-    /* the other terms no step changes, added to t15 for every step */
-    for (long t = 1; t <= T; ++t) {
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
-                t13579111315[((t - 1)*B + b)*(8*H) + 7*H + c] = b_o_r[c] + t13579111315[((t - 1)*B + b)*(8*H) + 7*H + c];
-            }
-        }
-    }
     /* through time, t descending */
     for (long t = T; t >= 1; --t) {
         /* t8, t10, t12, t14 in one product */
@@ -517,30 +504,23 @@ static int blstm_run_f64(const long *sizes, const double *const *params,
             }
         }
     }
-    if (!CHAINRULE_GEMM((double)(B*T) * K * H,
-            CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, K, H, 1, h_r, H, W_hy_r, K, 0, t17, K)) {
-        for (long t = 1; t <= T; ++t) {
-            for (long b = 0; b < B; ++b) {
-                for (long k = 0; k < K; ++k) {
-                    t17[((t - 1)*B + b)*K + k] = 0;
-                }
-            }
-        }
-        for (long t = 1; t <= T; ++t) {
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
-                    for (long k = 0; k < K; ++k) {
-                        t17[((t - 1)*B + b)*K + k] += W_hy_r[c*K + k] * h_r[((t - 1)*B + b)*H + c];
-                    }
-                }
-            }
-        }
-    }
     /* a_y[k, t] = b_y[k] + Sum(W_hy[c, k]*h[c, t], (c, 0, H - 1)) + Sum(W_hy_r[c, k]*h_r[c, t], (c, 0, H - 1)) */
     for (long t = 1; t <= T; ++t) {
         for (long b = 0; b < B; ++b) {
             for (long k = 0; k < K; ++k) {
-                a_y[((t - 1)*B + b)*K + k] = b_y[k] + t16[((t - 1)*B + b)*K + k] + t17[((t - 1)*B + b)*K + k];
+                a_y[((t - 1)*B + b)*K + k] = b_y[k] + t16[((t - 1)*B + b)*K + k];
+            }
+        }
+    }
+    if (!CHAINRULE_GEMM((double)(B*T) * K * H,
+            CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, K, H, 1, h_r, H, W_hy_r, K, 1, a_y, K)) {
+        for (long t = 1; t <= T; ++t) {
+            for (long b = 0; b < B; ++b) {
+                for (long c = 0; c < H; ++c) {
+                    for (long k = 0; k < K; ++k) {
+                        a_y[((t - 1)*B + b)*K + k] += W_hy_r[c*K + k] * h_r[((t - 1)*B + b)*H + c];
+                    }
+                }
             }
         }
     }
@@ -1045,7 +1025,8 @@ static int blstm_run_f32(const long *sizes, const float *const *params,
     const chainrule_real *W_hy_r = params[25];
     const chainrule_real *b_y = params[26];
     const chainrule_real *x = inputs[0];
-    chainrule_real *h = (chainrule_real *)workspace;
+    chainrule_real *z = (chainrule_real *)workspace;
+    chainrule_real *h = z + B*K*T;
     chainrule_real *s = h + B*H*(T + 1);
     chainrule_real *a_i = s + B*H*(T + 1);
     chainrule_real *g_i = a_i + B*H;
@@ -1065,8 +1046,7 @@ static int blstm_run_f32(const long *sizes, const float *const *params,
     chainrule_real *g_o_r = a_o_r + B*H;
     chainrule_real *a_y = g_o_r + B*H*T;
     chainrule_real *t16 = a_y + B*K*T;
-    chainrule_real *t17 = t16 + B*K*T;
-    chainrule_real *t13579111315 = t17 + B*K*T;
+    chainrule_real *t13579111315 = t16 + B*K*T;
     chainrule_real *W_hifco = t13579111315 + 8*B*H*T;
     chainrule_real *t0246 = W_hifco + 4*(H*H);
     chainrule_real *W_hi_rf_rc_ro_r = t0246 + 4*B*H;
@@ -1074,7 +1054,6 @@ static int blstm_run_f32(const long *sizes, const float *const *params,
     chainrule_real *d_a_ifco = t18 + B*K*T;
     chainrule_real *t214 = d_a_ifco + 4*B*H*T;
     chainrule_real *t27 = t214 + 2*B*H*T;
-    chainrule_real *z = t17;
     chainrule_real *y = t16;
     chainrule_real *d_a_y = a_y;
     chainrule_real *d_h_r = a_i;
@@ -1156,30 +1135,80 @@ static int blstm_run_f32(const long *sizes, const float *const *params,
     /* h_r at t = T + 1 is h0_r */
     if (state) memcpy(h_r + B*H*T, state[2], sizeof(chainrule_real) * (size_t)(B*H));
     else memset(h_r + B*H*T, 0, sizeof(chainrule_real) * (size_t)(B*H));
-    if (CHAINRULE_BLAS_RUNS((double)(B*T) * H * I)) {
-        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xi, H, 0, t13579111315, 8*H);
-        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xf, H, 0, t13579111315 + H, 8*H);
-        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xc, H, 0, t13579111315 + 2*H, 8*H);
-        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xo, H, 0, t13579111315 + 3*H, 8*H);
-        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xi_r, H, 0, t13579111315 + 4*H, 8*H);
-        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xf_r, H, 0, t13579111315 + 5*H, 8*H);
-        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xc_r, H, 0, t13579111315 + 6*H, 8*H);
-        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xo_r, H, 0, t13579111315 + 7*H, 8*H);
-    } else {
-        for (long t = 1; t <= T; ++t) {
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
-                    t13579111315[((t - 1)*B + b)*(8*H) + c] = 0;
-                    t13579111315[((t - 1)*B + b)*(8*H) + H + c] = 0;
-                    t13579111315[((t - 1)*B + b)*(8*H) + 2*H + c] = 0;
-                    t13579111315[((t - 1)*B + b)*(8*H) + 3*H + c] = 0;
-                    t13579111315[((t - 1)*B + b)*(8*H) + 4*H + c] = 0;
-                    t13579111315[((t - 1)*B + b)*(8*H) + 5*H + c] = 0;
-                    t13579111315[((t - 1)*B + b)*(8*H) + 6*H + c] = 0;
-                    t13579111315[((t - 1)*B + b)*(8*H) + 7*H + c] = 0;
-                }
+    /* the other terms no step changes, added to t1 for every step */
+    for (long t = 1; t <= T; ++t) {
+        for (long b = 0; b < B; ++b) {
+            for (long c = 0; c < H; ++c) {
+                t13579111315[((t - 1)*B + b)*(8*H) + c] = b_i[c];
             }
         }
+    }
+    /* the other terms no step changes, added to t3 for every step */
+    for (long t = 1; t <= T; ++t) {
+        for (long b = 0; b < B; ++b) {
+            for (long c = 0; c < H; ++c) {
+                t13579111315[((t - 1)*B + b)*(8*H) + H + c] = b_f[c];
+            }
+        }
+    }
+    /* the other terms no step changes, added to t5 for every step */
+    for (long t = 1; t <= T; ++t) {
+        for (long b = 0; b < B; ++b) {
+            for (long c = 0; c < H; ++c) {
+                t13579111315[((t - 1)*B + b)*(8*H) + 2*H + c] = b_c[c];
+            }
+        }
+    }
+    /* the other terms no step changes, added to t7 for every step */
+    for (long t = 1; t <= T; ++t) {
+        for (long b = 0; b < B; ++b) {
+            for (long c = 0; c < H; ++c) {
+                t13579111315[((t - 1)*B + b)*(8*H) + 3*H + c] = b_o[c];
+            }
+        }
+    }
+    /* the other terms no step changes, added to t9 for every step */
+    for (long t = 1; t <= T; ++t) {
+        for (long b = 0; b < B; ++b) {
+            for (long c = 0; c < H; ++c) {
+                t13579111315[((t - 1)*B + b)*(8*H) + 4*H + c] = b_i_r[c];
+            }
+        }
+    }
+    /* the other terms no step changes, added to t11 for every step */
+    for (long t = 1; t <= T; ++t) {
+        for (long b = 0; b < B; ++b) {
+            for (long c = 0; c < H; ++c) {
+                t13579111315[((t - 1)*B + b)*(8*H) + 5*H + c] = b_f_r[c];
+            }
+        }
+    }
+    /* the other terms no step changes, added to t13 for every step */
+    for (long t = 1; t <= T; ++t) {
+        for (long b = 0; b < B; ++b) {
+            for (long c = 0; c < H; ++c) {
+                t13579111315[((t - 1)*B + b)*(8*H) + 6*H + c] = b_c_r[c];
+            }
+        }
+    }
+    /* the other terms no step changes, added to t15 for every step */
+    for (long t = 1; t <= T; ++t) {
+        for (long b = 0; b < B; ++b) {
+            for (long c = 0; c < H; ++c) {
+                t13579111315[((t - 1)*B + b)*(8*H) + 7*H + c] = b_o_r[c];
+            }
+        }
+    }
+    if (CHAINRULE_BLAS_RUNS((double)(B*T) * H * I)) {
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xi, H, 1, t13579111315, 8*H);
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xf, H, 1, t13579111315 + H, 8*H);
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xc, H, 1, t13579111315 + 2*H, 8*H);
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xo, H, 1, t13579111315 + 3*H, 8*H);
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xi_r, H, 1, t13579111315 + 4*H, 8*H);
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xf_r, H, 1, t13579111315 + 5*H, 8*H);
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xc_r, H, 1, t13579111315 + 6*H, 8*H);
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xo_r, H, 1, t13579111315 + 7*H, 8*H);
+    } else {
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b < B; ++b) {
                 for (long i = 0; i < I; ++i) {
@@ -1194,38 +1223,6 @@ static int blstm_run_f32(const long *sizes, const float *const *params,
                         t13579111315[((t - 1)*B + b)*(8*H) + 7*H + c] += W_xo_r[i*H + c] * x[((t - 1)*B + b)*I + i];
                     }
                 }
-            }
-        }
-    }
-    /* the other terms no step changes, added to t1 for every step */
-    for (long t = 1; t <= T; ++t) {
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
-                t13579111315[((t - 1)*B + b)*(8*H) + c] = b_i[c] + t13579111315[((t - 1)*B + b)*(8*H) + c];
-            }
-        }
-    }
-    /* the other terms no step changes, added to t3 for every step */
-    for (long t = 1; t <= T; ++t) {
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
-                t13579111315[((t - 1)*B + b)*(8*H) + H + c] = b_f[c] + t13579111315[((t - 1)*B + b)*(8*H) + H + c];
-            }
-        }
-    }
-    /* the other terms no step changes, added to t5 for every step */
-    for (long t = 1; t <= T; ++t) {
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
-                t13579111315[((t - 1)*B + b)*(8*H) + 2*H + c] = b_c[c] + t13579111315[((t - 1)*B + b)*(8*H) + 2*H + c];
-            }
-        }
-    }
-    /* the other terms no step changes, added to t7 for every step */
-    for (long t = 1; t <= T; ++t) {
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
-                t13579111315[((t - 1)*B + b)*(8*H) + 3*H + c] = b_o[c] + t13579111315[((t - 1)*B + b)*(8*H) + 3*H + c];
             }
         }
     }
@@ -1290,38 +1287,6 @@ static int blstm_run_f32(const long *sizes, const float *const *params,
             }
         }
     }
-    /* the other terms no step changes, added to t9 for every step */
-    for (long t = 1; t <= T; ++t) {
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
-                t13579111315[((t - 1)*B + b)*(8*H) + 4*H + c] = b_i_r[c] + t13579111315[((t - 1)*B + b)*(8*H) + 4*H + c];
-            }
-        }
-    }
-    /* the other terms no step changes, added to t11 for every step */
-    for (long t = 1; t <= T; ++t) {
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
-                t13579111315[((t - 1)*B + b)*(8*H) + 5*H + c] = b_f_r[c] + t13579111315[((t - 1)*B + b)*(8*H) + 5*H + c];
-            }
-        }
-    }
-    /* the other terms no step changes, added to t13 for every step */
-    for (long t = 1; t <= T; ++t) {
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
-                t13579111315[((t - 1)*B + b)*(8*H) + 6*H + c] = b_c_r[c] + t13579111315[((t - 1)*B + b)*(8*H) + 6*H + c];
-            }
-        }
-    }
-    /* the other terms no step changes, added to t15 for every step */
-    for (long t = 1; t <= T; ++t) {
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
-                t13579111315[((t - 1)*B + b)*(8*H) + 7*H + c] = b_o_r[c] + t13579111315[((t - 1)*B + b)*(8*H) + 7*H + c];
-            }
-        }
-    }
     /* through time, t descending */
     for (long t = T; t >= 1; --t) {
         /* t8, t10, t12, t14 in one product */
@@ -1364,30 +1329,23 @@ static int blstm_run_f32(const long *sizes, const float *const *params,
             }
         }
     }
-    if (!CHAINRULE_GEMM((double)(B*T) * K * H,
-            CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, K, H, 1, h_r, H, W_hy_r, K, 0, t17, K)) {
-        for (long t = 1; t <= T; ++t) {
-            for (long b = 0; b < B; ++b) {
-                for (long k = 0; k < K; ++k) {
-                    t17[((t - 1)*B + b)*K + k] = 0;
-                }
-            }
-        }
-        for (long t = 1; t <= T; ++t) {
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
-                    for (long k = 0; k < K; ++k) {
-                        t17[((t - 1)*B + b)*K + k] += W_hy_r[c*K + k] * h_r[((t - 1)*B + b)*H + c];
-                    }
-                }
-            }
-        }
-    }
     /* a_y[k, t] = b_y[k] + Sum(W_hy[c, k]*h[c, t], (c, 0, H - 1)) + Sum(W_hy_r[c, k]*h_r[c, t], (c, 0, H - 1)) */
     for (long t = 1; t <= T; ++t) {
         for (long b = 0; b < B; ++b) {
             for (long k = 0; k < K; ++k) {
-                a_y[((t - 1)*B + b)*K + k] = b_y[k] + t16[((t - 1)*B + b)*K + k] + t17[((t - 1)*B + b)*K + k];
+                a_y[((t - 1)*B + b)*K + k] = b_y[k] + t16[((t - 1)*B + b)*K + k];
+            }
+        }
+    }
+    if (!CHAINRULE_GEMM((double)(B*T) * K * H,
+            CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, K, H, 1, h_r, H, W_hy_r, K, 1, a_y, K)) {
+        for (long t = 1; t <= T; ++t) {
+            for (long b = 0; b < B; ++b) {
+                for (long c = 0; c < H; ++c) {
+                    for (long k = 0; k < K; ++k) {
+                        a_y[((t - 1)*B + b)*K + k] += W_hy_r[c*K + k] * h_r[((t - 1)*B + b)*H + c];
+                    }
+                }
             }
         }
     }

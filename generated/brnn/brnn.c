@@ -5,7 +5,7 @@
  * CBLAS such as OpenBLAS) to run large matrix products through cblas_?gemm; with
  * -DCHAINRULE_CBLAS_PREFIX=scipy_ as well for the scipy-openblas32 wheel's OpenBLAS,
  * whose symbols are scipy_cblas_?gemm.
- * Kernel set a3bcc468c978bd81 (3 files), this file 5d1b5e9f1eb1a228: checked by codegen.load.
+ * Kernel set d8a6511a642ef829 (3 files), this file 05d9474b8d6f053d: checked by codegen.load.
  */
 #include "brnn.h"
 
@@ -39,16 +39,6 @@
 #define CHAINRULE_BLAS_RUNS(chainrule_work) 0
 #define CHAINRULE_GEMM_CALL(...) ((void)0)
 #define CHAINRULE_GEMM(chainrule_work, ...) 0
-#endif
-
-/* CHAINRULE_INDEPENDENT, before a loop: its iterations touch no element another touches,
- * so the compiler may vectorize it without testing at run time whether its arrays overlap */
-#if defined(__clang__)
-#define CHAINRULE_INDEPENDENT _Pragma("clang loop vectorize(assume_safety)")
-#elif defined(__GNUC__)
-#define CHAINRULE_INDEPENDENT _Pragma("GCC ivdep")
-#else
-#define CHAINRULE_INDEPENDENT
 #endif
 
 /* tanh in float through expf, which compilers vectorize (glibc before 2.35 has no vector
@@ -90,6 +80,7 @@ static size_t brnn_workspace_elements(const long *sizes) {
     const size_t B = (size_t)sizes[4];
     size_t total = 0;
     if (sizes[0] < 1 || sizes[1] < 1 || sizes[2] < 1 || sizes[3] < 1 || sizes[4] < 1) return 0;
+    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* z */
     total = chainrule_size_add(total, chainrule_size_mul(B, H)); /* a_f */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), chainrule_size_add(1, T))); /* f */
     total = chainrule_size_add(total, chainrule_size_mul(B, H)); /* a_g */
@@ -97,9 +88,7 @@ static size_t brnn_workspace_elements(const long *sizes) {
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* a_y */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* d_a_g */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* d_a_f */
-    total = chainrule_size_add(total, chainrule_size_mul(B, H)); /* t0 */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* t4 */
-    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* t5 */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(chainrule_size_mul(2, B), H), T)); /* t13 */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* t6 */
     if (total > (size_t)(~0UL >> 1) || total > SIZE_MAX / sizeof(double)) return 0;
@@ -154,24 +143,21 @@ static int brnn_run_f64(const long *sizes, const double *const *params,
     const chainrule_real *W_gy = params[7];
     const chainrule_real *b_y = params[8];
     const chainrule_real *x = inputs[0];
-    chainrule_real *a_f = (chainrule_real *)workspace;
+    chainrule_real *z = (chainrule_real *)workspace;
+    chainrule_real *a_f = z + B*K*T;
     chainrule_real *f = a_f + B*H;
     chainrule_real *a_g = f + B*H*(T + 1);
     chainrule_real *g = a_g + B*H;
     chainrule_real *a_y = g + B*H*(T + 1);
     chainrule_real *d_a_g = a_y + B*K*T;
     chainrule_real *d_a_f = d_a_g + B*H*T;
-    chainrule_real *t0 = d_a_f + B*H*T;
-    chainrule_real *t4 = t0 + B*H;
-    chainrule_real *t5 = t4 + B*K*T;
-    chainrule_real *t13 = t5 + B*K*T;
+    chainrule_real *t4 = d_a_f + B*H*T;
+    chainrule_real *t13 = t4 + B*K*T;
     chainrule_real *t6 = t13 + 2*B*H*T;
-    chainrule_real *z = t5;
     chainrule_real *y = t4;
     chainrule_real *d_a_y = a_y;
     chainrule_real *d_f0 = t13;
     chainrule_real *d_g0 = a_f;
-    chainrule_real *t2 = a_f;
     chainrule_real *t8 = a_f;
     chainrule_real *t10 = a_f;
     chainrule_real *t911 = t13;
@@ -189,18 +175,26 @@ static int brnn_run_f64(const long *sizes, const double *const *params,
     /* g at t = T + 1 is g0 */
     if (state) memcpy(g + B*H*T, state[1], sizeof(chainrule_real) * (size_t)(B*H));
     else memset(g + B*H*T, 0, sizeof(chainrule_real) * (size_t)(B*H));
-    if (CHAINRULE_BLAS_RUNS((double)(B*T) * H * I)) {
-        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xf, H, 0, t13, 2*H);
-        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xg, H, 0, t13 + H, 2*H);
-    } else {
-        for (long t = 1; t <= T; ++t) {
-            for (long b = 0; b < B; ++b) {
-                for (long j = 0; j < H; ++j) {
-                    t13[((t - 1)*B + b)*(2*H) + j] = 0;
-                    t13[((t - 1)*B + b)*(2*H) + H + j] = 0;
-                }
+    /* the other terms no step changes, added to t1 for every step */
+    for (long t = 1; t <= T; ++t) {
+        for (long b = 0; b < B; ++b) {
+            for (long j = 0; j < H; ++j) {
+                t13[((t - 1)*B + b)*(2*H) + j] = b_f[j];
             }
         }
+    }
+    /* the other terms no step changes, added to t3 for every step */
+    for (long t = 1; t <= T; ++t) {
+        for (long b = 0; b < B; ++b) {
+            for (long j = 0; j < H; ++j) {
+                t13[((t - 1)*B + b)*(2*H) + H + j] = b_g[j];
+            }
+        }
+    }
+    if (CHAINRULE_BLAS_RUNS((double)(B*T) * H * I)) {
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xf, H, 1, t13, 2*H);
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xg, H, 1, t13 + H, 2*H);
+    } else {
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b < B; ++b) {
                 for (long i = 0; i < I; ++i) {
@@ -212,37 +206,27 @@ static int brnn_run_f64(const long *sizes, const double *const *params,
             }
         }
     }
-    /* the other terms no step changes, added to t1 for every step */
-    for (long t = 1; t <= T; ++t) {
-        for (long b = 0; b < B; ++b) {
-            for (long j = 0; j < H; ++j) {
-                t13[((t - 1)*B + b)*(2*H) + j] = b_f[j] + t13[((t - 1)*B + b)*(2*H) + j];
-            }
-        }
-    }
     /* through time, t ascending */
     for (long t = 1; t <= T; ++t) {
-        if (!CHAINRULE_GEMM((double)B * H * H,
-                CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, H, 1, f + (t - 1)*B*H, H, W_ff, H, 0, t0, H)) {
-            for (long b = 0; b < B; ++b) {
-                for (long j = 0; j < H; ++j) {
-                    t0[b*H + j] = 0;
-                }
+        /* a_f[j, t] = b_f[j] + Sum(W_ff[j_, j]*f[j_, t - 1], (j_, 0, H - 1)) + Sum(W_xf[i, j]*x[i, t], (i, 0, I - 1)) */
+        for (long b = 0; b < B; ++b) {
+            for (long j = 0; j < H; ++j) {
+                a_f[b*H + j] = t13[((t - 1)*B + b)*(2*H) + j];
             }
+        }
+        if (!CHAINRULE_GEMM((double)B * H * H,
+                CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, H, 1, f + (t - 1)*B*H, H, W_ff, H, 1, a_f, H)) {
             for (long b = 0; b < B; ++b) {
                 for (long j_2 = 0; j_2 < H; ++j_2) {
                     for (long j = 0; j < H; ++j) {
-                        t0[b*H + j] += W_ff[j_2*H + j] * f[((t - 1)*B + b)*H + j_2];
+                        a_f[b*H + j] += W_ff[j_2*H + j] * f[((t - 1)*B + b)*H + j_2];
                     }
                 }
             }
         }
+        /* f[j, t] = tanh(a_f[j, t]) */
         for (long b = 0; b < B; ++b) {
-            CHAINRULE_INDEPENDENT
             for (long j = 0; j < H; ++j) {
-                /* a_f[j, t] = b_f[j] + Sum(W_ff[j_, j]*f[j_, t - 1], (j_, 0, H - 1)) + Sum(W_xf[i, j]*x[i, t], (i, 0, I - 1)) */
-                a_f[b*H + j] = t0[b*H + j] + t13[((t - 1)*B + b)*(2*H) + j];
-                /* f[j, t] = tanh(a_f[j, t]) */
                 f[(t*B + b)*H + j] = chainrule_tanh(a_f[b*H + j]);
             }
         }
@@ -266,57 +250,28 @@ static int brnn_run_f64(const long *sizes, const double *const *params,
             }
         }
     }
-    /* the other terms no step changes, added to t3 for every step */
-    for (long t = 1; t <= T; ++t) {
-        for (long b = 0; b < B; ++b) {
-            for (long j = 0; j < H; ++j) {
-                t13[((t - 1)*B + b)*(2*H) + H + j] = b_g[j] + t13[((t - 1)*B + b)*(2*H) + H + j];
-            }
-        }
-    }
     /* through time, t descending */
     for (long t = T; t >= 1; --t) {
-        if (!CHAINRULE_GEMM((double)B * H * H,
-                CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, H, 1, g + t*B*H, H, W_gg, H, 0, t2, H)) {
-            for (long b = 0; b < B; ++b) {
-                for (long j = 0; j < H; ++j) {
-                    t2[b*H + j] = 0;
-                }
+        /* a_g[j, t] = b_g[j] + Sum(W_gg[j_, j]*g[j_, t + 1], (j_, 0, H - 1)) + Sum(W_xg[i, j]*x[i, t], (i, 0, I - 1)) */
+        for (long b = 0; b < B; ++b) {
+            for (long j = 0; j < H; ++j) {
+                a_g[b*H + j] = t13[((t - 1)*B + b)*(2*H) + H + j];
             }
+        }
+        if (!CHAINRULE_GEMM((double)B * H * H,
+                CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, H, 1, g + t*B*H, H, W_gg, H, 1, a_g, H)) {
             for (long b = 0; b < B; ++b) {
                 for (long j_2 = 0; j_2 < H; ++j_2) {
                     for (long j = 0; j < H; ++j) {
-                        t2[b*H + j] += W_gg[j_2*H + j] * g[(t*B + b)*H + j_2];
+                        a_g[b*H + j] += W_gg[j_2*H + j] * g[(t*B + b)*H + j_2];
                     }
                 }
             }
         }
+        /* g[j, t] = tanh(a_g[j, t]) */
         for (long b = 0; b < B; ++b) {
-            CHAINRULE_INDEPENDENT
             for (long j = 0; j < H; ++j) {
-                /* a_g[j, t] = b_g[j] + Sum(W_gg[j_, j]*g[j_, t + 1], (j_, 0, H - 1)) + Sum(W_xg[i, j]*x[i, t], (i, 0, I - 1)) */
-                a_g[b*H + j] = t2[b*H + j] + t13[((t - 1)*B + b)*(2*H) + H + j];
-                /* g[j, t] = tanh(a_g[j, t]) */
                 g[((t - 1)*B + b)*H + j] = chainrule_tanh(a_g[b*H + j]);
-            }
-        }
-    }
-    if (!CHAINRULE_GEMM((double)(B*T) * K * H,
-            CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, K, H, 1, g, H, W_gy, K, 0, t5, K)) {
-        for (long t = 1; t <= T; ++t) {
-            for (long b = 0; b < B; ++b) {
-                for (long k = 0; k < K; ++k) {
-                    t5[((t - 1)*B + b)*K + k] = 0;
-                }
-            }
-        }
-        for (long t = 1; t <= T; ++t) {
-            for (long b = 0; b < B; ++b) {
-                for (long j = 0; j < H; ++j) {
-                    for (long k = 0; k < K; ++k) {
-                        t5[((t - 1)*B + b)*K + k] += W_gy[j*K + k] * g[((t - 1)*B + b)*H + j];
-                    }
-                }
             }
         }
     }
@@ -324,7 +279,19 @@ static int brnn_run_f64(const long *sizes, const double *const *params,
     for (long t = 1; t <= T; ++t) {
         for (long b = 0; b < B; ++b) {
             for (long k = 0; k < K; ++k) {
-                a_y[((t - 1)*B + b)*K + k] = b_y[k] + t4[((t - 1)*B + b)*K + k] + t5[((t - 1)*B + b)*K + k];
+                a_y[((t - 1)*B + b)*K + k] = b_y[k] + t4[((t - 1)*B + b)*K + k];
+            }
+        }
+    }
+    if (!CHAINRULE_GEMM((double)(B*T) * K * H,
+            CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, K, H, 1, g, H, W_gy, K, 1, a_y, K)) {
+        for (long t = 1; t <= T; ++t) {
+            for (long b = 0; b < B; ++b) {
+                for (long j = 0; j < H; ++j) {
+                    for (long k = 0; k < K; ++k) {
+                        a_y[((t - 1)*B + b)*K + k] += W_gy[j*K + k] * g[((t - 1)*B + b)*H + j];
+                    }
+                }
             }
         }
     }
@@ -669,24 +636,21 @@ static int brnn_run_f32(const long *sizes, const float *const *params,
     const chainrule_real *W_gy = params[7];
     const chainrule_real *b_y = params[8];
     const chainrule_real *x = inputs[0];
-    chainrule_real *a_f = (chainrule_real *)workspace;
+    chainrule_real *z = (chainrule_real *)workspace;
+    chainrule_real *a_f = z + B*K*T;
     chainrule_real *f = a_f + B*H;
     chainrule_real *a_g = f + B*H*(T + 1);
     chainrule_real *g = a_g + B*H;
     chainrule_real *a_y = g + B*H*(T + 1);
     chainrule_real *d_a_g = a_y + B*K*T;
     chainrule_real *d_a_f = d_a_g + B*H*T;
-    chainrule_real *t0 = d_a_f + B*H*T;
-    chainrule_real *t4 = t0 + B*H;
-    chainrule_real *t5 = t4 + B*K*T;
-    chainrule_real *t13 = t5 + B*K*T;
+    chainrule_real *t4 = d_a_f + B*H*T;
+    chainrule_real *t13 = t4 + B*K*T;
     chainrule_real *t6 = t13 + 2*B*H*T;
-    chainrule_real *z = t5;
     chainrule_real *y = t4;
     chainrule_real *d_a_y = a_y;
     chainrule_real *d_f0 = t13;
     chainrule_real *d_g0 = a_f;
-    chainrule_real *t2 = a_f;
     chainrule_real *t8 = a_f;
     chainrule_real *t10 = a_f;
     chainrule_real *t911 = t13;
@@ -704,18 +668,26 @@ static int brnn_run_f32(const long *sizes, const float *const *params,
     /* g at t = T + 1 is g0 */
     if (state) memcpy(g + B*H*T, state[1], sizeof(chainrule_real) * (size_t)(B*H));
     else memset(g + B*H*T, 0, sizeof(chainrule_real) * (size_t)(B*H));
-    if (CHAINRULE_BLAS_RUNS((double)(B*T) * H * I)) {
-        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xf, H, 0, t13, 2*H);
-        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xg, H, 0, t13 + H, 2*H);
-    } else {
-        for (long t = 1; t <= T; ++t) {
-            for (long b = 0; b < B; ++b) {
-                for (long j = 0; j < H; ++j) {
-                    t13[((t - 1)*B + b)*(2*H) + j] = 0;
-                    t13[((t - 1)*B + b)*(2*H) + H + j] = 0;
-                }
+    /* the other terms no step changes, added to t1 for every step */
+    for (long t = 1; t <= T; ++t) {
+        for (long b = 0; b < B; ++b) {
+            for (long j = 0; j < H; ++j) {
+                t13[((t - 1)*B + b)*(2*H) + j] = b_f[j];
             }
         }
+    }
+    /* the other terms no step changes, added to t3 for every step */
+    for (long t = 1; t <= T; ++t) {
+        for (long b = 0; b < B; ++b) {
+            for (long j = 0; j < H; ++j) {
+                t13[((t - 1)*B + b)*(2*H) + H + j] = b_g[j];
+            }
+        }
+    }
+    if (CHAINRULE_BLAS_RUNS((double)(B*T) * H * I)) {
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xf, H, 1, t13, 2*H);
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xg, H, 1, t13 + H, 2*H);
+    } else {
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b < B; ++b) {
                 for (long i = 0; i < I; ++i) {
@@ -727,37 +699,27 @@ static int brnn_run_f32(const long *sizes, const float *const *params,
             }
         }
     }
-    /* the other terms no step changes, added to t1 for every step */
-    for (long t = 1; t <= T; ++t) {
-        for (long b = 0; b < B; ++b) {
-            for (long j = 0; j < H; ++j) {
-                t13[((t - 1)*B + b)*(2*H) + j] = b_f[j] + t13[((t - 1)*B + b)*(2*H) + j];
-            }
-        }
-    }
     /* through time, t ascending */
     for (long t = 1; t <= T; ++t) {
-        if (!CHAINRULE_GEMM((double)B * H * H,
-                CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, H, 1, f + (t - 1)*B*H, H, W_ff, H, 0, t0, H)) {
-            for (long b = 0; b < B; ++b) {
-                for (long j = 0; j < H; ++j) {
-                    t0[b*H + j] = 0;
-                }
+        /* a_f[j, t] = b_f[j] + Sum(W_ff[j_, j]*f[j_, t - 1], (j_, 0, H - 1)) + Sum(W_xf[i, j]*x[i, t], (i, 0, I - 1)) */
+        for (long b = 0; b < B; ++b) {
+            for (long j = 0; j < H; ++j) {
+                a_f[b*H + j] = t13[((t - 1)*B + b)*(2*H) + j];
             }
+        }
+        if (!CHAINRULE_GEMM((double)B * H * H,
+                CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, H, 1, f + (t - 1)*B*H, H, W_ff, H, 1, a_f, H)) {
             for (long b = 0; b < B; ++b) {
                 for (long j_2 = 0; j_2 < H; ++j_2) {
                     for (long j = 0; j < H; ++j) {
-                        t0[b*H + j] += W_ff[j_2*H + j] * f[((t - 1)*B + b)*H + j_2];
+                        a_f[b*H + j] += W_ff[j_2*H + j] * f[((t - 1)*B + b)*H + j_2];
                     }
                 }
             }
         }
+        /* f[j, t] = tanh(a_f[j, t]) */
         for (long b = 0; b < B; ++b) {
-            CHAINRULE_INDEPENDENT
             for (long j = 0; j < H; ++j) {
-                /* a_f[j, t] = b_f[j] + Sum(W_ff[j_, j]*f[j_, t - 1], (j_, 0, H - 1)) + Sum(W_xf[i, j]*x[i, t], (i, 0, I - 1)) */
-                a_f[b*H + j] = t0[b*H + j] + t13[((t - 1)*B + b)*(2*H) + j];
-                /* f[j, t] = tanh(a_f[j, t]) */
                 f[(t*B + b)*H + j] = chainrule_tanh(a_f[b*H + j]);
             }
         }
@@ -781,57 +743,28 @@ static int brnn_run_f32(const long *sizes, const float *const *params,
             }
         }
     }
-    /* the other terms no step changes, added to t3 for every step */
-    for (long t = 1; t <= T; ++t) {
-        for (long b = 0; b < B; ++b) {
-            for (long j = 0; j < H; ++j) {
-                t13[((t - 1)*B + b)*(2*H) + H + j] = b_g[j] + t13[((t - 1)*B + b)*(2*H) + H + j];
-            }
-        }
-    }
     /* through time, t descending */
     for (long t = T; t >= 1; --t) {
-        if (!CHAINRULE_GEMM((double)B * H * H,
-                CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, H, 1, g + t*B*H, H, W_gg, H, 0, t2, H)) {
-            for (long b = 0; b < B; ++b) {
-                for (long j = 0; j < H; ++j) {
-                    t2[b*H + j] = 0;
-                }
+        /* a_g[j, t] = b_g[j] + Sum(W_gg[j_, j]*g[j_, t + 1], (j_, 0, H - 1)) + Sum(W_xg[i, j]*x[i, t], (i, 0, I - 1)) */
+        for (long b = 0; b < B; ++b) {
+            for (long j = 0; j < H; ++j) {
+                a_g[b*H + j] = t13[((t - 1)*B + b)*(2*H) + H + j];
             }
+        }
+        if (!CHAINRULE_GEMM((double)B * H * H,
+                CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, H, 1, g + t*B*H, H, W_gg, H, 1, a_g, H)) {
             for (long b = 0; b < B; ++b) {
                 for (long j_2 = 0; j_2 < H; ++j_2) {
                     for (long j = 0; j < H; ++j) {
-                        t2[b*H + j] += W_gg[j_2*H + j] * g[(t*B + b)*H + j_2];
+                        a_g[b*H + j] += W_gg[j_2*H + j] * g[(t*B + b)*H + j_2];
                     }
                 }
             }
         }
+        /* g[j, t] = tanh(a_g[j, t]) */
         for (long b = 0; b < B; ++b) {
-            CHAINRULE_INDEPENDENT
             for (long j = 0; j < H; ++j) {
-                /* a_g[j, t] = b_g[j] + Sum(W_gg[j_, j]*g[j_, t + 1], (j_, 0, H - 1)) + Sum(W_xg[i, j]*x[i, t], (i, 0, I - 1)) */
-                a_g[b*H + j] = t2[b*H + j] + t13[((t - 1)*B + b)*(2*H) + H + j];
-                /* g[j, t] = tanh(a_g[j, t]) */
                 g[((t - 1)*B + b)*H + j] = chainrule_tanh(a_g[b*H + j]);
-            }
-        }
-    }
-    if (!CHAINRULE_GEMM((double)(B*T) * K * H,
-            CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, K, H, 1, g, H, W_gy, K, 0, t5, K)) {
-        for (long t = 1; t <= T; ++t) {
-            for (long b = 0; b < B; ++b) {
-                for (long k = 0; k < K; ++k) {
-                    t5[((t - 1)*B + b)*K + k] = 0;
-                }
-            }
-        }
-        for (long t = 1; t <= T; ++t) {
-            for (long b = 0; b < B; ++b) {
-                for (long j = 0; j < H; ++j) {
-                    for (long k = 0; k < K; ++k) {
-                        t5[((t - 1)*B + b)*K + k] += W_gy[j*K + k] * g[((t - 1)*B + b)*H + j];
-                    }
-                }
             }
         }
     }
@@ -839,7 +772,19 @@ static int brnn_run_f32(const long *sizes, const float *const *params,
     for (long t = 1; t <= T; ++t) {
         for (long b = 0; b < B; ++b) {
             for (long k = 0; k < K; ++k) {
-                a_y[((t - 1)*B + b)*K + k] = b_y[k] + t4[((t - 1)*B + b)*K + k] + t5[((t - 1)*B + b)*K + k];
+                a_y[((t - 1)*B + b)*K + k] = b_y[k] + t4[((t - 1)*B + b)*K + k];
+            }
+        }
+    }
+    if (!CHAINRULE_GEMM((double)(B*T) * K * H,
+            CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, K, H, 1, g, H, W_gy, K, 1, a_y, K)) {
+        for (long t = 1; t <= T; ++t) {
+            for (long b = 0; b < B; ++b) {
+                for (long j = 0; j < H; ++j) {
+                    for (long k = 0; k < K; ++k) {
+                        a_y[((t - 1)*B + b)*K + k] += W_gy[j*K + k] * g[((t - 1)*B + b)*H + j];
+                    }
+                }
             }
         }
     }

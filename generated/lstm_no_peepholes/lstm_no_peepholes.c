@@ -5,7 +5,7 @@
  * CBLAS such as OpenBLAS) to run large matrix products through cblas_?gemm; with
  * -DCHAINRULE_CBLAS_PREFIX=scipy_ as well for the scipy-openblas32 wheel's OpenBLAS,
  * whose symbols are scipy_cblas_?gemm.
- * Kernel set f404ed58c2cac8f7 (3 files), this file dab98e3470abfc75: checked by codegen.load.
+ * Kernel set 7502e7e93ca47629 (3 files), this file 86729e09b7bcd164: checked by codegen.load.
  */
 #include "lstm_no_peepholes.h"
 
@@ -43,12 +43,14 @@
 
 /* CHAINRULE_INDEPENDENT, before a loop: its iterations touch no element another touches,
  * so the compiler may vectorize it without testing at run time whether its arrays overlap */
-#if defined(__clang__)
+#ifdef __clang__
 #define CHAINRULE_INDEPENDENT _Pragma("clang loop vectorize(assume_safety)")
-#elif defined(__GNUC__)
+#else
+#ifdef __GNUC__
 #define CHAINRULE_INDEPENDENT _Pragma("GCC ivdep")
 #else
 #define CHAINRULE_INDEPENDENT
+#endif
 #endif
 
 /* tanh in float through expf, which compilers vectorize (glibc before 2.35 has no vector
@@ -106,7 +108,7 @@ static size_t lstm_no_peepholes_workspace_elements(const long *sizes) {
     total = chainrule_size_add(total, chainrule_size_mul(B, H)); /* a_o */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* g_o */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* a_y */
-    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* t8 */
+    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* y */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(chainrule_size_mul(4, B), H), T)); /* t1357 */
     total = chainrule_size_add(total, chainrule_size_mul(4, chainrule_size_mul(H, H))); /* W_hifco */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(4, B), H)); /* t0246 */
@@ -183,15 +185,14 @@ static int lstm_no_peepholes_run_f64(const long *sizes, const double *const *par
     chainrule_real *a_o = a_c + B*H*T;
     chainrule_real *g_o = a_o + B*H;
     chainrule_real *a_y = g_o + B*H*T;
-    chainrule_real *t8 = a_y + B*K*T;
-    chainrule_real *t1357 = t8 + B*K*T;
+    chainrule_real *y = a_y + B*K*T;
+    chainrule_real *t1357 = y + B*K*T;
     chainrule_real *W_hifco = t1357 + 4*B*H*T;
     chainrule_real *t0246 = W_hifco + 4*(H*H);
     chainrule_real *t9 = t0246 + 4*B*H;
     chainrule_real *t12 = t9 + B*K*T;
     chainrule_real *t14 = t12 + B*H*T;
     chainrule_real *t15 = t14 + B*H;
-    chainrule_real *y = t8;
     chainrule_real *d_a_y = a_y;
     chainrule_real *d_h = a_i;
     chainrule_real *d_s = a_f;
@@ -235,22 +236,44 @@ static int lstm_no_peepholes_run_f64(const long *sizes, const double *const *par
     /* h at t = 0 is h0 */
     if (state) memcpy(h, state[0], sizeof(chainrule_real) * (size_t)(B*H));
     else memset(h, 0, sizeof(chainrule_real) * (size_t)(B*H));
-    if (CHAINRULE_BLAS_RUNS((double)(B*T) * H * I)) {
-        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xi, H, 0, t1357, 4*H);
-        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xf, H, 0, t1357 + H, 4*H);
-        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xc, H, 0, t1357 + 2*H, 4*H);
-        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xo, H, 0, t1357 + 3*H, 4*H);
-    } else {
-        for (long t = 1; t <= T; ++t) {
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
-                    t1357[((t - 1)*B + b)*(4*H) + c] = 0;
-                    t1357[((t - 1)*B + b)*(4*H) + H + c] = 0;
-                    t1357[((t - 1)*B + b)*(4*H) + 2*H + c] = 0;
-                    t1357[((t - 1)*B + b)*(4*H) + 3*H + c] = 0;
-                }
+    /* the other terms no step changes, added to t1 for every step */
+    for (long t = 1; t <= T; ++t) {
+        for (long b = 0; b < B; ++b) {
+            for (long c = 0; c < H; ++c) {
+                t1357[((t - 1)*B + b)*(4*H) + c] = b_i[c];
             }
         }
+    }
+    /* the other terms no step changes, added to t3 for every step */
+    for (long t = 1; t <= T; ++t) {
+        for (long b = 0; b < B; ++b) {
+            for (long c = 0; c < H; ++c) {
+                t1357[((t - 1)*B + b)*(4*H) + H + c] = b_f[c];
+            }
+        }
+    }
+    /* the other terms no step changes, added to t5 for every step */
+    for (long t = 1; t <= T; ++t) {
+        for (long b = 0; b < B; ++b) {
+            for (long c = 0; c < H; ++c) {
+                t1357[((t - 1)*B + b)*(4*H) + 2*H + c] = b_c[c];
+            }
+        }
+    }
+    /* the other terms no step changes, added to t7 for every step */
+    for (long t = 1; t <= T; ++t) {
+        for (long b = 0; b < B; ++b) {
+            for (long c = 0; c < H; ++c) {
+                t1357[((t - 1)*B + b)*(4*H) + 3*H + c] = b_o[c];
+            }
+        }
+    }
+    if (CHAINRULE_BLAS_RUNS((double)(B*T) * H * I)) {
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xi, H, 1, t1357, 4*H);
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xf, H, 1, t1357 + H, 4*H);
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xc, H, 1, t1357 + 2*H, 4*H);
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xo, H, 1, t1357 + 3*H, 4*H);
+    } else {
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b < B; ++b) {
                 for (long i = 0; i < I; ++i) {
@@ -261,38 +284,6 @@ static int lstm_no_peepholes_run_f64(const long *sizes, const double *const *par
                         t1357[((t - 1)*B + b)*(4*H) + 3*H + c] += W_xo[i*H + c] * x[((t - 1)*B + b)*I + i];
                     }
                 }
-            }
-        }
-    }
-    /* the other terms no step changes, added to t1 for every step */
-    for (long t = 1; t <= T; ++t) {
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
-                t1357[((t - 1)*B + b)*(4*H) + c] = b_i[c] + t1357[((t - 1)*B + b)*(4*H) + c];
-            }
-        }
-    }
-    /* the other terms no step changes, added to t3 for every step */
-    for (long t = 1; t <= T; ++t) {
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
-                t1357[((t - 1)*B + b)*(4*H) + H + c] = b_f[c] + t1357[((t - 1)*B + b)*(4*H) + H + c];
-            }
-        }
-    }
-    /* the other terms no step changes, added to t5 for every step */
-    for (long t = 1; t <= T; ++t) {
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
-                t1357[((t - 1)*B + b)*(4*H) + 2*H + c] = b_c[c] + t1357[((t - 1)*B + b)*(4*H) + 2*H + c];
-            }
-        }
-    }
-    /* the other terms no step changes, added to t7 for every step */
-    for (long t = 1; t <= T; ++t) {
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
-                t1357[((t - 1)*B + b)*(4*H) + 3*H + c] = b_o[c] + t1357[((t - 1)*B + b)*(4*H) + 3*H + c];
             }
         }
     }
@@ -338,30 +329,23 @@ static int lstm_no_peepholes_run_f64(const long *sizes, const double *const *par
             }
         }
     }
-    if (!CHAINRULE_GEMM((double)(B*T) * K * H,
-            CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, K, H, 1, h + B*H, H, W_hy, K, 0, t8, K)) {
-        for (long t = 1; t <= T; ++t) {
-            for (long b = 0; b < B; ++b) {
-                for (long k = 0; k < K; ++k) {
-                    t8[((t - 1)*B + b)*K + k] = 0;
-                }
-            }
-        }
-        for (long t = 1; t <= T; ++t) {
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
-                    for (long k = 0; k < K; ++k) {
-                        t8[((t - 1)*B + b)*K + k] += W_hy[c*K + k] * h[(t*B + b)*H + c];
-                    }
-                }
-            }
-        }
-    }
     /* a_y[k, t] = b_y[k] + Sum(W_hy[c, k]*h[c, t], (c, 0, H - 1)) */
     for (long t = 1; t <= T; ++t) {
         for (long b = 0; b < B; ++b) {
             for (long k = 0; k < K; ++k) {
-                a_y[((t - 1)*B + b)*K + k] = b_y[k] + t8[((t - 1)*B + b)*K + k];
+                a_y[((t - 1)*B + b)*K + k] = b_y[k];
+            }
+        }
+    }
+    if (!CHAINRULE_GEMM((double)(B*T) * K * H,
+            CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, K, H, 1, h + B*H, H, W_hy, K, 1, a_y, K)) {
+        for (long t = 1; t <= T; ++t) {
+            for (long b = 0; b < B; ++b) {
+                for (long c = 0; c < H; ++c) {
+                    for (long k = 0; k < K; ++k) {
+                        a_y[((t - 1)*B + b)*K + k] += W_hy[c*K + k] * h[(t*B + b)*H + c];
+                    }
+                }
             }
         }
     }
@@ -712,15 +696,14 @@ static int lstm_no_peepholes_run_f32(const long *sizes, const float *const *para
     chainrule_real *a_o = a_c + B*H*T;
     chainrule_real *g_o = a_o + B*H;
     chainrule_real *a_y = g_o + B*H*T;
-    chainrule_real *t8 = a_y + B*K*T;
-    chainrule_real *t1357 = t8 + B*K*T;
+    chainrule_real *y = a_y + B*K*T;
+    chainrule_real *t1357 = y + B*K*T;
     chainrule_real *W_hifco = t1357 + 4*B*H*T;
     chainrule_real *t0246 = W_hifco + 4*(H*H);
     chainrule_real *t9 = t0246 + 4*B*H;
     chainrule_real *t12 = t9 + B*K*T;
     chainrule_real *t14 = t12 + B*H*T;
     chainrule_real *t15 = t14 + B*H;
-    chainrule_real *y = t8;
     chainrule_real *d_a_y = a_y;
     chainrule_real *d_h = a_i;
     chainrule_real *d_s = a_f;
@@ -764,22 +747,44 @@ static int lstm_no_peepholes_run_f32(const long *sizes, const float *const *para
     /* h at t = 0 is h0 */
     if (state) memcpy(h, state[0], sizeof(chainrule_real) * (size_t)(B*H));
     else memset(h, 0, sizeof(chainrule_real) * (size_t)(B*H));
-    if (CHAINRULE_BLAS_RUNS((double)(B*T) * H * I)) {
-        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xi, H, 0, t1357, 4*H);
-        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xf, H, 0, t1357 + H, 4*H);
-        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xc, H, 0, t1357 + 2*H, 4*H);
-        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xo, H, 0, t1357 + 3*H, 4*H);
-    } else {
-        for (long t = 1; t <= T; ++t) {
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
-                    t1357[((t - 1)*B + b)*(4*H) + c] = 0;
-                    t1357[((t - 1)*B + b)*(4*H) + H + c] = 0;
-                    t1357[((t - 1)*B + b)*(4*H) + 2*H + c] = 0;
-                    t1357[((t - 1)*B + b)*(4*H) + 3*H + c] = 0;
-                }
+    /* the other terms no step changes, added to t1 for every step */
+    for (long t = 1; t <= T; ++t) {
+        for (long b = 0; b < B; ++b) {
+            for (long c = 0; c < H; ++c) {
+                t1357[((t - 1)*B + b)*(4*H) + c] = b_i[c];
             }
         }
+    }
+    /* the other terms no step changes, added to t3 for every step */
+    for (long t = 1; t <= T; ++t) {
+        for (long b = 0; b < B; ++b) {
+            for (long c = 0; c < H; ++c) {
+                t1357[((t - 1)*B + b)*(4*H) + H + c] = b_f[c];
+            }
+        }
+    }
+    /* the other terms no step changes, added to t5 for every step */
+    for (long t = 1; t <= T; ++t) {
+        for (long b = 0; b < B; ++b) {
+            for (long c = 0; c < H; ++c) {
+                t1357[((t - 1)*B + b)*(4*H) + 2*H + c] = b_c[c];
+            }
+        }
+    }
+    /* the other terms no step changes, added to t7 for every step */
+    for (long t = 1; t <= T; ++t) {
+        for (long b = 0; b < B; ++b) {
+            for (long c = 0; c < H; ++c) {
+                t1357[((t - 1)*B + b)*(4*H) + 3*H + c] = b_o[c];
+            }
+        }
+    }
+    if (CHAINRULE_BLAS_RUNS((double)(B*T) * H * I)) {
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xi, H, 1, t1357, 4*H);
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xf, H, 1, t1357 + H, 4*H);
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xc, H, 1, t1357 + 2*H, 4*H);
+        CHAINRULE_GEMM_CALL(CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xo, H, 1, t1357 + 3*H, 4*H);
+    } else {
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b < B; ++b) {
                 for (long i = 0; i < I; ++i) {
@@ -790,38 +795,6 @@ static int lstm_no_peepholes_run_f32(const long *sizes, const float *const *para
                         t1357[((t - 1)*B + b)*(4*H) + 3*H + c] += W_xo[i*H + c] * x[((t - 1)*B + b)*I + i];
                     }
                 }
-            }
-        }
-    }
-    /* the other terms no step changes, added to t1 for every step */
-    for (long t = 1; t <= T; ++t) {
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
-                t1357[((t - 1)*B + b)*(4*H) + c] = b_i[c] + t1357[((t - 1)*B + b)*(4*H) + c];
-            }
-        }
-    }
-    /* the other terms no step changes, added to t3 for every step */
-    for (long t = 1; t <= T; ++t) {
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
-                t1357[((t - 1)*B + b)*(4*H) + H + c] = b_f[c] + t1357[((t - 1)*B + b)*(4*H) + H + c];
-            }
-        }
-    }
-    /* the other terms no step changes, added to t5 for every step */
-    for (long t = 1; t <= T; ++t) {
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
-                t1357[((t - 1)*B + b)*(4*H) + 2*H + c] = b_c[c] + t1357[((t - 1)*B + b)*(4*H) + 2*H + c];
-            }
-        }
-    }
-    /* the other terms no step changes, added to t7 for every step */
-    for (long t = 1; t <= T; ++t) {
-        for (long b = 0; b < B; ++b) {
-            for (long c = 0; c < H; ++c) {
-                t1357[((t - 1)*B + b)*(4*H) + 3*H + c] = b_o[c] + t1357[((t - 1)*B + b)*(4*H) + 3*H + c];
             }
         }
     }
@@ -867,30 +840,23 @@ static int lstm_no_peepholes_run_f32(const long *sizes, const float *const *para
             }
         }
     }
-    if (!CHAINRULE_GEMM((double)(B*T) * K * H,
-            CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, K, H, 1, h + B*H, H, W_hy, K, 0, t8, K)) {
-        for (long t = 1; t <= T; ++t) {
-            for (long b = 0; b < B; ++b) {
-                for (long k = 0; k < K; ++k) {
-                    t8[((t - 1)*B + b)*K + k] = 0;
-                }
-            }
-        }
-        for (long t = 1; t <= T; ++t) {
-            for (long b = 0; b < B; ++b) {
-                for (long c = 0; c < H; ++c) {
-                    for (long k = 0; k < K; ++k) {
-                        t8[((t - 1)*B + b)*K + k] += W_hy[c*K + k] * h[(t*B + b)*H + c];
-                    }
-                }
-            }
-        }
-    }
     /* a_y[k, t] = b_y[k] + Sum(W_hy[c, k]*h[c, t], (c, 0, H - 1)) */
     for (long t = 1; t <= T; ++t) {
         for (long b = 0; b < B; ++b) {
             for (long k = 0; k < K; ++k) {
-                a_y[((t - 1)*B + b)*K + k] = b_y[k] + t8[((t - 1)*B + b)*K + k];
+                a_y[((t - 1)*B + b)*K + k] = b_y[k];
+            }
+        }
+    }
+    if (!CHAINRULE_GEMM((double)(B*T) * K * H,
+            CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, K, H, 1, h + B*H, H, W_hy, K, 1, a_y, K)) {
+        for (long t = 1; t <= T; ++t) {
+            for (long b = 0; b < B; ++b) {
+                for (long c = 0; c < H; ++c) {
+                    for (long k = 0; k < K; ++k) {
+                        a_y[((t - 1)*B + b)*K + k] += W_hy[c*K + k] * h[(t*B + b)*H + c];
+                    }
+                }
             }
         }
     }

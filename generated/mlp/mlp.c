@@ -5,7 +5,7 @@
  * CBLAS such as OpenBLAS) to run large matrix products through cblas_?gemm; with
  * -DCHAINRULE_CBLAS_PREFIX=scipy_ as well for the scipy-openblas32 wheel's OpenBLAS,
  * whose symbols are scipy_cblas_?gemm.
- * Kernel set 8143285af0c8a0dd (3 files), this file 74c5baccb7471ae4: checked by codegen.load.
+ * Kernel set 371954c05fbe335c (3 files), this file c7c1e04394fce1c1: checked by codegen.load.
  */
 #include "mlp.h"
 
@@ -82,13 +82,13 @@ static size_t mlp_workspace_elements(const long *sizes) {
     if (sizes[0] < 1 || sizes[1] < 1 || sizes[2] < 1 || sizes[3] < 1 || sizes[4] < 1) return 0;
     total = chainrule_size_add(total, chainrule_size_mul(B, K)); /* z */
     total = chainrule_size_add(total, chainrule_size_mul(B, H1)); /* a1 */
+    total = chainrule_size_add(total, chainrule_size_mul(B, H1)); /* act1 */
     total = chainrule_size_add(total, chainrule_size_mul(B, H2)); /* a2 */
+    total = chainrule_size_add(total, chainrule_size_mul(B, H2)); /* act2 */
     total = chainrule_size_add(total, chainrule_size_mul(B, K)); /* a_y */
+    total = chainrule_size_add(total, chainrule_size_mul(B, K)); /* y */
     total = chainrule_size_add(total, chainrule_size_mul(B, H2)); /* d_a2 */
     total = chainrule_size_add(total, chainrule_size_mul(B, H1)); /* d_a1 */
-    total = chainrule_size_add(total, chainrule_size_mul(B, H1)); /* t0 */
-    total = chainrule_size_add(total, chainrule_size_mul(B, H2)); /* t1 */
-    total = chainrule_size_add(total, chainrule_size_mul(B, K)); /* t2 */
     total = chainrule_size_add(total, chainrule_size_mul(B, K)); /* t3 */
     if (total > (size_t)(~0UL >> 1) || total > SIZE_MAX / sizeof(double)) return 0;
     return total > 0 ? total : 1;
@@ -140,17 +140,14 @@ static int mlp_run_f64(const long *sizes, const double *const *params,
     const chainrule_real *x = inputs[0];
     chainrule_real *z = (chainrule_real *)workspace;
     chainrule_real *a1 = z + B*K;
-    chainrule_real *a2 = a1 + B*H1;
-    chainrule_real *a_y = a2 + B*H2;
-    chainrule_real *d_a2 = a_y + B*K;
+    chainrule_real *act1 = a1 + B*H1;
+    chainrule_real *a2 = act1 + B*H1;
+    chainrule_real *act2 = a2 + B*H2;
+    chainrule_real *a_y = act2 + B*H2;
+    chainrule_real *y = a_y + B*K;
+    chainrule_real *d_a2 = y + B*K;
     chainrule_real *d_a1 = d_a2 + B*H2;
-    chainrule_real *t0 = d_a1 + B*H1;
-    chainrule_real *t1 = t0 + B*H1;
-    chainrule_real *t2 = t1 + B*H2;
-    chainrule_real *t3 = t2 + B*K;
-    chainrule_real *act1 = t0;
-    chainrule_real *act2 = t1;
-    chainrule_real *y = t2;
+    chainrule_real *t3 = d_a1 + B*H1;
     chainrule_real *d_a_y = a_y;
     chainrule_real *t5 = a2;
     chainrule_real *t6 = a1;
@@ -162,25 +159,20 @@ static int mlp_run_f64(const long *sizes, const double *const *params,
             if (labels[0][n] < 0 || labels[0][n] >= K) return CHAINRULE_BAD_LABEL;
         }
     }
-    if (!CHAINRULE_GEMM((double)B * H1 * I,
-            CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H1, I, 1, x, I, W_xh1, H1, 0, t0, H1)) {
-        for (long b = 0; b < B; ++b) {
-            for (long h1 = 0; h1 < H1; ++h1) {
-                t0[b*H1 + h1] = 0;
-            }
-        }
-        for (long b = 0; b < B; ++b) {
-            for (long i = 0; i < I; ++i) {
-                for (long h1 = 0; h1 < H1; ++h1) {
-                    t0[b*H1 + h1] += W_xh1[i*H1 + h1] * x[b*I + i];
-                }
-            }
-        }
-    }
     /* a1[h1] = b_h1[h1] + Sum(W_xh1[i, h1]*x[i], (i, 0, I - 1)) */
     for (long b = 0; b < B; ++b) {
         for (long h1 = 0; h1 < H1; ++h1) {
-            a1[b*H1 + h1] = b_h1[h1] + t0[b*H1 + h1];
+            a1[b*H1 + h1] = b_h1[h1];
+        }
+    }
+    if (!CHAINRULE_GEMM((double)B * H1 * I,
+            CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H1, I, 1, x, I, W_xh1, H1, 1, a1, H1)) {
+        for (long b = 0; b < B; ++b) {
+            for (long i = 0; i < I; ++i) {
+                for (long h1 = 0; h1 < H1; ++h1) {
+                    a1[b*H1 + h1] += W_xh1[i*H1 + h1] * x[b*I + i];
+                }
+            }
         }
     }
     /* act1[h1] = tanh(a1[h1]) */
@@ -189,25 +181,20 @@ static int mlp_run_f64(const long *sizes, const double *const *params,
             act1[b*H1 + h1] = chainrule_tanh(a1[b*H1 + h1]);
         }
     }
-    if (!CHAINRULE_GEMM((double)B * H2 * H1,
-            CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H2, H1, 1, act1, H1, W_h1h2, H2, 0, t1, H2)) {
-        for (long b = 0; b < B; ++b) {
-            for (long h2 = 0; h2 < H2; ++h2) {
-                t1[b*H2 + h2] = 0;
-            }
-        }
-        for (long b = 0; b < B; ++b) {
-            for (long h1 = 0; h1 < H1; ++h1) {
-                for (long h2 = 0; h2 < H2; ++h2) {
-                    t1[b*H2 + h2] += W_h1h2[h1*H2 + h2] * act1[b*H1 + h1];
-                }
-            }
-        }
-    }
     /* a2[h2] = b_h2[h2] + Sum(W_h1h2[h1, h2]*act1[h1], (h1, 0, H1 - 1)) */
     for (long b = 0; b < B; ++b) {
         for (long h2 = 0; h2 < H2; ++h2) {
-            a2[b*H2 + h2] = b_h2[h2] + t1[b*H2 + h2];
+            a2[b*H2 + h2] = b_h2[h2];
+        }
+    }
+    if (!CHAINRULE_GEMM((double)B * H2 * H1,
+            CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H2, H1, 1, act1, H1, W_h1h2, H2, 1, a2, H2)) {
+        for (long b = 0; b < B; ++b) {
+            for (long h1 = 0; h1 < H1; ++h1) {
+                for (long h2 = 0; h2 < H2; ++h2) {
+                    a2[b*H2 + h2] += W_h1h2[h1*H2 + h2] * act1[b*H1 + h1];
+                }
+            }
         }
     }
     /* act2[h2] = tanh(a2[h2]) */
@@ -216,25 +203,20 @@ static int mlp_run_f64(const long *sizes, const double *const *params,
             act2[b*H2 + h2] = chainrule_tanh(a2[b*H2 + h2]);
         }
     }
-    if (!CHAINRULE_GEMM((double)B * K * H2,
-            CblasRowMajor, CblasNoTrans, CblasNoTrans, B, K, H2, 1, act2, H2, W_h2y, K, 0, t2, K)) {
-        for (long b = 0; b < B; ++b) {
-            for (long k = 0; k < K; ++k) {
-                t2[b*K + k] = 0;
-            }
-        }
-        for (long b = 0; b < B; ++b) {
-            for (long h2 = 0; h2 < H2; ++h2) {
-                for (long k = 0; k < K; ++k) {
-                    t2[b*K + k] += W_h2y[h2*K + k] * act2[b*H2 + h2];
-                }
-            }
-        }
-    }
     /* a_y[k] = b_y[k] + Sum(W_h2y[h2, k]*act2[h2], (h2, 0, H2 - 1)) */
     for (long b = 0; b < B; ++b) {
         for (long k = 0; k < K; ++k) {
-            a_y[b*K + k] = b_y[k] + t2[b*K + k];
+            a_y[b*K + k] = b_y[k];
+        }
+    }
+    if (!CHAINRULE_GEMM((double)B * K * H2,
+            CblasRowMajor, CblasNoTrans, CblasNoTrans, B, K, H2, 1, act2, H2, W_h2y, K, 1, a_y, K)) {
+        for (long b = 0; b < B; ++b) {
+            for (long h2 = 0; h2 < H2; ++h2) {
+                for (long k = 0; k < K; ++k) {
+                    a_y[b*K + k] += W_h2y[h2*K + k] * act2[b*H2 + h2];
+                }
+            }
         }
     }
     /* y[k] = exp(a_y[k])/Sum(exp(a_y[k_]), (k_, 0, K - 1)) */
@@ -453,17 +435,14 @@ static int mlp_run_f32(const long *sizes, const float *const *params,
     const chainrule_real *x = inputs[0];
     chainrule_real *z = (chainrule_real *)workspace;
     chainrule_real *a1 = z + B*K;
-    chainrule_real *a2 = a1 + B*H1;
-    chainrule_real *a_y = a2 + B*H2;
-    chainrule_real *d_a2 = a_y + B*K;
+    chainrule_real *act1 = a1 + B*H1;
+    chainrule_real *a2 = act1 + B*H1;
+    chainrule_real *act2 = a2 + B*H2;
+    chainrule_real *a_y = act2 + B*H2;
+    chainrule_real *y = a_y + B*K;
+    chainrule_real *d_a2 = y + B*K;
     chainrule_real *d_a1 = d_a2 + B*H2;
-    chainrule_real *t0 = d_a1 + B*H1;
-    chainrule_real *t1 = t0 + B*H1;
-    chainrule_real *t2 = t1 + B*H2;
-    chainrule_real *t3 = t2 + B*K;
-    chainrule_real *act1 = t0;
-    chainrule_real *act2 = t1;
-    chainrule_real *y = t2;
+    chainrule_real *t3 = d_a1 + B*H1;
     chainrule_real *d_a_y = a_y;
     chainrule_real *t5 = a2;
     chainrule_real *t6 = a1;
@@ -475,25 +454,20 @@ static int mlp_run_f32(const long *sizes, const float *const *params,
             if (labels[0][n] < 0 || labels[0][n] >= K) return CHAINRULE_BAD_LABEL;
         }
     }
-    if (!CHAINRULE_GEMM((double)B * H1 * I,
-            CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H1, I, 1, x, I, W_xh1, H1, 0, t0, H1)) {
-        for (long b = 0; b < B; ++b) {
-            for (long h1 = 0; h1 < H1; ++h1) {
-                t0[b*H1 + h1] = 0;
-            }
-        }
-        for (long b = 0; b < B; ++b) {
-            for (long i = 0; i < I; ++i) {
-                for (long h1 = 0; h1 < H1; ++h1) {
-                    t0[b*H1 + h1] += W_xh1[i*H1 + h1] * x[b*I + i];
-                }
-            }
-        }
-    }
     /* a1[h1] = b_h1[h1] + Sum(W_xh1[i, h1]*x[i], (i, 0, I - 1)) */
     for (long b = 0; b < B; ++b) {
         for (long h1 = 0; h1 < H1; ++h1) {
-            a1[b*H1 + h1] = b_h1[h1] + t0[b*H1 + h1];
+            a1[b*H1 + h1] = b_h1[h1];
+        }
+    }
+    if (!CHAINRULE_GEMM((double)B * H1 * I,
+            CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H1, I, 1, x, I, W_xh1, H1, 1, a1, H1)) {
+        for (long b = 0; b < B; ++b) {
+            for (long i = 0; i < I; ++i) {
+                for (long h1 = 0; h1 < H1; ++h1) {
+                    a1[b*H1 + h1] += W_xh1[i*H1 + h1] * x[b*I + i];
+                }
+            }
         }
     }
     /* act1[h1] = tanh(a1[h1]) */
@@ -502,25 +476,20 @@ static int mlp_run_f32(const long *sizes, const float *const *params,
             act1[b*H1 + h1] = chainrule_tanh(a1[b*H1 + h1]);
         }
     }
-    if (!CHAINRULE_GEMM((double)B * H2 * H1,
-            CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H2, H1, 1, act1, H1, W_h1h2, H2, 0, t1, H2)) {
-        for (long b = 0; b < B; ++b) {
-            for (long h2 = 0; h2 < H2; ++h2) {
-                t1[b*H2 + h2] = 0;
-            }
-        }
-        for (long b = 0; b < B; ++b) {
-            for (long h1 = 0; h1 < H1; ++h1) {
-                for (long h2 = 0; h2 < H2; ++h2) {
-                    t1[b*H2 + h2] += W_h1h2[h1*H2 + h2] * act1[b*H1 + h1];
-                }
-            }
-        }
-    }
     /* a2[h2] = b_h2[h2] + Sum(W_h1h2[h1, h2]*act1[h1], (h1, 0, H1 - 1)) */
     for (long b = 0; b < B; ++b) {
         for (long h2 = 0; h2 < H2; ++h2) {
-            a2[b*H2 + h2] = b_h2[h2] + t1[b*H2 + h2];
+            a2[b*H2 + h2] = b_h2[h2];
+        }
+    }
+    if (!CHAINRULE_GEMM((double)B * H2 * H1,
+            CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H2, H1, 1, act1, H1, W_h1h2, H2, 1, a2, H2)) {
+        for (long b = 0; b < B; ++b) {
+            for (long h1 = 0; h1 < H1; ++h1) {
+                for (long h2 = 0; h2 < H2; ++h2) {
+                    a2[b*H2 + h2] += W_h1h2[h1*H2 + h2] * act1[b*H1 + h1];
+                }
+            }
         }
     }
     /* act2[h2] = tanh(a2[h2]) */
@@ -529,25 +498,20 @@ static int mlp_run_f32(const long *sizes, const float *const *params,
             act2[b*H2 + h2] = chainrule_tanh(a2[b*H2 + h2]);
         }
     }
-    if (!CHAINRULE_GEMM((double)B * K * H2,
-            CblasRowMajor, CblasNoTrans, CblasNoTrans, B, K, H2, 1, act2, H2, W_h2y, K, 0, t2, K)) {
-        for (long b = 0; b < B; ++b) {
-            for (long k = 0; k < K; ++k) {
-                t2[b*K + k] = 0;
-            }
-        }
-        for (long b = 0; b < B; ++b) {
-            for (long h2 = 0; h2 < H2; ++h2) {
-                for (long k = 0; k < K; ++k) {
-                    t2[b*K + k] += W_h2y[h2*K + k] * act2[b*H2 + h2];
-                }
-            }
-        }
-    }
     /* a_y[k] = b_y[k] + Sum(W_h2y[h2, k]*act2[h2], (h2, 0, H2 - 1)) */
     for (long b = 0; b < B; ++b) {
         for (long k = 0; k < K; ++k) {
-            a_y[b*K + k] = b_y[k] + t2[b*K + k];
+            a_y[b*K + k] = b_y[k];
+        }
+    }
+    if (!CHAINRULE_GEMM((double)B * K * H2,
+            CblasRowMajor, CblasNoTrans, CblasNoTrans, B, K, H2, 1, act2, H2, W_h2y, K, 1, a_y, K)) {
+        for (long b = 0; b < B; ++b) {
+            for (long h2 = 0; h2 < H2; ++h2) {
+                for (long k = 0; k < K; ++k) {
+                    a_y[b*K + k] += W_h2y[h2*K + k] * act2[b*H2 + h2];
+                }
+            }
         }
     }
     /* y[k] = exp(a_y[k])/Sum(exp(a_y[k_]), (k_, 0, K - 1)) */

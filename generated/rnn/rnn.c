@@ -5,7 +5,7 @@
  * CBLAS such as OpenBLAS) to run large matrix products through cblas_?gemm; with
  * -DCHAINRULE_CBLAS_PREFIX=scipy_ as well for the scipy-openblas32 wheel's OpenBLAS,
  * whose symbols are scipy_cblas_?gemm.
- * Kernel set 695505e42bd37ab8 (3 files), this file e63f6936080fa2b4: checked by codegen.load.
+ * Kernel set f2d000708c6b317c (3 files), this file 4029fd1ada2984af: checked by codegen.load.
  */
 #include "rnn.h"
 
@@ -39,16 +39,6 @@
 #define CHAINRULE_BLAS_RUNS(chainrule_work) 0
 #define CHAINRULE_GEMM_CALL(...) ((void)0)
 #define CHAINRULE_GEMM(chainrule_work, ...) 0
-#endif
-
-/* CHAINRULE_INDEPENDENT, before a loop: its iterations touch no element another touches,
- * so the compiler may vectorize it without testing at run time whether its arrays overlap */
-#if defined(__clang__)
-#define CHAINRULE_INDEPENDENT _Pragma("clang loop vectorize(assume_safety)")
-#elif defined(__GNUC__)
-#define CHAINRULE_INDEPENDENT _Pragma("GCC ivdep")
-#else
-#define CHAINRULE_INDEPENDENT
 #endif
 
 /* tanh in float through expf, which compilers vectorize (glibc before 2.35 has no vector
@@ -93,9 +83,8 @@ static size_t rnn_workspace_elements(const long *sizes) {
     total = chainrule_size_add(total, chainrule_size_mul(B, H)); /* a_h */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), chainrule_size_add(1, T))); /* h */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* a_y */
-    total = chainrule_size_add(total, chainrule_size_mul(B, H)); /* t0 */
+    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* y */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* t1 */
-    total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* t2 */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* t3 */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* t6 */
     if (total > (size_t)(~0UL >> 1) || total > SIZE_MAX / sizeof(double)) return 0;
@@ -150,12 +139,10 @@ static int rnn_run_f64(const long *sizes, const double *const *params,
     chainrule_real *a_h = z + B*K*T;
     chainrule_real *h = a_h + B*H;
     chainrule_real *a_y = h + B*H*(T + 1);
-    chainrule_real *t0 = a_y + B*K*T;
-    chainrule_real *t1 = t0 + B*H;
-    chainrule_real *t2 = t1 + B*H*T;
-    chainrule_real *t3 = t2 + B*K*T;
+    chainrule_real *y = a_y + B*K*T;
+    chainrule_real *t1 = y + B*K*T;
+    chainrule_real *t3 = t1 + B*H*T;
     chainrule_real *t6 = t3 + B*K*T;
-    chainrule_real *y = t2;
     chainrule_real *d_a_y = a_y;
     chainrule_real *d_a_h = t1;
     chainrule_real *d_h0 = a_h;
@@ -171,15 +158,16 @@ static int rnn_run_f64(const long *sizes, const double *const *params,
     /* h at t = 0 is h0 */
     if (state) memcpy(h, state[0], sizeof(chainrule_real) * (size_t)(B*H));
     else memset(h, 0, sizeof(chainrule_real) * (size_t)(B*H));
-    if (!CHAINRULE_GEMM((double)(B*T) * H * I,
-            CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xh, H, 0, t1, H)) {
-        for (long t = 1; t <= T; ++t) {
-            for (long b = 0; b < B; ++b) {
-                for (long j = 0; j < H; ++j) {
-                    t1[((t - 1)*B + b)*H + j] = 0;
-                }
+    /* the other terms no step changes, added to t1 for every step */
+    for (long t = 1; t <= T; ++t) {
+        for (long b = 0; b < B; ++b) {
+            for (long j = 0; j < H; ++j) {
+                t1[((t - 1)*B + b)*H + j] = b_h[j];
             }
         }
+    }
+    if (!CHAINRULE_GEMM((double)(B*T) * H * I,
+            CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xh, H, 1, t1, H)) {
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b < B; ++b) {
                 for (long i = 0; i < I; ++i) {
@@ -190,57 +178,28 @@ static int rnn_run_f64(const long *sizes, const double *const *params,
             }
         }
     }
-    /* the other terms no step changes, added to t1 for every step */
-    for (long t = 1; t <= T; ++t) {
-        for (long b = 0; b < B; ++b) {
-            for (long j = 0; j < H; ++j) {
-                t1[((t - 1)*B + b)*H + j] = b_h[j] + t1[((t - 1)*B + b)*H + j];
-            }
-        }
-    }
     /* through time, t ascending */
     for (long t = 1; t <= T; ++t) {
-        if (!CHAINRULE_GEMM((double)B * H * H,
-                CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, H, 1, h + (t - 1)*B*H, H, W_hh, H, 0, t0, H)) {
-            for (long b = 0; b < B; ++b) {
-                for (long j = 0; j < H; ++j) {
-                    t0[b*H + j] = 0;
-                }
+        /* a_h[j, t] = b_h[j] + Sum(W_hh[j_, j]*h[j_, t - 1], (j_, 0, H - 1)) + Sum(W_xh[i, j]*x[i, t], (i, 0, I - 1)) */
+        for (long b = 0; b < B; ++b) {
+            for (long j = 0; j < H; ++j) {
+                a_h[b*H + j] = t1[((t - 1)*B + b)*H + j];
             }
+        }
+        if (!CHAINRULE_GEMM((double)B * H * H,
+                CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, H, 1, h + (t - 1)*B*H, H, W_hh, H, 1, a_h, H)) {
             for (long b = 0; b < B; ++b) {
                 for (long j_2 = 0; j_2 < H; ++j_2) {
                     for (long j = 0; j < H; ++j) {
-                        t0[b*H + j] += W_hh[j_2*H + j] * h[((t - 1)*B + b)*H + j_2];
+                        a_h[b*H + j] += W_hh[j_2*H + j] * h[((t - 1)*B + b)*H + j_2];
                     }
                 }
             }
         }
+        /* h[j, t] = tanh(a_h[j, t]) */
         for (long b = 0; b < B; ++b) {
-            CHAINRULE_INDEPENDENT
             for (long j = 0; j < H; ++j) {
-                /* a_h[j, t] = b_h[j] + Sum(W_hh[j_, j]*h[j_, t - 1], (j_, 0, H - 1)) + Sum(W_xh[i, j]*x[i, t], (i, 0, I - 1)) */
-                a_h[b*H + j] = t0[b*H + j] + t1[((t - 1)*B + b)*H + j];
-                /* h[j, t] = tanh(a_h[j, t]) */
                 h[(t*B + b)*H + j] = chainrule_tanh(a_h[b*H + j]);
-            }
-        }
-    }
-    if (!CHAINRULE_GEMM((double)(B*T) * K * H,
-            CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, K, H, 1, h + B*H, H, W_hy, K, 0, t2, K)) {
-        for (long t = 1; t <= T; ++t) {
-            for (long b = 0; b < B; ++b) {
-                for (long k = 0; k < K; ++k) {
-                    t2[((t - 1)*B + b)*K + k] = 0;
-                }
-            }
-        }
-        for (long t = 1; t <= T; ++t) {
-            for (long b = 0; b < B; ++b) {
-                for (long j = 0; j < H; ++j) {
-                    for (long k = 0; k < K; ++k) {
-                        t2[((t - 1)*B + b)*K + k] += W_hy[j*K + k] * h[(t*B + b)*H + j];
-                    }
-                }
             }
         }
     }
@@ -248,7 +207,19 @@ static int rnn_run_f64(const long *sizes, const double *const *params,
     for (long t = 1; t <= T; ++t) {
         for (long b = 0; b < B; ++b) {
             for (long k = 0; k < K; ++k) {
-                a_y[((t - 1)*B + b)*K + k] = b_y[k] + t2[((t - 1)*B + b)*K + k];
+                a_y[((t - 1)*B + b)*K + k] = b_y[k];
+            }
+        }
+    }
+    if (!CHAINRULE_GEMM((double)(B*T) * K * H,
+            CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, K, H, 1, h + B*H, H, W_hy, K, 1, a_y, K)) {
+        for (long t = 1; t <= T; ++t) {
+            for (long b = 0; b < B; ++b) {
+                for (long j = 0; j < H; ++j) {
+                    for (long k = 0; k < K; ++k) {
+                        a_y[((t - 1)*B + b)*K + k] += W_hy[j*K + k] * h[(t*B + b)*H + j];
+                    }
+                }
             }
         }
     }
@@ -509,12 +480,10 @@ static int rnn_run_f32(const long *sizes, const float *const *params,
     chainrule_real *a_h = z + B*K*T;
     chainrule_real *h = a_h + B*H;
     chainrule_real *a_y = h + B*H*(T + 1);
-    chainrule_real *t0 = a_y + B*K*T;
-    chainrule_real *t1 = t0 + B*H;
-    chainrule_real *t2 = t1 + B*H*T;
-    chainrule_real *t3 = t2 + B*K*T;
+    chainrule_real *y = a_y + B*K*T;
+    chainrule_real *t1 = y + B*K*T;
+    chainrule_real *t3 = t1 + B*H*T;
     chainrule_real *t6 = t3 + B*K*T;
-    chainrule_real *y = t2;
     chainrule_real *d_a_y = a_y;
     chainrule_real *d_a_h = t1;
     chainrule_real *d_h0 = a_h;
@@ -530,15 +499,16 @@ static int rnn_run_f32(const long *sizes, const float *const *params,
     /* h at t = 0 is h0 */
     if (state) memcpy(h, state[0], sizeof(chainrule_real) * (size_t)(B*H));
     else memset(h, 0, sizeof(chainrule_real) * (size_t)(B*H));
-    if (!CHAINRULE_GEMM((double)(B*T) * H * I,
-            CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xh, H, 0, t1, H)) {
-        for (long t = 1; t <= T; ++t) {
-            for (long b = 0; b < B; ++b) {
-                for (long j = 0; j < H; ++j) {
-                    t1[((t - 1)*B + b)*H + j] = 0;
-                }
+    /* the other terms no step changes, added to t1 for every step */
+    for (long t = 1; t <= T; ++t) {
+        for (long b = 0; b < B; ++b) {
+            for (long j = 0; j < H; ++j) {
+                t1[((t - 1)*B + b)*H + j] = b_h[j];
             }
         }
+    }
+    if (!CHAINRULE_GEMM((double)(B*T) * H * I,
+            CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, H, I, 1, x, I, W_xh, H, 1, t1, H)) {
         for (long t = 1; t <= T; ++t) {
             for (long b = 0; b < B; ++b) {
                 for (long i = 0; i < I; ++i) {
@@ -549,57 +519,28 @@ static int rnn_run_f32(const long *sizes, const float *const *params,
             }
         }
     }
-    /* the other terms no step changes, added to t1 for every step */
-    for (long t = 1; t <= T; ++t) {
-        for (long b = 0; b < B; ++b) {
-            for (long j = 0; j < H; ++j) {
-                t1[((t - 1)*B + b)*H + j] = b_h[j] + t1[((t - 1)*B + b)*H + j];
-            }
-        }
-    }
     /* through time, t ascending */
     for (long t = 1; t <= T; ++t) {
-        if (!CHAINRULE_GEMM((double)B * H * H,
-                CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, H, 1, h + (t - 1)*B*H, H, W_hh, H, 0, t0, H)) {
-            for (long b = 0; b < B; ++b) {
-                for (long j = 0; j < H; ++j) {
-                    t0[b*H + j] = 0;
-                }
+        /* a_h[j, t] = b_h[j] + Sum(W_hh[j_, j]*h[j_, t - 1], (j_, 0, H - 1)) + Sum(W_xh[i, j]*x[i, t], (i, 0, I - 1)) */
+        for (long b = 0; b < B; ++b) {
+            for (long j = 0; j < H; ++j) {
+                a_h[b*H + j] = t1[((t - 1)*B + b)*H + j];
             }
+        }
+        if (!CHAINRULE_GEMM((double)B * H * H,
+                CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, H, 1, h + (t - 1)*B*H, H, W_hh, H, 1, a_h, H)) {
             for (long b = 0; b < B; ++b) {
                 for (long j_2 = 0; j_2 < H; ++j_2) {
                     for (long j = 0; j < H; ++j) {
-                        t0[b*H + j] += W_hh[j_2*H + j] * h[((t - 1)*B + b)*H + j_2];
+                        a_h[b*H + j] += W_hh[j_2*H + j] * h[((t - 1)*B + b)*H + j_2];
                     }
                 }
             }
         }
+        /* h[j, t] = tanh(a_h[j, t]) */
         for (long b = 0; b < B; ++b) {
-            CHAINRULE_INDEPENDENT
             for (long j = 0; j < H; ++j) {
-                /* a_h[j, t] = b_h[j] + Sum(W_hh[j_, j]*h[j_, t - 1], (j_, 0, H - 1)) + Sum(W_xh[i, j]*x[i, t], (i, 0, I - 1)) */
-                a_h[b*H + j] = t0[b*H + j] + t1[((t - 1)*B + b)*H + j];
-                /* h[j, t] = tanh(a_h[j, t]) */
                 h[(t*B + b)*H + j] = chainrule_tanh(a_h[b*H + j]);
-            }
-        }
-    }
-    if (!CHAINRULE_GEMM((double)(B*T) * K * H,
-            CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, K, H, 1, h + B*H, H, W_hy, K, 0, t2, K)) {
-        for (long t = 1; t <= T; ++t) {
-            for (long b = 0; b < B; ++b) {
-                for (long k = 0; k < K; ++k) {
-                    t2[((t - 1)*B + b)*K + k] = 0;
-                }
-            }
-        }
-        for (long t = 1; t <= T; ++t) {
-            for (long b = 0; b < B; ++b) {
-                for (long j = 0; j < H; ++j) {
-                    for (long k = 0; k < K; ++k) {
-                        t2[((t - 1)*B + b)*K + k] += W_hy[j*K + k] * h[(t*B + b)*H + j];
-                    }
-                }
             }
         }
     }
@@ -607,7 +548,19 @@ static int rnn_run_f32(const long *sizes, const float *const *params,
     for (long t = 1; t <= T; ++t) {
         for (long b = 0; b < B; ++b) {
             for (long k = 0; k < K; ++k) {
-                a_y[((t - 1)*B + b)*K + k] = b_y[k] + t2[((t - 1)*B + b)*K + k];
+                a_y[((t - 1)*B + b)*K + k] = b_y[k];
+            }
+        }
+    }
+    if (!CHAINRULE_GEMM((double)(B*T) * K * H,
+            CblasRowMajor, CblasNoTrans, CblasNoTrans, B*T, K, H, 1, h + B*H, H, W_hy, K, 1, a_y, K)) {
+        for (long t = 1; t <= T; ++t) {
+            for (long b = 0; b < B; ++b) {
+                for (long j = 0; j < H; ++j) {
+                    for (long k = 0; k < K; ++k) {
+                        a_y[((t - 1)*B + b)*K + k] += W_hy[j*K + k] * h[(t*B + b)*H + j];
+                    }
+                }
             }
         }
     }

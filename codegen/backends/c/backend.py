@@ -35,6 +35,7 @@ from chainrule.codegen.backends.c.storage import (
 )
 from chainrule.codegen.backends.c.variables import LoopVariables
 from chainrule.codegen.kernel_set import SEAL_PLACEHOLDER
+from chainrule.codegen.plan.accumulate import accumulate_into_products
 from chainrule.codegen.plan.contract import contract_of
 from chainrule.codegen.plan.lifetimes import spans
 from chainrule.codegen.plan.types import Plan
@@ -67,7 +68,7 @@ class _Kernel:
     printed once, and the templates' contexts."""
 
     def __init__(self, plan: Plan) -> None:
-        self.plan = plan
+        self.plan = accumulate_into_products(plan)  # CBLAS's beta = 1: see plan/accumulate.py
         self.size_names = [str(s) for s in plan.sizes] + (
             [str(plan.time.upper)] if plan.time is not None else []) + ["B"]
         self.params = list(plan.parameters)

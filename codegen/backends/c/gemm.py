@@ -61,7 +61,7 @@ def gemm_call(statement: Contract, out_loops: list[Idx], summed: list[Idx],
     product = _product(*views, summed)  # type: ignore[arg-type]
     if product is None:
         return None
-    return _print_call(product, statement.coefficient, printer)
+    return _print_call(product, statement.coefficient, printer, statement.accumulate)
 
 
 def _matrix_view(ref: Ref, printer: KernelCPrinter, layouts: dict[str, Layout],
@@ -119,15 +119,16 @@ def _product(a: View, b: View, c: View, summed: list[Idx]) -> _Product | None:
     return _Product(p_ptr, q_ptr, c_ptr, p_trans, q_trans, lda, ldb, ldc, extents)
 
 
-def _print_call(product: _Product, coefficient: Expr,
-                printer: KernelCPrinter) -> tuple[str, str]:
-    """``(m·n·k, the arguments of cblas_?gemm)`` for ``C = coefficient · P·Q``."""
+def _print_call(product: _Product, coefficient: Expr, printer: KernelCPrinter,
+                accumulate: bool = False) -> tuple[str, str]:
+    """``(m·n·k, the arguments of cblas_?gemm)`` for ``C = coefficient · P·Q`` (``C +=``
+    with ``accumulate``: beta 1, which OpenBLAS takes as C itself, with no pass over it)."""
     m, n, k = (printer.doprint(e) for e in product.extents)
     alpha = printer.doprint(coefficient)
     arguments = (f"CblasRowMajor, {_TRANSPOSE[product.p_trans]}, "
                  f"{_TRANSPOSE[product.q_trans]}, {m}, {n}, {k}, {alpha}, {product.p}, "
                  f"{printer.doprint(product.lda)}, {product.q}, "
-                 f"{printer.doprint(product.ldb)}, 0, {product.c}, "
+                 f"{printer.doprint(product.ldb)}, {1 if accumulate else 0}, {product.c}, "
                  f"{printer.doprint(product.ldc)}")
     printer.function("gemm")
     work = " * ".join(f"({printer.doprint(e)})" if isinstance(e, sympy.Mul | sympy.Add)

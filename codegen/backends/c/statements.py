@@ -69,8 +69,9 @@ class _Product:
 
     @property
     def shape(self) -> tuple[object, ...]:
-        """What products must share to run in one loop nest: the work and the loops."""
-        return self.work, self.fill, self.order
+        """What products must share to run in one loop nest: the work, the loops, and
+        whether they add into their outputs."""
+        return self.work, self.fill, self.order, self.statement.accumulate
 
 
 class Emitter(StatementVisitor):
@@ -266,15 +267,20 @@ class Emitter(StatementVisitor):
                     for p in group if p.statement.comment]
         if first.work is None:
             return [*comments,
-                    *self.loops(list(first.fill), [p.zero for p in group], indent),
+                    *self.zeros(first, group, indent),
                     *self.loops(list(first.order), [p.accumulate for p in group], indent)]
         inner = indent + _INDENT
         calls = [f"{inner}CHAINRULE_GEMM_CALL({p.arguments});" for p in group]
-        fallback = [*self.loops(list(first.fill), [p.zero for p in group], inner),
+        fallback = [*self.zeros(first, group, inner),
                     *self.loops(list(first.order), [p.accumulate for p in group], inner)]
         # CHAINRULE_BLAS_RUNS (kernel.c.j2): whether CBLAS does products of this work
         return [*comments, f"{indent}if (CHAINRULE_BLAS_RUNS({first.work})) {{", *calls,
                 f"{indent}}} else {{", *fallback, f"{indent}}}"]
+
+    def zeros(self, first: _Product, group: list[_Product], indent: str) -> list[str]:
+        """The loop nest zeroing the outputs of ``group`` (none where they accumulate)."""
+        return self.loops(list(first.fill), [p.zero for p in group], indent) \
+            if not first.statement.accumulate else []
 
     # --- one method per statement kind (plan/visitor.py) ---------------------------------
 
@@ -354,10 +360,11 @@ class Emitter(StatementVisitor):
             order = [*[i for i in summed if i != innermost], innermost]
             body = [f"{REAL} acc = 0;",
                     *self.loops(order, [f"acc += {product};"], ""),
-                    f"{target} = {scale}acc;"]
+                    f"{target} {'+=' if statement.accumulate else '='} {scale}acc;"]
             loops = self.loops(out_loops, body, indent)
         else:
-            loops = [*self.fill(statement.out, "0", indent),
+            fill = [] if statement.accumulate else self.fill(statement.out, "0", indent)
+            loops = [*fill,
                      *self.loops(self.accumulation_order(statement, out_loops, summed,
                                                          innermost),
                                  [f"{target} += {scale}{product};"], indent)]
@@ -401,7 +408,8 @@ class Emitter(StatementVisitor):
         target = self.printer.element(statement.out)
         operands = " * ".join(self.printer.element(o) for o in statement.operands)
         order = self.accumulation_order(statement, out_loops, summed, innermost)
-        return _Product(statement, tuple(self.free(statement.out)), f"{target} = 0;",
+        fill = () if statement.accumulate else tuple(self.free(statement.out))
+        return _Product(statement, fill, f"{target} = 0;",
                         tuple(order), f"{target} += {self.scale(statement)}{operands};",
                         *(gemm or (None, None)))
 

@@ -269,6 +269,8 @@ class _StatementPrinter(StatementVisitor):
         target, axes, in_place = self.target(statement.out, loop)
         operands = [rows.view(r) for r in statement.operands]
         factors = _matmul_factors(operands, axes)
+        if statement.accumulate:
+            return [f"{indent}{target} += {_contraction(operands, axes, statement.coefficient)}"]
         if in_place and statement.coefficient == 1 and factors is not None:
             # into the buffer's view itself: no product array to copy from
             return [f"{indent}numpy.matmul({factors[0]}, {factors[1]}, "
