@@ -186,7 +186,7 @@ class Emitter(StatementVisitor):
 
     def touches(self, assign: Assign) -> list[_Touch]:
         """The elements ``assign`` writes and reads, as printed at the loops' variables."""
-        refs = [ref for ref in assign.value.atoms(Indexed)]
+        refs = sorted(assign.value.atoms(Indexed), key=str)
         return [_Touch(ref_name(assign.out), self.printer.element(assign.out), True),
                 *(_Touch(ref_name(ref), self.printer.element(ref), False) for ref in refs)]
 
