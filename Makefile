@@ -11,9 +11,8 @@ TORCH_STAMP := $(VENV)/.torch-installed
 # Pinned: this version's CPU build is what `pip install` finds here; an unpinned
 # `torch` resolves to the newest CUDA build, several GB of GPU libraries.
 TORCH_VERSION := 2.13.0
-# one pytest worker per core (pytest-xdist), the tests of one xdist_group on one worker
-# (the wheel's); PYTEST_ARGS=-n0 runs them in one process
-PYTEST_ARGS ?= -n auto --dist loadgroup
+# one pytest worker per core (pytest-xdist); PYTEST_ARGS=-n0 runs them in one process
+PYTEST_ARGS ?= -n auto
 
 .PHONY: system venv torch generate notes check test clean
 

@@ -11,6 +11,7 @@ package index, so it needs the index, as ``make test`` does.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -21,9 +22,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 pytest.importorskip("build", reason="the wheel test needs the 'build' package (test extra)")
-# one worker builds the wheel once for every test here (make test passes --dist loadgroup):
-# builds in two workers at once share the tree's build/ folder, and one deletes the other's
-pytestmark = pytest.mark.xdist_group("wheel")
 
 
 def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -34,17 +32,23 @@ def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return result
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The wheel built from this tree."""
     work = tmp_path_factory.mktemp("dist")
+    # from a copy of the tree: setuptools builds in the tree's build/ folder, and two
+    # pytest workers building at once in the same one delete each other's files
+    tree = tmp_path_factory.mktemp("tree") / "chainrule"
+    shutil.copytree(ROOT, tree, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache",
+        ".hypothesis", ".cache"))
     _run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(work),
-          str(ROOT)], cwd=work)
+          str(tree)], cwd=work)
     (built,) = work.glob("chainrule-*.whl")
     return built
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv with only the wheel (and its dependencies) installed: its python."""
     work = tmp_path_factory.mktemp("wheel")
