@@ -20,8 +20,10 @@ from chainrule.codegen.backends.c.backend import _Kernel, render_c
 from chainrule.codegen.backends.c.storage import Region, _at_least, share_places
 from chainrule.codegen.plan.lifetimes import spans, step_local
 from chainrule.codegen.plan.lower import lower
+from chainrule.codegen.plan.types import Loop, read, ref_name, walk, written
 from chainrule.symbolic import derive
 from chainrule.symbolic.networks import BUILTINS
+from chainrule.symbolic.spec import loads_spec
 
 B, H, T = sympy.symbols("B H T", positive=True, integer=True)
 GENERATED = Path(__file__).resolve().parents[1] / "generated"
@@ -100,3 +102,32 @@ def test_each_precision_asks_for_its_own_elements() -> None:
     assert kernel.workspace_bytes(sizes, np.float32) * 2 == doubles
     assert kernel.workspace_bytes(sizes) == doubles  # serves every precision
     assert kernel.workspace_bytes({**sizes, "B": 0}, np.float32) == 0
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+SPECS = sorted(EXAMPLES.glob("*.toml"))
+
+
+@pytest.mark.parametrize("source", [*BUILTINS, *(p.name for p in SPECS)])
+def test_no_two_arrays_of_a_loop_share_a_place(source: str) -> None:
+    """What the C step's one loop nest relies on (``statements.Emitter.elementwise_run``):
+    inside a loop over time, distinct arrays are distinct memory, but for views of one
+    buffer. Places are shared only between arrays not in use together, and a loop counts as
+    one statement in the spans."""
+    model = BUILTINS[source]() if source in BUILTINS else loads_spec(
+        (EXAMPLES / source).read_text(), filename=source)
+    kernel = _Kernel(lower(derive(model)))
+    plan = kernel.plan
+    place = {r.name: r.shares or r.name for r in kernel.regions}
+    loops = [s for s in walk(plan.all_statements()) if isinstance(s, Loop)]
+    assert loops or plan.time is None
+    for loop in loops:
+        names = {ref_name(ref) for s in walk(list(loop.body)) for ref in read(s)}
+        names |= {name for s in loop.body for name in written(s)}
+        storage = {plan.arrays[n].view.buffer if plan.arrays[n].view else n
+                   for n in names if n in plan.arrays}
+        places: dict[str, str] = {}
+        for name in sorted(storage):
+            if name in place:
+                other = places.setdefault(place[name], name)
+                assert other == name, f"{other} and {name} share a place inside a loop"
