@@ -123,12 +123,14 @@ class OneHot:
 
 @dataclass(frozen=True)
 class Concat:
-    """``out`` = the parameters ``parts`` side by side along axis ``axis`` (a copy)."""
+    """``out`` = the parameters ``parts`` side by side along axis ``axis`` (a copy); with
+    ``transposed``, each part (a matrix) transposed first (``plan/transpose.py``)."""
 
     out: str
     parts: tuple[str, ...]
     axis: int
     comment: str = ""
+    transposed: bool = False
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@
  * CBLAS such as OpenBLAS) to run large matrix products through cblas_?gemm; with
  * -DCHAINRULE_CBLAS_PREFIX=scipy_ as well for the scipy-openblas32 wheel's OpenBLAS,
  * whose symbols are scipy_cblas_?gemm.
- * Kernel set 1e214bc88b57bbbf (3 files), this file 14bf9c7a62201a20: checked by codegen.load.
+ * Kernel set c5212a8611a02535 (3 files), this file a0b0e93770754c7d: checked by codegen.load.
  */
 #include "blstm.h"
 
@@ -248,6 +248,8 @@ static int blstm_run_f64(const long *sizes, const double *const *params,
     chainrule_real *t26 = t0246;
     chainrule_real *t28 = a_f_r;
     chainrule_real *t29 = a_c_r;
+    chainrule_real *W_hi_rf_rc_ro_r_T = W_hifco;
+    chainrule_real *W_hifco_T = W_hi_rf_rc_ro_r;
     chainrule_real L = 0;
     chainrule_real t19 = 0;
     if (labels) {
@@ -638,19 +640,43 @@ static int blstm_run_f64(const long *sizes, const double *const *params,
                 }
             }
         }
+        /* W_hi_r, W_hf_r, W_hc_r, W_ho_r, each transposed, one below the other */
+        for (long c = 0; c < H; ++c) {
+            for (long c_2 = 0; c_2 < H; ++c_2) {
+                W_hi_rf_rc_ro_r_T[c*H + c_2] = W_hi_r[c_2*H + c];
+            }
+        }
+        for (long c = 0; c < H; ++c) {
+            for (long c_2 = 0; c_2 < H; ++c_2) {
+                W_hi_rf_rc_ro_r_T[(H + c)*H + c_2] = W_hf_r[c_2*H + c];
+            }
+        }
+        for (long c = 0; c < H; ++c) {
+            for (long c_2 = 0; c_2 < H; ++c_2) {
+                W_hi_rf_rc_ro_r_T[(2*H + c)*H + c_2] = W_hc_r[c_2*H + c];
+            }
+        }
+        for (long c = 0; c < H; ++c) {
+            for (long c_2 = 0; c_2 < H; ++c_2) {
+                W_hi_rf_rc_ro_r_T[(3*H + c)*H + c_2] = W_ho_r[c_2*H + c];
+            }
+        }
         /* through time, t ascending */
         for (long t = 1; t <= T; ++t) {
             /* only where 2 ≤ t ≤ T (zero elsewhere) */
             if (t >= 2) {
                 if (!CHAINRULE_GEMM((double)B * H * (4*H),
-                        CblasRowMajor, CblasNoTrans, CblasTrans, B, H, 4*H, 1, d_a_i_rf_rc_ro_r + (t - 2)*B*(4*H), 4*H, W_hi_rf_rc_ro_r, 4*H, 0, t20, H)) {
+                        CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, 4*H, 1, d_a_i_rf_rc_ro_r + (t - 2)*B*(4*H), 4*H, W_hi_rf_rc_ro_r_T, H, 0, t20, H)) {
                     for (long b = 0; b < B; ++b) {
                         for (long c = 0; c < H; ++c) {
-                            chainrule_real acc = 0;
-                            for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
-                                acc += W_hi_rf_rc_ro_r[c*(4*H) + c1_cat] * d_a_i_rf_rc_ro_r[((t - 2)*B + b)*(4*H) + c1_cat];
+                            t20[b*H + c] = 0;
+                        }
+                    }
+                    for (long b = 0; b < B; ++b) {
+                        for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
+                            for (long c = 0; c < H; ++c) {
+                                t20[b*H + c] += W_hi_rf_rc_ro_r_T[c1_cat*H + c] * d_a_i_rf_rc_ro_r[((t - 2)*B + b)*(4*H) + c1_cat];
                             }
-                            t20[b*H + c] = acc;
                         }
                     }
                 }
@@ -685,19 +711,43 @@ static int blstm_run_f64(const long *sizes, const double *const *params,
                 }
             }
         }
+        /* W_hi, W_hf, W_hc, W_ho, each transposed, one below the other */
+        for (long c = 0; c < H; ++c) {
+            for (long c_2 = 0; c_2 < H; ++c_2) {
+                W_hifco_T[c*H + c_2] = W_hi[c_2*H + c];
+            }
+        }
+        for (long c = 0; c < H; ++c) {
+            for (long c_2 = 0; c_2 < H; ++c_2) {
+                W_hifco_T[(H + c)*H + c_2] = W_hf[c_2*H + c];
+            }
+        }
+        for (long c = 0; c < H; ++c) {
+            for (long c_2 = 0; c_2 < H; ++c_2) {
+                W_hifco_T[(2*H + c)*H + c_2] = W_hc[c_2*H + c];
+            }
+        }
+        for (long c = 0; c < H; ++c) {
+            for (long c_2 = 0; c_2 < H; ++c_2) {
+                W_hifco_T[(3*H + c)*H + c_2] = W_ho[c_2*H + c];
+            }
+        }
         /* through time, t descending */
         for (long t = T; t >= 1; --t) {
             /* only where 1 ≤ t ≤ T - 1 (zero elsewhere) */
             if (t <= T - 1) {
                 if (!CHAINRULE_GEMM((double)B * H * (4*H),
-                        CblasRowMajor, CblasNoTrans, CblasTrans, B, H, 4*H, 1, d_a_ifco + t*B*(4*H), 4*H, W_hifco, 4*H, 0, t23, H)) {
+                        CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, 4*H, 1, d_a_ifco + t*B*(4*H), 4*H, W_hifco_T, H, 0, t23, H)) {
                     for (long b = 0; b < B; ++b) {
                         for (long c = 0; c < H; ++c) {
-                            chainrule_real acc = 0;
-                            for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
-                                acc += W_hifco[c*(4*H) + c1_cat] * d_a_ifco[(t*B + b)*(4*H) + c1_cat];
+                            t23[b*H + c] = 0;
+                        }
+                    }
+                    for (long b = 0; b < B; ++b) {
+                        for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
+                            for (long c = 0; c < H; ++c) {
+                                t23[b*H + c] += W_hifco_T[c1_cat*H + c] * d_a_ifco[(t*B + b)*(4*H) + c1_cat];
                             }
-                            t23[b*H + c] = acc;
                         }
                     }
                 }
@@ -894,14 +944,17 @@ static int blstm_run_f64(const long *sizes, const double *const *params,
         }
         /* ∂L/∂h0 */
         if (!CHAINRULE_GEMM((double)B * H * (4*H),
-                CblasRowMajor, CblasNoTrans, CblasTrans, B, H, 4*H, 1, d_a_ifco, 4*H, W_hifco, 4*H, 0, d_h0, H)) {
+                CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, 4*H, 1, d_a_ifco, 4*H, W_hifco_T, H, 0, d_h0, H)) {
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    chainrule_real acc = 0;
-                    for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
-                        acc += W_hifco[c*(4*H) + c1_cat] * d_a_ifco[b*(4*H) + c1_cat];
+                    d_h0[b*H + c] = 0;
+                }
+            }
+            for (long b = 0; b < B; ++b) {
+                for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
+                    for (long c = 0; c < H; ++c) {
+                        d_h0[b*H + c] += W_hifco_T[c1_cat*H + c] * d_a_ifco[b*(4*H) + c1_cat];
                     }
-                    d_h0[b*H + c] = acc;
                 }
             }
         }
@@ -913,14 +966,17 @@ static int blstm_run_f64(const long *sizes, const double *const *params,
         }
         /* ∂L/∂h0_r */
         if (!CHAINRULE_GEMM((double)B * H * (4*H),
-                CblasRowMajor, CblasNoTrans, CblasTrans, B, H, 4*H, 1, d_a_i_rf_rc_ro_r + (T - 1)*B*(4*H), 4*H, W_hi_rf_rc_ro_r, 4*H, 0, d_h0_r, H)) {
+                CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, 4*H, 1, d_a_i_rf_rc_ro_r + (T - 1)*B*(4*H), 4*H, W_hi_rf_rc_ro_r_T, H, 0, d_h0_r, H)) {
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    chainrule_real acc = 0;
-                    for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
-                        acc += W_hi_rf_rc_ro_r[c*(4*H) + c1_cat] * d_a_i_rf_rc_ro_r[((T - 1)*B + b)*(4*H) + c1_cat];
+                    d_h0_r[b*H + c] = 0;
+                }
+            }
+            for (long b = 0; b < B; ++b) {
+                for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
+                    for (long c = 0; c < H; ++c) {
+                        d_h0_r[b*H + c] += W_hi_rf_rc_ro_r_T[c1_cat*H + c] * d_a_i_rf_rc_ro_r[((T - 1)*B + b)*(4*H) + c1_cat];
                     }
-                    d_h0_r[b*H + c] = acc;
                 }
             }
         }
@@ -1073,6 +1129,8 @@ static int blstm_run_f32(const long *sizes, const float *const *params,
     chainrule_real *t26 = t0246;
     chainrule_real *t28 = a_f_r;
     chainrule_real *t29 = a_c_r;
+    chainrule_real *W_hi_rf_rc_ro_r_T = W_hifco;
+    chainrule_real *W_hifco_T = W_hi_rf_rc_ro_r;
     chainrule_real L = 0;
     chainrule_real t19 = 0;
     if (labels) {
@@ -1463,19 +1521,43 @@ static int blstm_run_f32(const long *sizes, const float *const *params,
                 }
             }
         }
+        /* W_hi_r, W_hf_r, W_hc_r, W_ho_r, each transposed, one below the other */
+        for (long c = 0; c < H; ++c) {
+            for (long c_2 = 0; c_2 < H; ++c_2) {
+                W_hi_rf_rc_ro_r_T[c*H + c_2] = W_hi_r[c_2*H + c];
+            }
+        }
+        for (long c = 0; c < H; ++c) {
+            for (long c_2 = 0; c_2 < H; ++c_2) {
+                W_hi_rf_rc_ro_r_T[(H + c)*H + c_2] = W_hf_r[c_2*H + c];
+            }
+        }
+        for (long c = 0; c < H; ++c) {
+            for (long c_2 = 0; c_2 < H; ++c_2) {
+                W_hi_rf_rc_ro_r_T[(2*H + c)*H + c_2] = W_hc_r[c_2*H + c];
+            }
+        }
+        for (long c = 0; c < H; ++c) {
+            for (long c_2 = 0; c_2 < H; ++c_2) {
+                W_hi_rf_rc_ro_r_T[(3*H + c)*H + c_2] = W_ho_r[c_2*H + c];
+            }
+        }
         /* through time, t ascending */
         for (long t = 1; t <= T; ++t) {
             /* only where 2 ≤ t ≤ T (zero elsewhere) */
             if (t >= 2) {
                 if (!CHAINRULE_GEMM((double)B * H * (4*H),
-                        CblasRowMajor, CblasNoTrans, CblasTrans, B, H, 4*H, 1, d_a_i_rf_rc_ro_r + (t - 2)*B*(4*H), 4*H, W_hi_rf_rc_ro_r, 4*H, 0, t20, H)) {
+                        CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, 4*H, 1, d_a_i_rf_rc_ro_r + (t - 2)*B*(4*H), 4*H, W_hi_rf_rc_ro_r_T, H, 0, t20, H)) {
                     for (long b = 0; b < B; ++b) {
                         for (long c = 0; c < H; ++c) {
-                            chainrule_real acc = 0;
-                            for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
-                                acc += W_hi_rf_rc_ro_r[c*(4*H) + c1_cat] * d_a_i_rf_rc_ro_r[((t - 2)*B + b)*(4*H) + c1_cat];
+                            t20[b*H + c] = 0;
+                        }
+                    }
+                    for (long b = 0; b < B; ++b) {
+                        for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
+                            for (long c = 0; c < H; ++c) {
+                                t20[b*H + c] += W_hi_rf_rc_ro_r_T[c1_cat*H + c] * d_a_i_rf_rc_ro_r[((t - 2)*B + b)*(4*H) + c1_cat];
                             }
-                            t20[b*H + c] = acc;
                         }
                     }
                 }
@@ -1510,19 +1592,43 @@ static int blstm_run_f32(const long *sizes, const float *const *params,
                 }
             }
         }
+        /* W_hi, W_hf, W_hc, W_ho, each transposed, one below the other */
+        for (long c = 0; c < H; ++c) {
+            for (long c_2 = 0; c_2 < H; ++c_2) {
+                W_hifco_T[c*H + c_2] = W_hi[c_2*H + c];
+            }
+        }
+        for (long c = 0; c < H; ++c) {
+            for (long c_2 = 0; c_2 < H; ++c_2) {
+                W_hifco_T[(H + c)*H + c_2] = W_hf[c_2*H + c];
+            }
+        }
+        for (long c = 0; c < H; ++c) {
+            for (long c_2 = 0; c_2 < H; ++c_2) {
+                W_hifco_T[(2*H + c)*H + c_2] = W_hc[c_2*H + c];
+            }
+        }
+        for (long c = 0; c < H; ++c) {
+            for (long c_2 = 0; c_2 < H; ++c_2) {
+                W_hifco_T[(3*H + c)*H + c_2] = W_ho[c_2*H + c];
+            }
+        }
         /* through time, t descending */
         for (long t = T; t >= 1; --t) {
             /* only where 1 ≤ t ≤ T - 1 (zero elsewhere) */
             if (t <= T - 1) {
                 if (!CHAINRULE_GEMM((double)B * H * (4*H),
-                        CblasRowMajor, CblasNoTrans, CblasTrans, B, H, 4*H, 1, d_a_ifco + t*B*(4*H), 4*H, W_hifco, 4*H, 0, t23, H)) {
+                        CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, 4*H, 1, d_a_ifco + t*B*(4*H), 4*H, W_hifco_T, H, 0, t23, H)) {
                     for (long b = 0; b < B; ++b) {
                         for (long c = 0; c < H; ++c) {
-                            chainrule_real acc = 0;
-                            for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
-                                acc += W_hifco[c*(4*H) + c1_cat] * d_a_ifco[(t*B + b)*(4*H) + c1_cat];
+                            t23[b*H + c] = 0;
+                        }
+                    }
+                    for (long b = 0; b < B; ++b) {
+                        for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
+                            for (long c = 0; c < H; ++c) {
+                                t23[b*H + c] += W_hifco_T[c1_cat*H + c] * d_a_ifco[(t*B + b)*(4*H) + c1_cat];
                             }
-                            t23[b*H + c] = acc;
                         }
                     }
                 }
@@ -1719,14 +1825,17 @@ static int blstm_run_f32(const long *sizes, const float *const *params,
         }
         /* ∂L/∂h0 */
         if (!CHAINRULE_GEMM((double)B * H * (4*H),
-                CblasRowMajor, CblasNoTrans, CblasTrans, B, H, 4*H, 1, d_a_ifco, 4*H, W_hifco, 4*H, 0, d_h0, H)) {
+                CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, 4*H, 1, d_a_ifco, 4*H, W_hifco_T, H, 0, d_h0, H)) {
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    chainrule_real acc = 0;
-                    for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
-                        acc += W_hifco[c*(4*H) + c1_cat] * d_a_ifco[b*(4*H) + c1_cat];
+                    d_h0[b*H + c] = 0;
+                }
+            }
+            for (long b = 0; b < B; ++b) {
+                for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
+                    for (long c = 0; c < H; ++c) {
+                        d_h0[b*H + c] += W_hifco_T[c1_cat*H + c] * d_a_ifco[b*(4*H) + c1_cat];
                     }
-                    d_h0[b*H + c] = acc;
                 }
             }
         }
@@ -1738,14 +1847,17 @@ static int blstm_run_f32(const long *sizes, const float *const *params,
         }
         /* ∂L/∂h0_r */
         if (!CHAINRULE_GEMM((double)B * H * (4*H),
-                CblasRowMajor, CblasNoTrans, CblasTrans, B, H, 4*H, 1, d_a_i_rf_rc_ro_r + (T - 1)*B*(4*H), 4*H, W_hi_rf_rc_ro_r, 4*H, 0, d_h0_r, H)) {
+                CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, 4*H, 1, d_a_i_rf_rc_ro_r + (T - 1)*B*(4*H), 4*H, W_hi_rf_rc_ro_r_T, H, 0, d_h0_r, H)) {
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    chainrule_real acc = 0;
-                    for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
-                        acc += W_hi_rf_rc_ro_r[c*(4*H) + c1_cat] * d_a_i_rf_rc_ro_r[((T - 1)*B + b)*(4*H) + c1_cat];
+                    d_h0_r[b*H + c] = 0;
+                }
+            }
+            for (long b = 0; b < B; ++b) {
+                for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
+                    for (long c = 0; c < H; ++c) {
+                        d_h0_r[b*H + c] += W_hi_rf_rc_ro_r_T[c1_cat*H + c] * d_a_i_rf_rc_ro_r[((T - 1)*B + b)*(4*H) + c1_cat];
                     }
-                    d_h0_r[b*H + c] = acc;
                 }
             }
         }

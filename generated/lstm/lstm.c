@@ -5,7 +5,7 @@
  * CBLAS such as OpenBLAS) to run large matrix products through cblas_?gemm; with
  * -DCHAINRULE_CBLAS_PREFIX=scipy_ as well for the scipy-openblas32 wheel's OpenBLAS,
  * whose symbols are scipy_cblas_?gemm.
- * Kernel set 6140607436e1aec9 (3 files), this file 8149911ecacfcd7c: checked by codegen.load.
+ * Kernel set 0a62c436d3c0ccb0 (3 files), this file b495aa2aef083d23: checked by codegen.load.
  */
 #include "lstm.h"
 
@@ -204,6 +204,7 @@ static int lstm_run_f64(const long *sizes, const double *const *params,
     chainrule_real *t11 = a_o;
     chainrule_real *d_a_ifco = t1357;
     chainrule_real *t13 = t0246;
+    chainrule_real *W_hifco_T = W_hifco;
     chainrule_real L = 0;
     chainrule_real t10 = 0;
     if (labels) {
@@ -447,19 +448,43 @@ static int lstm_run_f64(const long *sizes, const double *const *params,
                 }
             }
         }
+        /* W_hi, W_hf, W_hc, W_ho, each transposed, one below the other */
+        for (long c = 0; c < H; ++c) {
+            for (long c_2 = 0; c_2 < H; ++c_2) {
+                W_hifco_T[c*H + c_2] = W_hi[c_2*H + c];
+            }
+        }
+        for (long c = 0; c < H; ++c) {
+            for (long c_2 = 0; c_2 < H; ++c_2) {
+                W_hifco_T[(H + c)*H + c_2] = W_hf[c_2*H + c];
+            }
+        }
+        for (long c = 0; c < H; ++c) {
+            for (long c_2 = 0; c_2 < H; ++c_2) {
+                W_hifco_T[(2*H + c)*H + c_2] = W_hc[c_2*H + c];
+            }
+        }
+        for (long c = 0; c < H; ++c) {
+            for (long c_2 = 0; c_2 < H; ++c_2) {
+                W_hifco_T[(3*H + c)*H + c_2] = W_ho[c_2*H + c];
+            }
+        }
         /* through time, t descending */
         for (long t = T; t >= 1; --t) {
             /* only where 1 ≤ t ≤ T - 1 (zero elsewhere) */
             if (t <= T - 1) {
                 if (!CHAINRULE_GEMM((double)B * H * (4*H),
-                        CblasRowMajor, CblasNoTrans, CblasTrans, B, H, 4*H, 1, d_a_ifco + t*B*(4*H), 4*H, W_hifco, 4*H, 0, t11, H)) {
+                        CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, 4*H, 1, d_a_ifco + t*B*(4*H), 4*H, W_hifco_T, H, 0, t11, H)) {
                     for (long b = 0; b < B; ++b) {
                         for (long c = 0; c < H; ++c) {
-                            chainrule_real acc = 0;
-                            for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
-                                acc += W_hifco[c*(4*H) + c1_cat] * d_a_ifco[(t*B + b)*(4*H) + c1_cat];
+                            t11[b*H + c] = 0;
+                        }
+                    }
+                    for (long b = 0; b < B; ++b) {
+                        for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
+                            for (long c = 0; c < H; ++c) {
+                                t11[b*H + c] += W_hifco_T[c1_cat*H + c] * d_a_ifco[(t*B + b)*(4*H) + c1_cat];
                             }
-                            t11[b*H + c] = acc;
                         }
                     }
                 }
@@ -621,14 +646,17 @@ static int lstm_run_f64(const long *sizes, const double *const *params,
         }
         /* ∂L/∂h0 */
         if (!CHAINRULE_GEMM((double)B * H * (4*H),
-                CblasRowMajor, CblasNoTrans, CblasTrans, B, H, 4*H, 1, d_a_ifco, 4*H, W_hifco, 4*H, 0, d_h0, H)) {
+                CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, 4*H, 1, d_a_ifco, 4*H, W_hifco_T, H, 0, d_h0, H)) {
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    chainrule_real acc = 0;
-                    for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
-                        acc += W_hifco[c*(4*H) + c1_cat] * d_a_ifco[b*(4*H) + c1_cat];
+                    d_h0[b*H + c] = 0;
+                }
+            }
+            for (long b = 0; b < B; ++b) {
+                for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
+                    for (long c = 0; c < H; ++c) {
+                        d_h0[b*H + c] += W_hifco_T[c1_cat*H + c] * d_a_ifco[b*(4*H) + c1_cat];
                     }
-                    d_h0[b*H + c] = acc;
                 }
             }
         }
@@ -740,6 +768,7 @@ static int lstm_run_f32(const long *sizes, const float *const *params,
     chainrule_real *t11 = a_o;
     chainrule_real *d_a_ifco = t1357;
     chainrule_real *t13 = t0246;
+    chainrule_real *W_hifco_T = W_hifco;
     chainrule_real L = 0;
     chainrule_real t10 = 0;
     if (labels) {
@@ -983,19 +1012,43 @@ static int lstm_run_f32(const long *sizes, const float *const *params,
                 }
             }
         }
+        /* W_hi, W_hf, W_hc, W_ho, each transposed, one below the other */
+        for (long c = 0; c < H; ++c) {
+            for (long c_2 = 0; c_2 < H; ++c_2) {
+                W_hifco_T[c*H + c_2] = W_hi[c_2*H + c];
+            }
+        }
+        for (long c = 0; c < H; ++c) {
+            for (long c_2 = 0; c_2 < H; ++c_2) {
+                W_hifco_T[(H + c)*H + c_2] = W_hf[c_2*H + c];
+            }
+        }
+        for (long c = 0; c < H; ++c) {
+            for (long c_2 = 0; c_2 < H; ++c_2) {
+                W_hifco_T[(2*H + c)*H + c_2] = W_hc[c_2*H + c];
+            }
+        }
+        for (long c = 0; c < H; ++c) {
+            for (long c_2 = 0; c_2 < H; ++c_2) {
+                W_hifco_T[(3*H + c)*H + c_2] = W_ho[c_2*H + c];
+            }
+        }
         /* through time, t descending */
         for (long t = T; t >= 1; --t) {
             /* only where 1 ≤ t ≤ T - 1 (zero elsewhere) */
             if (t <= T - 1) {
                 if (!CHAINRULE_GEMM((double)B * H * (4*H),
-                        CblasRowMajor, CblasNoTrans, CblasTrans, B, H, 4*H, 1, d_a_ifco + t*B*(4*H), 4*H, W_hifco, 4*H, 0, t11, H)) {
+                        CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, 4*H, 1, d_a_ifco + t*B*(4*H), 4*H, W_hifco_T, H, 0, t11, H)) {
                     for (long b = 0; b < B; ++b) {
                         for (long c = 0; c < H; ++c) {
-                            chainrule_real acc = 0;
-                            for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
-                                acc += W_hifco[c*(4*H) + c1_cat] * d_a_ifco[(t*B + b)*(4*H) + c1_cat];
+                            t11[b*H + c] = 0;
+                        }
+                    }
+                    for (long b = 0; b < B; ++b) {
+                        for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
+                            for (long c = 0; c < H; ++c) {
+                                t11[b*H + c] += W_hifco_T[c1_cat*H + c] * d_a_ifco[(t*B + b)*(4*H) + c1_cat];
                             }
-                            t11[b*H + c] = acc;
                         }
                     }
                 }
@@ -1157,14 +1210,17 @@ static int lstm_run_f32(const long *sizes, const float *const *params,
         }
         /* ∂L/∂h0 */
         if (!CHAINRULE_GEMM((double)B * H * (4*H),
-                CblasRowMajor, CblasNoTrans, CblasTrans, B, H, 4*H, 1, d_a_ifco, 4*H, W_hifco, 4*H, 0, d_h0, H)) {
+                CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, 4*H, 1, d_a_ifco, 4*H, W_hifco_T, H, 0, d_h0, H)) {
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    chainrule_real acc = 0;
-                    for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
-                        acc += W_hifco[c*(4*H) + c1_cat] * d_a_ifco[b*(4*H) + c1_cat];
+                    d_h0[b*H + c] = 0;
+                }
+            }
+            for (long b = 0; b < B; ++b) {
+                for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
+                    for (long c = 0; c < H; ++c) {
+                        d_h0[b*H + c] += W_hifco_T[c1_cat*H + c] * d_a_ifco[b*(4*H) + c1_cat];
                     }
-                    d_h0[b*H + c] = acc;
                 }
             }
         }

@@ -5,7 +5,7 @@
  * CBLAS such as OpenBLAS) to run large matrix products through cblas_?gemm; with
  * -DCHAINRULE_CBLAS_PREFIX=scipy_ as well for the scipy-openblas32 wheel's OpenBLAS,
  * whose symbols are scipy_cblas_?gemm.
- * Kernel set 7502e7e93ca47629 (3 files), this file 86729e09b7bcd164: checked by codegen.load.
+ * Kernel set b10bacd09a4c528d (3 files), this file 37a5e269b633a025: checked by codegen.load.
  */
 #include "lstm_no_peepholes.h"
 
@@ -201,6 +201,7 @@ static int lstm_no_peepholes_run_f64(const long *sizes, const double *const *par
     chainrule_real *t11 = a_o;
     chainrule_real *d_a_ifco = t1357;
     chainrule_real *t13 = t0246;
+    chainrule_real *W_hifco_T = W_hifco;
     chainrule_real L = 0;
     chainrule_real t10 = 0;
     if (labels) {
@@ -436,19 +437,43 @@ static int lstm_no_peepholes_run_f64(const long *sizes, const double *const *par
                 }
             }
         }
+        /* W_hi, W_hf, W_hc, W_ho, each transposed, one below the other */
+        for (long c = 0; c < H; ++c) {
+            for (long c_2 = 0; c_2 < H; ++c_2) {
+                W_hifco_T[c*H + c_2] = W_hi[c_2*H + c];
+            }
+        }
+        for (long c = 0; c < H; ++c) {
+            for (long c_2 = 0; c_2 < H; ++c_2) {
+                W_hifco_T[(H + c)*H + c_2] = W_hf[c_2*H + c];
+            }
+        }
+        for (long c = 0; c < H; ++c) {
+            for (long c_2 = 0; c_2 < H; ++c_2) {
+                W_hifco_T[(2*H + c)*H + c_2] = W_hc[c_2*H + c];
+            }
+        }
+        for (long c = 0; c < H; ++c) {
+            for (long c_2 = 0; c_2 < H; ++c_2) {
+                W_hifco_T[(3*H + c)*H + c_2] = W_ho[c_2*H + c];
+            }
+        }
         /* through time, t descending */
         for (long t = T; t >= 1; --t) {
             /* only where 1 ≤ t ≤ T - 1 (zero elsewhere) */
             if (t <= T - 1) {
                 if (!CHAINRULE_GEMM((double)B * H * (4*H),
-                        CblasRowMajor, CblasNoTrans, CblasTrans, B, H, 4*H, 1, d_a_ifco + t*B*(4*H), 4*H, W_hifco, 4*H, 0, t11, H)) {
+                        CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, 4*H, 1, d_a_ifco + t*B*(4*H), 4*H, W_hifco_T, H, 0, t11, H)) {
                     for (long b = 0; b < B; ++b) {
                         for (long c = 0; c < H; ++c) {
-                            chainrule_real acc = 0;
-                            for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
-                                acc += W_hifco[c*(4*H) + c1_cat] * d_a_ifco[(t*B + b)*(4*H) + c1_cat];
+                            t11[b*H + c] = 0;
+                        }
+                    }
+                    for (long b = 0; b < B; ++b) {
+                        for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
+                            for (long c = 0; c < H; ++c) {
+                                t11[b*H + c] += W_hifco_T[c1_cat*H + c] * d_a_ifco[(t*B + b)*(4*H) + c1_cat];
                             }
-                            t11[b*H + c] = acc;
                         }
                     }
                 }
@@ -596,14 +621,17 @@ static int lstm_no_peepholes_run_f64(const long *sizes, const double *const *par
         }
         /* ∂L/∂h0 */
         if (!CHAINRULE_GEMM((double)B * H * (4*H),
-                CblasRowMajor, CblasNoTrans, CblasTrans, B, H, 4*H, 1, d_a_ifco, 4*H, W_hifco, 4*H, 0, d_h0, H)) {
+                CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, 4*H, 1, d_a_ifco, 4*H, W_hifco_T, H, 0, d_h0, H)) {
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    chainrule_real acc = 0;
-                    for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
-                        acc += W_hifco[c*(4*H) + c1_cat] * d_a_ifco[b*(4*H) + c1_cat];
+                    d_h0[b*H + c] = 0;
+                }
+            }
+            for (long b = 0; b < B; ++b) {
+                for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
+                    for (long c = 0; c < H; ++c) {
+                        d_h0[b*H + c] += W_hifco_T[c1_cat*H + c] * d_a_ifco[b*(4*H) + c1_cat];
                     }
-                    d_h0[b*H + c] = acc;
                 }
             }
         }
@@ -712,6 +740,7 @@ static int lstm_no_peepholes_run_f32(const long *sizes, const float *const *para
     chainrule_real *t11 = a_o;
     chainrule_real *d_a_ifco = t1357;
     chainrule_real *t13 = t0246;
+    chainrule_real *W_hifco_T = W_hifco;
     chainrule_real L = 0;
     chainrule_real t10 = 0;
     if (labels) {
@@ -947,19 +976,43 @@ static int lstm_no_peepholes_run_f32(const long *sizes, const float *const *para
                 }
             }
         }
+        /* W_hi, W_hf, W_hc, W_ho, each transposed, one below the other */
+        for (long c = 0; c < H; ++c) {
+            for (long c_2 = 0; c_2 < H; ++c_2) {
+                W_hifco_T[c*H + c_2] = W_hi[c_2*H + c];
+            }
+        }
+        for (long c = 0; c < H; ++c) {
+            for (long c_2 = 0; c_2 < H; ++c_2) {
+                W_hifco_T[(H + c)*H + c_2] = W_hf[c_2*H + c];
+            }
+        }
+        for (long c = 0; c < H; ++c) {
+            for (long c_2 = 0; c_2 < H; ++c_2) {
+                W_hifco_T[(2*H + c)*H + c_2] = W_hc[c_2*H + c];
+            }
+        }
+        for (long c = 0; c < H; ++c) {
+            for (long c_2 = 0; c_2 < H; ++c_2) {
+                W_hifco_T[(3*H + c)*H + c_2] = W_ho[c_2*H + c];
+            }
+        }
         /* through time, t descending */
         for (long t = T; t >= 1; --t) {
             /* only where 1 ≤ t ≤ T - 1 (zero elsewhere) */
             if (t <= T - 1) {
                 if (!CHAINRULE_GEMM((double)B * H * (4*H),
-                        CblasRowMajor, CblasNoTrans, CblasTrans, B, H, 4*H, 1, d_a_ifco + t*B*(4*H), 4*H, W_hifco, 4*H, 0, t11, H)) {
+                        CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, 4*H, 1, d_a_ifco + t*B*(4*H), 4*H, W_hifco_T, H, 0, t11, H)) {
                     for (long b = 0; b < B; ++b) {
                         for (long c = 0; c < H; ++c) {
-                            chainrule_real acc = 0;
-                            for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
-                                acc += W_hifco[c*(4*H) + c1_cat] * d_a_ifco[(t*B + b)*(4*H) + c1_cat];
+                            t11[b*H + c] = 0;
+                        }
+                    }
+                    for (long b = 0; b < B; ++b) {
+                        for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
+                            for (long c = 0; c < H; ++c) {
+                                t11[b*H + c] += W_hifco_T[c1_cat*H + c] * d_a_ifco[(t*B + b)*(4*H) + c1_cat];
                             }
-                            t11[b*H + c] = acc;
                         }
                     }
                 }
@@ -1107,14 +1160,17 @@ static int lstm_no_peepholes_run_f32(const long *sizes, const float *const *para
         }
         /* ∂L/∂h0 */
         if (!CHAINRULE_GEMM((double)B * H * (4*H),
-                CblasRowMajor, CblasNoTrans, CblasTrans, B, H, 4*H, 1, d_a_ifco, 4*H, W_hifco, 4*H, 0, d_h0, H)) {
+                CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, 4*H, 1, d_a_ifco, 4*H, W_hifco_T, H, 0, d_h0, H)) {
             for (long b = 0; b < B; ++b) {
                 for (long c = 0; c < H; ++c) {
-                    chainrule_real acc = 0;
-                    for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
-                        acc += W_hifco[c*(4*H) + c1_cat] * d_a_ifco[b*(4*H) + c1_cat];
+                    d_h0[b*H + c] = 0;
+                }
+            }
+            for (long b = 0; b < B; ++b) {
+                for (long c1_cat = 0; c1_cat < 4*H; ++c1_cat) {
+                    for (long c = 0; c < H; ++c) {
+                        d_h0[b*H + c] += W_hifco_T[c1_cat*H + c] * d_a_ifco[b*(4*H) + c1_cat];
                     }
-                    d_h0[b*H + c] = acc;
                 }
             }
         }

@@ -38,6 +38,7 @@ from chainrule.codegen.kernel_set import SEAL_PLACEHOLDER
 from chainrule.codegen.plan.accumulate import accumulate_into_products
 from chainrule.codegen.plan.contract import contract_of
 from chainrule.codegen.plan.lifetimes import spans
+from chainrule.codegen.plan.transpose import transpose_concatenations
 from chainrule.codegen.plan.types import Plan
 from chainrule.codegen.precision import F32, PRECISIONS, Precision
 from chainrule.symbolic import logistic, softplus
@@ -68,7 +69,9 @@ class _Kernel:
     printed once, and the templates' contexts."""
 
     def __init__(self, plan: Plan) -> None:
-        self.plan = accumulate_into_products(plan)  # CBLAS's beta = 1: see plan/accumulate.py
+        # CBLAS's beta = 1 (plan/accumulate.py); its per-call packing of a transposed
+        # operand (plan/transpose.py)
+        plan = self.plan = transpose_concatenations(accumulate_into_products(plan))
         self.size_names = [str(s) for s in plan.sizes] + (
             [str(plan.time.upper)] if plan.time is not None else []) + ["B"]
         self.params = list(plan.parameters)

@@ -456,13 +456,16 @@ class Emitter(StatementVisitor):
         start: Expr = sympy.S.Zero
         for part in statement.parts:
             array = self.plan.arrays[part]
-            indices = self.variables.copy_indices(list(array.axes), False, self.fixed)
+            axes = list(array.axes)[::-1] if statement.transposed else list(array.axes)
+            # the loops run over the destination's axes in its order: its writes are contiguous
+            indices = self.variables.copy_indices(axes, False, self.fixed)
             shifted: list[Expr] = list(indices)
             shifted[statement.axis] = indices[statement.axis] + start
-            source = self.printer.element(sympy.IndexedBase(part)[tuple(indices)])
+            read = indices[::-1] if statement.transposed else indices
+            source = self.printer.element(sympy.IndexedBase(part)[tuple(read)])
             destination = self.printer.element(sympy.IndexedBase(joined.name)[tuple(shifted)])
             lines += self.loops(indices, [f"{destination} = {source};"], indent)
-            start += array.axes[statement.axis]
+            start += axes[statement.axis]
         return lines
 
     def initial(self, statement: Initial, indent: str) -> list[str]:

@@ -292,7 +292,8 @@ class _StatementPrinter(StatementVisitor):
                 f"numpy.arange({size})).astype(dtype)"]
 
     def concat(self, statement: Concat, loop: bool, indent: str) -> list[str]:
-        return [f"{indent}{statement.out} = numpy.concatenate(({', '.join(statement.parts)}), "
+        parts = [f"{part}.T" if statement.transposed else part for part in statement.parts]
+        return [f"{indent}{statement.out} = numpy.concatenate(({', '.join(parts)}), "
                 f"axis={statement.axis})"]
 
     def allocate(self, statement: Allocate, loop: bool, indent: str) -> list[str]:
