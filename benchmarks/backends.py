@@ -205,6 +205,17 @@ def load_text() -> str:
         return f"{os.cpu_count()} CPUs"
 
 
+def onednn_line(torch: Any) -> str:
+    """Whether ``torch.nn.LSTM`` runs oneDNN's fused LSTM, as PyTorch's CPU build does for
+    float32 where oneDNN is there and enabled: one primitive for all T steps, its weights
+    packed once per call, against which the C kernels call CBLAS once per step."""
+    mkldnn = torch.backends.mkldnn
+    if mkldnn.is_available() and mkldnn.enabled:
+        return ("nn.LSTM in float32 runs oneDNN's fused LSTM (weights packed once per call); "
+                "in float64 PyTorch's own loop of per-step products")
+    return "oneDNN off: nn.LSTM runs PyTorch's own loop of per-step products"
+
+
 def compiler_line() -> str:
     """The first line of ``$CC --version`` (``cc`` when $CC is unset)."""
     compiler = os.environ.get("CC", "").strip() or "cc"
@@ -500,7 +511,8 @@ def main(argv: list[str] | None = None) -> None:
         print("- torch: not installed, so the autograd and nn.LSTM columns are absent; "
               "install it with `pip install -e '.[torch]'` (torch==2.13.0, CPU build)")
     else:
-        print(f"- torch {torch.__version__}, torch.get_num_threads() = {torch.get_num_threads()}")
+        print(f"- torch {torch.__version__}, torch.get_num_threads() = {torch.get_num_threads()}; "
+              f"{onednn_line(torch)}")
     print(f"- numpy {np.__version__}, BLAS: {lstm_bench.blas_summary()}; "
           f"{GEMM_N}×{GEMM_N} matmul (median of 20): {gemm_text(gemm)}"
           + ("" if torch is None else f"; torch's: {gemm_text(gemm_rates('torch'))}"))

@@ -15,6 +15,12 @@ kernel after the other, with the bundled OpenBLAS of the C kernels named in the 
 
     python benchmarks/phases.py                      # H = 128, 512; float32, float64
     python benchmarks/phases.py --sizes 32 --dtype float32 --repeat 5
+    python benchmarks/phases.py --onednn off         # nn.LSTM without oneDNN
+
+In float32 PyTorch's CPU build runs ``nn.LSTM`` through oneDNN's fused LSTM (all steps
+in one primitive, its weights packed once per call); ``--onednn off`` times it with
+``torch.backends.mkldnn`` disabled, PyTorch's own loop of per-step products, the same
+kind of loop as the C kernels' (float64 runs that loop either way).
 
 PyTorch is needed (``pip install -e '.[torch]'``); without it the script says so and
 exits with status 2.
@@ -72,6 +78,8 @@ def main(argv: list[str] | None = None) -> None:
                         metavar="128,512")
     parser.add_argument("--dtype", choices=("float32", "float64", "both"), default="both")
     parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--onednn", choices=("on", "off"), default="on",
+                        help="off: nn.LSTM with torch.backends.mkldnn disabled")
     args = parser.parse_args(argv)
     if reference.torch is None:
         print("benchmarks/phases.py needs PyTorch: pip install -e '.[torch]'", file=sys.stderr)
@@ -79,15 +87,18 @@ def main(argv: list[str] | None = None) -> None:
     kernel = backends.load_kernels((NET,))["c"][NET]
     print(f"{NET}, T={backends.T} B={backends.B} K={backends.K}, I = H; "
           f"C: {backends.c_blas_line(kernel)}; torch {reference.torch.__version__}, "
-          f"{reference.torch.get_num_threads()} threads; {backends.load_text()}")
+          f"{reference.torch.get_num_threads()} threads, {backends.onednn_line(reference.torch)}"
+          + (" (here disabled: --onednn off)" if args.onednn == "off" else "")
+          + f"; {backends.load_text()}")
     print()
     print(lstm_bench.row(["H", "dtype", "C fwd ms", "C bwd ms", "C ms", "nn fwd ms",
                           "nn bwd ms", "nn ms", "fwd C/nn", "bwd C/nn", "C/nn"]))
     print(lstm_bench.row(["---"] * 2 + ["---:"] * 9))
     dtypes = ("float32", "float64") if args.dtype == "both" else (args.dtype,)
-    for size in args.sizes:
-        for dtype_name in dtypes:
-            print(run(kernel, size, dtype_name, args.repeat), flush=True)
+    with reference.torch.backends.mkldnn.flags(enabled=args.onednn == "on"):
+        for size in args.sizes:
+            for dtype_name in dtypes:
+                print(run(kernel, size, dtype_name, args.repeat), flush=True)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ def test_the_recurrent_product_layouts_agree_and_are_reported() -> None:
 def test_the_phase_split_reports_both_halves() -> None:
     run = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "phases.py"), "--sizes", "3",
-         "--dtype", "both", "--repeat", "1"],
+         "--dtype", "both", "--repeat", "1", "--onednn", "off"],
         capture_output=True, text=True, timeout=300, check=False)
     assert run.returncode == 0, run.stderr
     rows = [line.split(" | ") for line in run.stdout.splitlines() if line.startswith("| 3 |")]
@@ -41,3 +41,38 @@ def test_the_phase_split_reports_both_halves() -> None:
         c_forward, c_backward, c_whole = (float(cells[k]) for k in (2, 3, 4))
         assert c_forward > 0 and abs(c_forward + c_backward - c_whole) < 0.02, cells
     assert "running" in run.stdout and "kernels" in run.stdout, run.stdout
+    assert "oneDNN" in run.stdout and "--onednn off" in run.stdout, run.stdout
+
+
+def test_the_backends_table_names_the_blas_it_ran() -> None:
+    """Issue 16 item 6: the header names the C kernels' BLAS (library, version, kernel
+    family, threads) and NumPy's; with PyTorch, whether nn.LSTM runs oneDNN."""
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "backends.py"), "--nets",
+         "lstm_no_peepholes", "--sizes", "3", "--dtype", "float64", "--repeat", "1"],
+        capture_output=True, text=True, timeout=300, check=False)
+    assert run.returncode == 0, run.stderr
+    rows = [line for line in run.stdout.splitlines() if line.startswith("| lstm_no_peepholes |")]
+    assert len(rows) == 1 and "C<NumPy" in rows[0], run.stdout
+    assert "C kernel uses CBLAS: yes, bundled: OpenBLAS" in run.stdout, run.stdout
+    assert "kernels on" in run.stdout and "numpy" in run.stdout, run.stdout
+    if torch_reference.torch is not None:
+        assert "oneDNN" in run.stdout, run.stdout
+
+
+def test_a_fallback_kernel_family_is_a_warning() -> None:
+    """OpenBLAS that did not know the CPU (Prescott, Core2) is named as such in the header."""
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.backends import c_blas_line
+    from chainrule.codegen.backends.c.blas import BlasInfo
+
+    class Kernel:  # what c_blas_line reads of a loaded C kernel
+        def __init__(self, core: str) -> None:
+            self.core = core
+            self.blas = type("Blas", (), {"name": "system", "origin": "-lopenblas"})()
+
+        def blas_info(self) -> BlasInfo:
+            return BlasInfo(config="OpenBLAS 0.3.21", core=self.core, threads=2)
+
+    assert "WARNING: Prescott is OpenBLAS's fallback" in c_blas_line(Kernel("Prescott"))
+    assert "WARNING" not in c_blas_line(Kernel("Haswell"))
