@@ -13,19 +13,18 @@ import dataclasses
 from functools import cache
 from pathlib import Path
 
-import numpy as np
 import pytest
 import sympy
 
 from chainrule.codegen.backends.c.backend import render_c
 from chainrule.codegen.backends.numpy.backend import render_numpy
-from chainrule.codegen.backends.numpy.loader import module_from_source
 from chainrule.codegen.plan.accumulate import accumulate_into_products
 from chainrule.codegen.plan.lifetimes import step_local
 from chainrule.codegen.plan.lower import lower
 from chainrule.codegen.plan.types import Array, Assign, Contract, Kind, Loop, Plan, ref_name
 from chainrule.symbolic import derive
 from chainrule.symbolic.networks import BUILTINS
+from tests.plan_passes import assert_same_numpy_kernel
 
 
 @cache
@@ -126,18 +125,6 @@ def test_numpy_prints_an_accumulating_product_as_the_same_kernel(name: str,
     accumulating product into its output, and the kernel it prints from the folded plan
     gives the loss and gradients of the one from the plan as lowered."""
     plan = plan_of(name)
-    kernels = [module_from_source(tmp_path / f"{name}_{n}.py", render_numpy(p).encode())
-               for n, p in enumerate((plan, accumulate_into_products(plan)))]
     assert any("+= " in line and "@" in line for line in
                render_numpy(accumulate_into_products(plan)).splitlines())
-    sizes = {str(s): 3 for s in plan.sizes}
-    params = kernels[0].init_params(sizes, rng=0)
-    rng = np.random.default_rng(1)
-    B, T = 2, 4
-    x = rng.normal(size=(B, sizes["I"]) if plan.time is None else (T, B, sizes["I"]))
-    labels = rng.integers(0, sizes["K"], size=x.shape[:-1])
-    (loss, grads), (loss_f, grads_f) = (k.loss_and_grad(params, {"x": x}, {"z": labels})
-                                        for k in kernels)
-    assert loss_f == pytest.approx(loss, rel=1e-12)
-    for key in grads:
-        np.testing.assert_allclose(grads_f[key], grads[key], rtol=1e-12, atol=1e-14)
+    assert_same_numpy_kernel(plan, accumulate_into_products(plan), tmp_path)

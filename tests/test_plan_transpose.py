@@ -13,17 +13,16 @@ import dataclasses
 from functools import cache
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from chainrule.codegen.backends.c.backend import _Kernel, render_c
 from chainrule.codegen.backends.numpy.backend import render_numpy
-from chainrule.codegen.backends.numpy.loader import module_from_source
 from chainrule.codegen.plan.lower import lower
 from chainrule.codegen.plan.transpose import transpose_concatenations
 from chainrule.codegen.plan.types import Concat, Contract, Loop, Plan, ref_indices, ref_name, walk
 from chainrule.symbolic import derive
 from chainrule.symbolic.networks import BUILTINS
+from tests.plan_passes import assert_same_numpy_kernel
 
 
 @cache
@@ -103,19 +102,7 @@ def test_numpy_prints_the_transposed_copy_as_the_same_kernel(name: str,
     plan = plan_of(name)
     after = transpose_concatenations(plan)
     assert ".T, " in render_numpy(after)
-    kernels = [module_from_source(tmp_path / f"{name}_{n}.py", render_numpy(p).encode())
-               for n, p in enumerate((plan, after))]
-    sizes = {str(s): 3 for s in plan.sizes}
-    params = kernels[0].init_params(sizes, rng=0)
-    rng = np.random.default_rng(1)
-    x = rng.normal(size=(4, 2, sizes["I"]))
-    labels = rng.integers(0, sizes["K"], size=x.shape[:-1])
-    (loss, grads), (loss_t, grads_t) = (k.loss_and_grad(params, {"x": x}, {"z": labels})
-                                        for k in kernels)
-    assert loss_t == pytest.approx(loss, rel=1e-12)
-    for key in grads:
-        np.testing.assert_allclose(grads_t[key], grads[key], rtol=1e-12, atol=1e-14)
-
+    assert_same_numpy_kernel(plan, after, tmp_path)
 
 def test_the_copys_name_captures_no_other() -> None:
     """With ``W_hifco_T`` taken (here by an array of the plan; a user's parameter would take
