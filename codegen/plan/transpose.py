@@ -70,11 +70,11 @@ def transpose_concatenations(plan: Plan) -> Plan:
         for statement in getattr(plan, phase):
             rewritten = _rewrite(statement, copies)
             for name in [n for n in pending if _reads(rewritten, pending[n])]:
-                concat = concats[name]
+                concat, axis = concats[name], 1 - concats[name].axis
+                placed = "one below the other" if axis == 0 else "side by side"
                 statements.append(Concat(
-                    pending.pop(name), concat.parts, 1 - concat.axis,
-                    f"{', '.join(concat.parts)}, each transposed, one below the other",
-                    transposed=True))
+                    pending.pop(name), concat.parts, axis,
+                    f"{', '.join(concat.parts)}, each transposed, {placed}", transposed=True))
             statements.append(rewritten)
         setattr(out, phase, statements)
     return out
