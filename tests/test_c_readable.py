@@ -278,12 +278,15 @@ def test_a_step_is_one_pass_over_its_elements() -> None:
     one loop nest over B·H, after the recurrent product; the backward step its δ's in
     another, the guarded term (zero at t = T) as a select inside it."""
     forward, backward = _step_nests("lstm_no_peepholes")
-    written = [line.split("[")[0] for line in forward if not line.startswith("/*")]
-    assert written == ["a_i", "g_i", "a_f", "g_f", "a_c", "s", "a_o", "g_o", "h"]
+    written = [line.split("[")[0].split(" = ")[0] for line in forward if not line.startswith("/*")]
+    # the pre-activations of i, f, o are read by their squashing function alone: locals
+    assert written == ["const chainrule_real a_i_e", "g_i", "const chainrule_real a_f_e", "g_f",
+                       "a_c", "s", "const chainrule_real a_o_e", "g_o", "h"]
+    assert "g_i[((t - 1)*B + b)*H + c] = chainrule_logistic(a_i_e);" in forward
     assignments = [line for line in backward if not line.startswith("/*")]
     assert len(assignments) == 9, assignments
     assert [line for line in assignments if "?" in line] == [
-        "t13[b*H + c] = (t <= T - 1) ? d_s[b*H + c]*g_f[(t*B + b)*H + c] : 0;"]
+        "const chainrule_real t13_e = (t <= T - 1) ? d_s[b*H + c]*g_f[(t*B + b)*H + c] : 0;"]
 
 
 def test_the_step_passes_are_vectorized(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ differences, Taylor tests, on the same kernels); this holds the layout to its cl
 from __future__ import annotations
 
 import itertools
+import re
 import shutil
 from pathlib import Path
 
@@ -50,7 +51,28 @@ def test_what_lives_one_step_gets_one_row() -> None:
     assert "d_s" in step_local(plan_of("lstm"))
     assert step_local(plan_of("mlp")) == {}
     c = render_c(plan_of("lstm_no_peepholes"))["lstm_no_peepholes.c"]
-    assert "a_i[b*H + c] = " in c and "chainrule_size_mul(B, H)); /* a_i */" in c
+    assert "chainrule_size_mul(B, H)); /* t11 */" in c  # ∂L/∂h^t from the step above
+
+
+def test_what_only_its_step_pass_reads_is_a_local_of_the_loop_body() -> None:
+    """Issue 16, item 3: a_i, a_f, a_o are written and read at one element of the fused
+    forward pass, δ_h at one of the backward pass: each is a local of the loop body (one
+    per precision), never stored, and takes no place in the workspace. ε_s is read at an
+    element (ε_s^{t+1}) before the pass writes it: stored. The gates' outputs are read by
+    the backward pass: stored. The RNN's a_h is what its recurrent product adds into:
+    stored."""
+    c = re.sub(r"/\*.*?\*/", "", render_c(plan_of("lstm_no_peepholes"))["lstm_no_peepholes.c"],
+               flags=re.S)  # code, not the equations in the comments
+    regions = {r.name for r in _Kernel(plan_of("lstm_no_peepholes")).regions}
+    for name in ("a_i", "a_f", "a_o", "d_h"):
+        assert c.count(f"const chainrule_real {name}_e = ") == 2, name
+        assert f"{name}[" not in c and f"*{name} =" not in c, name
+        assert name not in regions, name
+    for name in ("d_s", "g_i", "g_f", "g_o"):
+        assert f"{name}[b*H + c] = " in c or f"{name}[((t - 1)*B + b)*H + c] = " in c, name
+        assert f"const chainrule_real {name}_e" not in c, name
+    rnn = render_c(plan_of("rnn"))["rnn.c"]
+    assert "a_h[b*H + j] = " in rnn and "_e = " not in rnn
 
 
 def test_places_are_shared_only_between_arrays_not_in_use_together() -> None:

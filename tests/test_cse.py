@@ -251,7 +251,9 @@ def balanced_calls(text: str, pattern: re.Pattern[str]) -> list[str]:
 NUMPY_CALL = re.compile(r"\bnumpy\.(?!zeros|empty|concatenate|einsum|tensordot|arange|"
                         r"broadcast_to)\w+\(")
 C_CALL = re.compile(r"\b(?!for\b|if\b|sizeof\b|while\b|return\b)[A-Za-z_]\w*\(")
-C_STATEMENT = re.compile(r"^\s*[A-Za-z_]\w*(\[[^\]]*\])? = (?P<value>.*);$")
+# an element stored (``s[...] = ...;``) or a loop body's local (``const chainrule_real t14_e``)
+C_STATEMENT = re.compile(
+    r"^\s*(?:const chainrule_real )?[A-Za-z_]\w*(\[[^\]]*\])? = (?P<value>.*);$")
 
 
 def numpy_scopes(text: str) -> dict[str, list[str]]:

@@ -465,7 +465,9 @@ def test_emitted_c_identifiers_are_known(name: str) -> None:
     plan = lower(derive(model))
     files = render_c(plan)
     source = _strip_c(files[f"{model.name}.c"])
-    loops = set(re.findall(r"for \(long (\w+) =", source))
+    # loop variables, and the loop bodies' locals (named from the same free names)
+    loops = set(re.findall(r"for \(long (\w+) =", source)) | set(
+        re.findall(r"const chainrule_real (\w+) =", source))
     # the arrays of the plan the C kernel prints, after its own passes (a transposed copy)
     derived = _derived(model, _Kernel(plan).plan) | loops
     for file, text in files.items():
@@ -500,7 +502,9 @@ def test_generated_names_are_free(name: str) -> None:
             assert array.kind not in (Kind.INPUT, Kind.TARGET, Kind.PARAMETER, Kind.STATE)
             assert refusal(array.name) is None, array.name
     source = _strip_c(render_c(plan)[f"{model.name}.c"])
-    loops = set(re.findall(r"for \(long (\w+) =", source))
+    # loop variables, and the loop bodies' locals (named from the same free names)
+    loops = set(re.findall(r"for \(long (\w+) =", source)) | set(
+        re.findall(r"const chainrule_real (\w+) =", source))
     arrays_and_sizes = set(plan.arrays) | {str(s) for s in plan.sizes}
     for loop in loops:
         assert loop not in arrays_and_sizes, loop

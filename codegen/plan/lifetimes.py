@@ -35,14 +35,15 @@ from chainrule.codegen.plan.types import (
     walk,
 )
 
-__all__ = ["spans", "step_local"]
+__all__ = ["references", "spans", "step_local"]
 
 #: an array's references: (the array, its indices, or None where it is named whole)
 _Reference = tuple[str, tuple[Expr, ...] | None]
 
 
-def _references(statement: Statement) -> list[_Reference]:
-    """What one statement (not what is inside it) writes and reads."""
+def references(statement: Statement) -> list[_Reference]:
+    """What one statement (not what is inside it) writes and reads: (array, its indices,
+    or None where the statement names it whole), the written array first."""
     if isinstance(statement, Loop):
         return []
     if isinstance(statement, Guarded):  # its body is walked on its own
@@ -80,7 +81,7 @@ def _uses(plan: Plan) -> dict[str, list[_Use]]:
             # a product adding into its output updates the value an earlier write made
             writes = isinstance(each, Contract | Assign | Softmax | OneHot | Guarded) and not (
                 isinstance(each, Contract) and each.accumulate)
-            for position, (name, indices) in enumerate(_references(each)):
+            for position, (name, indices) in enumerate(references(each)):
                 uses.setdefault(name, []).append(
                     _Use(top, inner, writes and position == 0, indices,
                          isinstance(each, Assign)))
@@ -163,10 +164,10 @@ def spans(plan: Plan) -> dict[str, tuple[int, int]]:
     found: dict[str, tuple[int, int]] = {}
     for position, top in enumerate(plan.all_statements()):
         for statement in walk([top]):
-            references = _references(statement)
+            named = references(statement)
             if isinstance(statement, Allocate):
-                references = [(statement.name, None)]
-            for name, _ in references:
+                named = [(statement.name, None)]
+            for name, _ in named:
                 array = plan.arrays.get(name)
                 storage = array.view.buffer if array is not None and array.view else name
                 first, _ = found.get(storage, (position, position))

@@ -5,7 +5,7 @@
  * CBLAS such as OpenBLAS) to run large matrix products through cblas_?gemm; with
  * -DCHAINRULE_CBLAS_PREFIX=scipy_ as well for the scipy-openblas32 wheel's OpenBLAS,
  * whose symbols are scipy_cblas_?gemm.
- * Kernel set c5212a8611a02535 (3 files), this file a0b0e93770754c7d: checked by codegen.load.
+ * Kernel set df88aef3e261e587 (3 files), this file 3e5784c342597ffb: checked by codegen.load.
  */
 #include "blstm.h"
 
@@ -103,32 +103,27 @@ static size_t blstm_workspace_elements(const long *sizes) {
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* z */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), chainrule_size_add(1, T))); /* h */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), chainrule_size_add(1, T))); /* s */
-    total = chainrule_size_add(total, chainrule_size_mul(B, H)); /* a_i */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* g_i */
-    total = chainrule_size_add(total, chainrule_size_mul(B, H)); /* a_f */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* g_f */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* a_c */
-    total = chainrule_size_add(total, chainrule_size_mul(B, H)); /* a_o */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* g_o */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), chainrule_size_add(1, T))); /* h_r */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), chainrule_size_add(1, T))); /* s_r */
-    total = chainrule_size_add(total, chainrule_size_mul(B, H)); /* a_i_r */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* g_i_r */
-    total = chainrule_size_add(total, chainrule_size_mul(B, H)); /* a_f_r */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* g_f_r */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* a_c_r */
-    total = chainrule_size_add(total, chainrule_size_mul(B, H)); /* a_o_r */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* g_o_r */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* a_y */
+    total = chainrule_size_add(total, chainrule_size_mul(B, H)); /* d_s */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* t16 */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(chainrule_size_mul(8, B), H), T)); /* t13579111315 */
     total = chainrule_size_add(total, chainrule_size_mul(4, chainrule_size_mul(H, H))); /* W_hifco */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(4, B), H)); /* t0246 */
     total = chainrule_size_add(total, chainrule_size_mul(4, chainrule_size_mul(H, H))); /* W_hi_rf_rc_ro_r */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* t18 */
+    total = chainrule_size_add(total, chainrule_size_mul(B, H)); /* t20 */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(chainrule_size_mul(4, B), H), T)); /* d_a_ifco */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(chainrule_size_mul(2, B), H), T)); /* t214 */
-    total = chainrule_size_add(total, chainrule_size_mul(B, H)); /* t27 */
     if (total > (size_t)(~0UL >> 1) || total > SIZE_MAX / sizeof(double)) return 0;
     return total > 0 ? total : 1;
 }
@@ -203,51 +198,37 @@ static int blstm_run_f64(const long *sizes, const double *const *params,
     chainrule_real *z = (chainrule_real *)workspace;
     chainrule_real *h = z + B*K*T;
     chainrule_real *s = h + B*H*(T + 1);
-    chainrule_real *a_i = s + B*H*(T + 1);
-    chainrule_real *g_i = a_i + B*H;
-    chainrule_real *a_f = g_i + B*H*T;
-    chainrule_real *g_f = a_f + B*H;
+    chainrule_real *g_i = s + B*H*(T + 1);
+    chainrule_real *g_f = g_i + B*H*T;
     chainrule_real *a_c = g_f + B*H*T;
-    chainrule_real *a_o = a_c + B*H*T;
-    chainrule_real *g_o = a_o + B*H;
+    chainrule_real *g_o = a_c + B*H*T;
     chainrule_real *h_r = g_o + B*H*T;
     chainrule_real *s_r = h_r + B*H*(T + 1);
-    chainrule_real *a_i_r = s_r + B*H*(T + 1);
-    chainrule_real *g_i_r = a_i_r + B*H;
-    chainrule_real *a_f_r = g_i_r + B*H*T;
-    chainrule_real *g_f_r = a_f_r + B*H;
+    chainrule_real *g_i_r = s_r + B*H*(T + 1);
+    chainrule_real *g_f_r = g_i_r + B*H*T;
     chainrule_real *a_c_r = g_f_r + B*H*T;
-    chainrule_real *a_o_r = a_c_r + B*H*T;
-    chainrule_real *g_o_r = a_o_r + B*H;
+    chainrule_real *g_o_r = a_c_r + B*H*T;
     chainrule_real *a_y = g_o_r + B*H*T;
-    chainrule_real *t16 = a_y + B*K*T;
+    chainrule_real *d_s = a_y + B*K*T;
+    chainrule_real *t16 = d_s + B*H;
     chainrule_real *t13579111315 = t16 + B*K*T;
     chainrule_real *W_hifco = t13579111315 + 8*B*H*T;
     chainrule_real *t0246 = W_hifco + 4*(H*H);
     chainrule_real *W_hi_rf_rc_ro_r = t0246 + 4*B*H;
     chainrule_real *t18 = W_hi_rf_rc_ro_r + 4*(H*H);
-    chainrule_real *d_a_ifco = t18 + B*K*T;
+    chainrule_real *t20 = t18 + B*K*T;
+    chainrule_real *d_a_ifco = t20 + B*H;
     chainrule_real *t214 = d_a_ifco + 4*B*H*T;
-    chainrule_real *t27 = t214 + 2*B*H*T;
     chainrule_real *y = t16;
     chainrule_real *d_a_y = a_y;
-    chainrule_real *d_h_r = a_i;
-    chainrule_real *d_s_r = a_f;
-    chainrule_real *d_h = a_o;
-    chainrule_real *d_s = a_i_r;
-    chainrule_real *d_h0 = a_i;
-    chainrule_real *d_s0 = g_i;
+    chainrule_real *d_s_r = t0246;
+    chainrule_real *d_h0 = g_i;
+    chainrule_real *d_s0 = a_c;
     chainrule_real *d_h0_r = g_f;
     chainrule_real *d_s0_r = t13579111315;
     chainrule_real *t8101214 = t0246;
-    chainrule_real *t20 = a_f_r;
     chainrule_real *d_a_i_rf_rc_ro_r = t13579111315;
-    chainrule_real *t22 = a_o_r;
-    chainrule_real *t23 = a_i;
-    chainrule_real *t25 = g_i_r;
-    chainrule_real *t26 = t0246;
-    chainrule_real *t28 = a_f_r;
-    chainrule_real *t29 = a_c_r;
+    chainrule_real *t23 = g_i_r;
     chainrule_real *W_hi_rf_rc_ro_r_T = W_hifco;
     chainrule_real *W_hifco_T = W_hi_rf_rc_ro_r;
     chainrule_real L = 0;
@@ -425,19 +406,19 @@ static int blstm_run_f64(const long *sizes, const double *const *params,
             CHAINRULE_INDEPENDENT
             for (long c = 0; c < H; ++c) {
                 /* a_i[c, t] = b_i[c] + Sum(W_hi[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xi[i, c]*x[i, t], (i, 0, I - 1)) */
-                a_i[b*H + c] = t0246[b*(4*H) + c] + t13579111315[((t - 1)*B + b)*(8*H) + c];
+                const chainrule_real a_i_e = t0246[b*(4*H) + c] + t13579111315[((t - 1)*B + b)*(8*H) + c];
                 /* g_i[c, t] = logistic(a_i[c, t]) */
-                g_i[((t - 1)*B + b)*H + c] = chainrule_logistic(a_i[b*H + c]);
+                g_i[((t - 1)*B + b)*H + c] = chainrule_logistic(a_i_e);
                 /* a_f[c, t] = b_f[c] + Sum(W_hf[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xf[i, c]*x[i, t], (i, 0, I - 1)) */
-                a_f[b*H + c] = t0246[b*(4*H) + H + c] + t13579111315[((t - 1)*B + b)*(8*H) + H + c];
+                const chainrule_real a_f_e = t0246[b*(4*H) + H + c] + t13579111315[((t - 1)*B + b)*(8*H) + H + c];
                 /* g_f[c, t] = logistic(a_f[c, t]) */
-                g_f[((t - 1)*B + b)*H + c] = chainrule_logistic(a_f[b*H + c]);
+                g_f[((t - 1)*B + b)*H + c] = chainrule_logistic(a_f_e);
                 /* a_c[c, t] = b_c[c] + Sum(W_hc[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xc[i, c]*x[i, t], (i, 0, I - 1)) */
                 a_c[((t - 1)*B + b)*H + c] = t0246[b*(4*H) + 2*H + c] + t13579111315[((t - 1)*B + b)*(8*H) + 2*H + c];
                 /* a_o[c, t] = b_o[c] + Sum(W_ho[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xo[i, c]*x[i, t], (i, 0, I - 1)) */
-                a_o[b*H + c] = t0246[b*(4*H) + 3*H + c] + t13579111315[((t - 1)*B + b)*(8*H) + 3*H + c];
+                const chainrule_real a_o_e = t0246[b*(4*H) + 3*H + c] + t13579111315[((t - 1)*B + b)*(8*H) + 3*H + c];
                 /* g_o[c, t] = logistic(a_o[c, t]) */
-                g_o[((t - 1)*B + b)*H + c] = chainrule_logistic(a_o[b*H + c]);
+                g_o[((t - 1)*B + b)*H + c] = chainrule_logistic(a_o_e);
                 /* s[c, t] = tanh(a_c[c, t])*g_i[c, t] + g_f[c, t]*s[c, t - 1] */
                 s[(t*B + b)*H + c] = chainrule_tanh(a_c[((t - 1)*B + b)*H + c])*g_i[((t - 1)*B + b)*H + c] + g_f[((t - 1)*B + b)*H + c]*s[((t - 1)*B + b)*H + c];
                 /* h[c, t] = tanh(s[c, t])*g_o[c, t] */
@@ -486,19 +467,19 @@ static int blstm_run_f64(const long *sizes, const double *const *params,
             CHAINRULE_INDEPENDENT
             for (long c = 0; c < H; ++c) {
                 /* a_i_r[c, t] = b_i_r[c] + Sum(W_hi_r[c_, c]*h_r[c_, t + 1], (c_, 0, H - 1)) + Sum(W_xi_r[i, c]*x[i, t], (i, 0, I - 1)) */
-                a_i_r[b*H + c] = t8101214[b*(4*H) + c] + t13579111315[((t - 1)*B + b)*(8*H) + 4*H + c];
+                const chainrule_real a_i_r_e = t8101214[b*(4*H) + c] + t13579111315[((t - 1)*B + b)*(8*H) + 4*H + c];
                 /* g_i_r[c, t] = logistic(a_i_r[c, t]) */
-                g_i_r[((t - 1)*B + b)*H + c] = chainrule_logistic(a_i_r[b*H + c]);
+                g_i_r[((t - 1)*B + b)*H + c] = chainrule_logistic(a_i_r_e);
                 /* a_f_r[c, t] = b_f_r[c] + Sum(W_hf_r[c_, c]*h_r[c_, t + 1], (c_, 0, H - 1)) + Sum(W_xf_r[i, c]*x[i, t], (i, 0, I - 1)) */
-                a_f_r[b*H + c] = t8101214[b*(4*H) + H + c] + t13579111315[((t - 1)*B + b)*(8*H) + 5*H + c];
+                const chainrule_real a_f_r_e = t8101214[b*(4*H) + H + c] + t13579111315[((t - 1)*B + b)*(8*H) + 5*H + c];
                 /* g_f_r[c, t] = logistic(a_f_r[c, t]) */
-                g_f_r[((t - 1)*B + b)*H + c] = chainrule_logistic(a_f_r[b*H + c]);
+                g_f_r[((t - 1)*B + b)*H + c] = chainrule_logistic(a_f_r_e);
                 /* a_c_r[c, t] = b_c_r[c] + Sum(W_hc_r[c_, c]*h_r[c_, t + 1], (c_, 0, H - 1)) + Sum(W_xc_r[i, c]*x[i, t], (i, 0, I - 1)) */
                 a_c_r[((t - 1)*B + b)*H + c] = t8101214[b*(4*H) + 2*H + c] + t13579111315[((t - 1)*B + b)*(8*H) + 6*H + c];
                 /* a_o_r[c, t] = b_o_r[c] + Sum(W_ho_r[c_, c]*h_r[c_, t + 1], (c_, 0, H - 1)) + Sum(W_xo_r[i, c]*x[i, t], (i, 0, I - 1)) */
-                a_o_r[b*H + c] = t8101214[b*(4*H) + 3*H + c] + t13579111315[((t - 1)*B + b)*(8*H) + 7*H + c];
+                const chainrule_real a_o_r_e = t8101214[b*(4*H) + 3*H + c] + t13579111315[((t - 1)*B + b)*(8*H) + 7*H + c];
                 /* g_o_r[c, t] = logistic(a_o_r[c, t]) */
-                g_o_r[((t - 1)*B + b)*H + c] = chainrule_logistic(a_o_r[b*H + c]);
+                g_o_r[((t - 1)*B + b)*H + c] = chainrule_logistic(a_o_r_e);
                 /* s_r[c, t] = tanh(a_c_r[c, t])*g_i_r[c, t] + g_f_r[c, t]*s_r[c, t + 1] */
                 s_r[((t - 1)*B + b)*H + c] = chainrule_tanh(a_c_r[((t - 1)*B + b)*H + c])*g_i_r[((t - 1)*B + b)*H + c] + g_f_r[((t - 1)*B + b)*H + c]*s_r[(t*B + b)*H + c];
                 /* h_r[c, t] = tanh(s_r[c, t])*g_o_r[c, t] */
@@ -691,23 +672,23 @@ static int blstm_run_f64(const long *sizes, const double *const *params,
                 CHAINRULE_INDEPENDENT
                 for (long c = 0; c < H; ++c) {
                     /* d_h_r = ∂L/∂h_r */
-                    d_h_r[b*H + c] = t20[b*H + c] + t214[((t - 1)*B + b)*(2*H) + c];
+                    const chainrule_real d_h_r_e = t20[b*H + c] + t214[((t - 1)*B + b)*(2*H) + c];
                     /* only where 2 ≤ t ≤ T (zero elsewhere) */
-                    t22[b*H + c] = (t >= 2) ? d_s_r[b*H + c]*g_f_r[((t - 2)*B + b)*H + c] : 0;
+                    const chainrule_real t22_e = (t >= 2) ? d_s_r[b*H + c]*g_f_r[((t - 2)*B + b)*H + c] : 0;
                     /* computed once for d_s_r, d_a_o_r */
-                    t26[b*H + c] = chainrule_tanh(s_r[((t - 1)*B + b)*H + c]);
+                    const chainrule_real t26_e = chainrule_tanh(s_r[((t - 1)*B + b)*H + c]);
                     /* d_s_r = ∂L/∂s_r */
-                    d_s_r[b*H + c] = (1 - (t26[b*H + c]*t26[b*H + c]))*d_h_r[b*H + c]*g_o_r[((t - 1)*B + b)*H + c] + t22[b*H + c];
+                    d_s_r[b*H + c] = d_h_r_e*(1 - (t26_e*t26_e))*g_o_r[((t - 1)*B + b)*H + c] + t22_e;
                     /* d_a_o_r = ∂L/∂a_o_r */
-                    d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + 3*H + c] = (1 - g_o_r[((t - 1)*B + b)*H + c])*d_h_r[b*H + c]*g_o_r[((t - 1)*B + b)*H + c]*t26[b*H + c];
+                    d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + 3*H + c] = d_h_r_e*t26_e*(1 - g_o_r[((t - 1)*B + b)*H + c])*g_o_r[((t - 1)*B + b)*H + c];
                     /* computed once for d_a_c_r, d_a_i_r */
-                    t27[b*H + c] = chainrule_tanh(a_c_r[((t - 1)*B + b)*H + c]);
+                    const chainrule_real t27_e = chainrule_tanh(a_c_r[((t - 1)*B + b)*H + c]);
                     /* d_a_c_r = ∂L/∂a_c_r */
-                    d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + 2*H + c] = (1 - (t27[b*H + c]*t27[b*H + c]))*d_s_r[b*H + c]*g_i_r[((t - 1)*B + b)*H + c];
+                    d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + 2*H + c] = (1 - (t27_e*t27_e))*d_s_r[b*H + c]*g_i_r[((t - 1)*B + b)*H + c];
                     /* d_a_f_r = ∂L/∂a_f_r */
                     d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + H + c] = (1 - g_f_r[((t - 1)*B + b)*H + c])*d_s_r[b*H + c]*g_f_r[((t - 1)*B + b)*H + c]*s_r[(t*B + b)*H + c];
                     /* d_a_i_r = ∂L/∂a_i_r */
-                    d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + c] = (1 - g_i_r[((t - 1)*B + b)*H + c])*d_s_r[b*H + c]*g_i_r[((t - 1)*B + b)*H + c]*t27[b*H + c];
+                    d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + c] = t27_e*(1 - g_i_r[((t - 1)*B + b)*H + c])*d_s_r[b*H + c]*g_i_r[((t - 1)*B + b)*H + c];
                 }
             }
         }
@@ -762,23 +743,23 @@ static int blstm_run_f64(const long *sizes, const double *const *params,
                 CHAINRULE_INDEPENDENT
                 for (long c = 0; c < H; ++c) {
                     /* d_h = ∂L/∂h */
-                    d_h[b*H + c] = t23[b*H + c] + t214[((t - 1)*B + b)*(2*H) + H + c];
+                    const chainrule_real d_h_e = t23[b*H + c] + t214[((t - 1)*B + b)*(2*H) + H + c];
                     /* only where 1 ≤ t ≤ T - 1 (zero elsewhere) */
-                    t25[b*H + c] = (t <= T - 1) ? d_s[b*H + c]*g_f[(t*B + b)*H + c] : 0;
+                    const chainrule_real t25_e = (t <= T - 1) ? d_s[b*H + c]*g_f[(t*B + b)*H + c] : 0;
                     /* computed once for d_s, d_a_o */
-                    t28[b*H + c] = chainrule_tanh(s[(t*B + b)*H + c]);
+                    const chainrule_real t28_e = chainrule_tanh(s[(t*B + b)*H + c]);
                     /* d_s = ∂L/∂s */
-                    d_s[b*H + c] = (1 - (t28[b*H + c]*t28[b*H + c]))*d_h[b*H + c]*g_o[((t - 1)*B + b)*H + c] + t25[b*H + c];
+                    d_s[b*H + c] = d_h_e*(1 - (t28_e*t28_e))*g_o[((t - 1)*B + b)*H + c] + t25_e;
                     /* d_a_o = ∂L/∂a_o */
-                    d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c] = (1 - g_o[((t - 1)*B + b)*H + c])*d_h[b*H + c]*g_o[((t - 1)*B + b)*H + c]*t28[b*H + c];
+                    d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c] = d_h_e*t28_e*(1 - g_o[((t - 1)*B + b)*H + c])*g_o[((t - 1)*B + b)*H + c];
                     /* computed once for d_a_c, d_a_i */
-                    t29[b*H + c] = chainrule_tanh(a_c[((t - 1)*B + b)*H + c]);
+                    const chainrule_real t29_e = chainrule_tanh(a_c[((t - 1)*B + b)*H + c]);
                     /* d_a_c = ∂L/∂a_c */
-                    d_a_ifco[((t - 1)*B + b)*(4*H) + 2*H + c] = (1 - (t29[b*H + c]*t29[b*H + c]))*d_s[b*H + c]*g_i[((t - 1)*B + b)*H + c];
+                    d_a_ifco[((t - 1)*B + b)*(4*H) + 2*H + c] = (1 - (t29_e*t29_e))*d_s[b*H + c]*g_i[((t - 1)*B + b)*H + c];
                     /* d_a_f = ∂L/∂a_f */
                     d_a_ifco[((t - 1)*B + b)*(4*H) + H + c] = (1 - g_f[((t - 1)*B + b)*H + c])*d_s[b*H + c]*g_f[((t - 1)*B + b)*H + c]*s[((t - 1)*B + b)*H + c];
                     /* d_a_i = ∂L/∂a_i */
-                    d_a_ifco[((t - 1)*B + b)*(4*H) + c] = (1 - g_i[((t - 1)*B + b)*H + c])*d_s[b*H + c]*g_i[((t - 1)*B + b)*H + c]*t29[b*H + c];
+                    d_a_ifco[((t - 1)*B + b)*(4*H) + c] = t29_e*(1 - g_i[((t - 1)*B + b)*H + c])*d_s[b*H + c]*g_i[((t - 1)*B + b)*H + c];
                 }
             }
         }
@@ -1084,51 +1065,37 @@ static int blstm_run_f32(const long *sizes, const float *const *params,
     chainrule_real *z = (chainrule_real *)workspace;
     chainrule_real *h = z + B*K*T;
     chainrule_real *s = h + B*H*(T + 1);
-    chainrule_real *a_i = s + B*H*(T + 1);
-    chainrule_real *g_i = a_i + B*H;
-    chainrule_real *a_f = g_i + B*H*T;
-    chainrule_real *g_f = a_f + B*H;
+    chainrule_real *g_i = s + B*H*(T + 1);
+    chainrule_real *g_f = g_i + B*H*T;
     chainrule_real *a_c = g_f + B*H*T;
-    chainrule_real *a_o = a_c + B*H*T;
-    chainrule_real *g_o = a_o + B*H;
+    chainrule_real *g_o = a_c + B*H*T;
     chainrule_real *h_r = g_o + B*H*T;
     chainrule_real *s_r = h_r + B*H*(T + 1);
-    chainrule_real *a_i_r = s_r + B*H*(T + 1);
-    chainrule_real *g_i_r = a_i_r + B*H;
-    chainrule_real *a_f_r = g_i_r + B*H*T;
-    chainrule_real *g_f_r = a_f_r + B*H;
+    chainrule_real *g_i_r = s_r + B*H*(T + 1);
+    chainrule_real *g_f_r = g_i_r + B*H*T;
     chainrule_real *a_c_r = g_f_r + B*H*T;
-    chainrule_real *a_o_r = a_c_r + B*H*T;
-    chainrule_real *g_o_r = a_o_r + B*H;
+    chainrule_real *g_o_r = a_c_r + B*H*T;
     chainrule_real *a_y = g_o_r + B*H*T;
-    chainrule_real *t16 = a_y + B*K*T;
+    chainrule_real *d_s = a_y + B*K*T;
+    chainrule_real *t16 = d_s + B*H;
     chainrule_real *t13579111315 = t16 + B*K*T;
     chainrule_real *W_hifco = t13579111315 + 8*B*H*T;
     chainrule_real *t0246 = W_hifco + 4*(H*H);
     chainrule_real *W_hi_rf_rc_ro_r = t0246 + 4*B*H;
     chainrule_real *t18 = W_hi_rf_rc_ro_r + 4*(H*H);
-    chainrule_real *d_a_ifco = t18 + B*K*T;
+    chainrule_real *t20 = t18 + B*K*T;
+    chainrule_real *d_a_ifco = t20 + B*H;
     chainrule_real *t214 = d_a_ifco + 4*B*H*T;
-    chainrule_real *t27 = t214 + 2*B*H*T;
     chainrule_real *y = t16;
     chainrule_real *d_a_y = a_y;
-    chainrule_real *d_h_r = a_i;
-    chainrule_real *d_s_r = a_f;
-    chainrule_real *d_h = a_o;
-    chainrule_real *d_s = a_i_r;
-    chainrule_real *d_h0 = a_i;
-    chainrule_real *d_s0 = g_i;
+    chainrule_real *d_s_r = t0246;
+    chainrule_real *d_h0 = g_i;
+    chainrule_real *d_s0 = a_c;
     chainrule_real *d_h0_r = g_f;
     chainrule_real *d_s0_r = t13579111315;
     chainrule_real *t8101214 = t0246;
-    chainrule_real *t20 = a_f_r;
     chainrule_real *d_a_i_rf_rc_ro_r = t13579111315;
-    chainrule_real *t22 = a_o_r;
-    chainrule_real *t23 = a_i;
-    chainrule_real *t25 = g_i_r;
-    chainrule_real *t26 = t0246;
-    chainrule_real *t28 = a_f_r;
-    chainrule_real *t29 = a_c_r;
+    chainrule_real *t23 = g_i_r;
     chainrule_real *W_hi_rf_rc_ro_r_T = W_hifco;
     chainrule_real *W_hifco_T = W_hi_rf_rc_ro_r;
     chainrule_real L = 0;
@@ -1306,19 +1273,19 @@ static int blstm_run_f32(const long *sizes, const float *const *params,
             CHAINRULE_INDEPENDENT
             for (long c = 0; c < H; ++c) {
                 /* a_i[c, t] = b_i[c] + Sum(W_hi[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xi[i, c]*x[i, t], (i, 0, I - 1)) */
-                a_i[b*H + c] = t0246[b*(4*H) + c] + t13579111315[((t - 1)*B + b)*(8*H) + c];
+                const chainrule_real a_i_e = t0246[b*(4*H) + c] + t13579111315[((t - 1)*B + b)*(8*H) + c];
                 /* g_i[c, t] = logistic(a_i[c, t]) */
-                g_i[((t - 1)*B + b)*H + c] = chainrule_logistic(a_i[b*H + c]);
+                g_i[((t - 1)*B + b)*H + c] = chainrule_logistic(a_i_e);
                 /* a_f[c, t] = b_f[c] + Sum(W_hf[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xf[i, c]*x[i, t], (i, 0, I - 1)) */
-                a_f[b*H + c] = t0246[b*(4*H) + H + c] + t13579111315[((t - 1)*B + b)*(8*H) + H + c];
+                const chainrule_real a_f_e = t0246[b*(4*H) + H + c] + t13579111315[((t - 1)*B + b)*(8*H) + H + c];
                 /* g_f[c, t] = logistic(a_f[c, t]) */
-                g_f[((t - 1)*B + b)*H + c] = chainrule_logistic(a_f[b*H + c]);
+                g_f[((t - 1)*B + b)*H + c] = chainrule_logistic(a_f_e);
                 /* a_c[c, t] = b_c[c] + Sum(W_hc[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xc[i, c]*x[i, t], (i, 0, I - 1)) */
                 a_c[((t - 1)*B + b)*H + c] = t0246[b*(4*H) + 2*H + c] + t13579111315[((t - 1)*B + b)*(8*H) + 2*H + c];
                 /* a_o[c, t] = b_o[c] + Sum(W_ho[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xo[i, c]*x[i, t], (i, 0, I - 1)) */
-                a_o[b*H + c] = t0246[b*(4*H) + 3*H + c] + t13579111315[((t - 1)*B + b)*(8*H) + 3*H + c];
+                const chainrule_real a_o_e = t0246[b*(4*H) + 3*H + c] + t13579111315[((t - 1)*B + b)*(8*H) + 3*H + c];
                 /* g_o[c, t] = logistic(a_o[c, t]) */
-                g_o[((t - 1)*B + b)*H + c] = chainrule_logistic(a_o[b*H + c]);
+                g_o[((t - 1)*B + b)*H + c] = chainrule_logistic(a_o_e);
                 /* s[c, t] = tanh(a_c[c, t])*g_i[c, t] + g_f[c, t]*s[c, t - 1] */
                 s[(t*B + b)*H + c] = chainrule_tanh(a_c[((t - 1)*B + b)*H + c])*g_i[((t - 1)*B + b)*H + c] + g_f[((t - 1)*B + b)*H + c]*s[((t - 1)*B + b)*H + c];
                 /* h[c, t] = tanh(s[c, t])*g_o[c, t] */
@@ -1367,19 +1334,19 @@ static int blstm_run_f32(const long *sizes, const float *const *params,
             CHAINRULE_INDEPENDENT
             for (long c = 0; c < H; ++c) {
                 /* a_i_r[c, t] = b_i_r[c] + Sum(W_hi_r[c_, c]*h_r[c_, t + 1], (c_, 0, H - 1)) + Sum(W_xi_r[i, c]*x[i, t], (i, 0, I - 1)) */
-                a_i_r[b*H + c] = t8101214[b*(4*H) + c] + t13579111315[((t - 1)*B + b)*(8*H) + 4*H + c];
+                const chainrule_real a_i_r_e = t8101214[b*(4*H) + c] + t13579111315[((t - 1)*B + b)*(8*H) + 4*H + c];
                 /* g_i_r[c, t] = logistic(a_i_r[c, t]) */
-                g_i_r[((t - 1)*B + b)*H + c] = chainrule_logistic(a_i_r[b*H + c]);
+                g_i_r[((t - 1)*B + b)*H + c] = chainrule_logistic(a_i_r_e);
                 /* a_f_r[c, t] = b_f_r[c] + Sum(W_hf_r[c_, c]*h_r[c_, t + 1], (c_, 0, H - 1)) + Sum(W_xf_r[i, c]*x[i, t], (i, 0, I - 1)) */
-                a_f_r[b*H + c] = t8101214[b*(4*H) + H + c] + t13579111315[((t - 1)*B + b)*(8*H) + 5*H + c];
+                const chainrule_real a_f_r_e = t8101214[b*(4*H) + H + c] + t13579111315[((t - 1)*B + b)*(8*H) + 5*H + c];
                 /* g_f_r[c, t] = logistic(a_f_r[c, t]) */
-                g_f_r[((t - 1)*B + b)*H + c] = chainrule_logistic(a_f_r[b*H + c]);
+                g_f_r[((t - 1)*B + b)*H + c] = chainrule_logistic(a_f_r_e);
                 /* a_c_r[c, t] = b_c_r[c] + Sum(W_hc_r[c_, c]*h_r[c_, t + 1], (c_, 0, H - 1)) + Sum(W_xc_r[i, c]*x[i, t], (i, 0, I - 1)) */
                 a_c_r[((t - 1)*B + b)*H + c] = t8101214[b*(4*H) + 2*H + c] + t13579111315[((t - 1)*B + b)*(8*H) + 6*H + c];
                 /* a_o_r[c, t] = b_o_r[c] + Sum(W_ho_r[c_, c]*h_r[c_, t + 1], (c_, 0, H - 1)) + Sum(W_xo_r[i, c]*x[i, t], (i, 0, I - 1)) */
-                a_o_r[b*H + c] = t8101214[b*(4*H) + 3*H + c] + t13579111315[((t - 1)*B + b)*(8*H) + 7*H + c];
+                const chainrule_real a_o_r_e = t8101214[b*(4*H) + 3*H + c] + t13579111315[((t - 1)*B + b)*(8*H) + 7*H + c];
                 /* g_o_r[c, t] = logistic(a_o_r[c, t]) */
-                g_o_r[((t - 1)*B + b)*H + c] = chainrule_logistic(a_o_r[b*H + c]);
+                g_o_r[((t - 1)*B + b)*H + c] = chainrule_logistic(a_o_r_e);
                 /* s_r[c, t] = tanh(a_c_r[c, t])*g_i_r[c, t] + g_f_r[c, t]*s_r[c, t + 1] */
                 s_r[((t - 1)*B + b)*H + c] = chainrule_tanh(a_c_r[((t - 1)*B + b)*H + c])*g_i_r[((t - 1)*B + b)*H + c] + g_f_r[((t - 1)*B + b)*H + c]*s_r[(t*B + b)*H + c];
                 /* h_r[c, t] = tanh(s_r[c, t])*g_o_r[c, t] */
@@ -1572,23 +1539,23 @@ static int blstm_run_f32(const long *sizes, const float *const *params,
                 CHAINRULE_INDEPENDENT
                 for (long c = 0; c < H; ++c) {
                     /* d_h_r = ∂L/∂h_r */
-                    d_h_r[b*H + c] = t20[b*H + c] + t214[((t - 1)*B + b)*(2*H) + c];
+                    const chainrule_real d_h_r_e = t20[b*H + c] + t214[((t - 1)*B + b)*(2*H) + c];
                     /* only where 2 ≤ t ≤ T (zero elsewhere) */
-                    t22[b*H + c] = (t >= 2) ? d_s_r[b*H + c]*g_f_r[((t - 2)*B + b)*H + c] : 0;
+                    const chainrule_real t22_e = (t >= 2) ? d_s_r[b*H + c]*g_f_r[((t - 2)*B + b)*H + c] : 0;
                     /* computed once for d_s_r, d_a_o_r */
-                    t26[b*H + c] = chainrule_tanh(s_r[((t - 1)*B + b)*H + c]);
+                    const chainrule_real t26_e = chainrule_tanh(s_r[((t - 1)*B + b)*H + c]);
                     /* d_s_r = ∂L/∂s_r */
-                    d_s_r[b*H + c] = (1 - (t26[b*H + c]*t26[b*H + c]))*d_h_r[b*H + c]*g_o_r[((t - 1)*B + b)*H + c] + t22[b*H + c];
+                    d_s_r[b*H + c] = d_h_r_e*(1 - (t26_e*t26_e))*g_o_r[((t - 1)*B + b)*H + c] + t22_e;
                     /* d_a_o_r = ∂L/∂a_o_r */
-                    d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + 3*H + c] = (1 - g_o_r[((t - 1)*B + b)*H + c])*d_h_r[b*H + c]*g_o_r[((t - 1)*B + b)*H + c]*t26[b*H + c];
+                    d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + 3*H + c] = d_h_r_e*t26_e*(1 - g_o_r[((t - 1)*B + b)*H + c])*g_o_r[((t - 1)*B + b)*H + c];
                     /* computed once for d_a_c_r, d_a_i_r */
-                    t27[b*H + c] = chainrule_tanh(a_c_r[((t - 1)*B + b)*H + c]);
+                    const chainrule_real t27_e = chainrule_tanh(a_c_r[((t - 1)*B + b)*H + c]);
                     /* d_a_c_r = ∂L/∂a_c_r */
-                    d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + 2*H + c] = (1 - (t27[b*H + c]*t27[b*H + c]))*d_s_r[b*H + c]*g_i_r[((t - 1)*B + b)*H + c];
+                    d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + 2*H + c] = (1 - (t27_e*t27_e))*d_s_r[b*H + c]*g_i_r[((t - 1)*B + b)*H + c];
                     /* d_a_f_r = ∂L/∂a_f_r */
                     d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + H + c] = (1 - g_f_r[((t - 1)*B + b)*H + c])*d_s_r[b*H + c]*g_f_r[((t - 1)*B + b)*H + c]*s_r[(t*B + b)*H + c];
                     /* d_a_i_r = ∂L/∂a_i_r */
-                    d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + c] = (1 - g_i_r[((t - 1)*B + b)*H + c])*d_s_r[b*H + c]*g_i_r[((t - 1)*B + b)*H + c]*t27[b*H + c];
+                    d_a_i_rf_rc_ro_r[((t - 1)*B + b)*(4*H) + c] = t27_e*(1 - g_i_r[((t - 1)*B + b)*H + c])*d_s_r[b*H + c]*g_i_r[((t - 1)*B + b)*H + c];
                 }
             }
         }
@@ -1643,23 +1610,23 @@ static int blstm_run_f32(const long *sizes, const float *const *params,
                 CHAINRULE_INDEPENDENT
                 for (long c = 0; c < H; ++c) {
                     /* d_h = ∂L/∂h */
-                    d_h[b*H + c] = t23[b*H + c] + t214[((t - 1)*B + b)*(2*H) + H + c];
+                    const chainrule_real d_h_e = t23[b*H + c] + t214[((t - 1)*B + b)*(2*H) + H + c];
                     /* only where 1 ≤ t ≤ T - 1 (zero elsewhere) */
-                    t25[b*H + c] = (t <= T - 1) ? d_s[b*H + c]*g_f[(t*B + b)*H + c] : 0;
+                    const chainrule_real t25_e = (t <= T - 1) ? d_s[b*H + c]*g_f[(t*B + b)*H + c] : 0;
                     /* computed once for d_s, d_a_o */
-                    t28[b*H + c] = chainrule_tanh(s[(t*B + b)*H + c]);
+                    const chainrule_real t28_e = chainrule_tanh(s[(t*B + b)*H + c]);
                     /* d_s = ∂L/∂s */
-                    d_s[b*H + c] = (1 - (t28[b*H + c]*t28[b*H + c]))*d_h[b*H + c]*g_o[((t - 1)*B + b)*H + c] + t25[b*H + c];
+                    d_s[b*H + c] = d_h_e*(1 - (t28_e*t28_e))*g_o[((t - 1)*B + b)*H + c] + t25_e;
                     /* d_a_o = ∂L/∂a_o */
-                    d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c] = (1 - g_o[((t - 1)*B + b)*H + c])*d_h[b*H + c]*g_o[((t - 1)*B + b)*H + c]*t28[b*H + c];
+                    d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c] = d_h_e*t28_e*(1 - g_o[((t - 1)*B + b)*H + c])*g_o[((t - 1)*B + b)*H + c];
                     /* computed once for d_a_c, d_a_i */
-                    t29[b*H + c] = chainrule_tanh(a_c[((t - 1)*B + b)*H + c]);
+                    const chainrule_real t29_e = chainrule_tanh(a_c[((t - 1)*B + b)*H + c]);
                     /* d_a_c = ∂L/∂a_c */
-                    d_a_ifco[((t - 1)*B + b)*(4*H) + 2*H + c] = (1 - (t29[b*H + c]*t29[b*H + c]))*d_s[b*H + c]*g_i[((t - 1)*B + b)*H + c];
+                    d_a_ifco[((t - 1)*B + b)*(4*H) + 2*H + c] = (1 - (t29_e*t29_e))*d_s[b*H + c]*g_i[((t - 1)*B + b)*H + c];
                     /* d_a_f = ∂L/∂a_f */
                     d_a_ifco[((t - 1)*B + b)*(4*H) + H + c] = (1 - g_f[((t - 1)*B + b)*H + c])*d_s[b*H + c]*g_f[((t - 1)*B + b)*H + c]*s[((t - 1)*B + b)*H + c];
                     /* d_a_i = ∂L/∂a_i */
-                    d_a_ifco[((t - 1)*B + b)*(4*H) + c] = (1 - g_i[((t - 1)*B + b)*H + c])*d_s[b*H + c]*g_i[((t - 1)*B + b)*H + c]*t29[b*H + c];
+                    d_a_ifco[((t - 1)*B + b)*(4*H) + c] = t29_e*(1 - g_i[((t - 1)*B + b)*H + c])*d_s[b*H + c]*g_i[((t - 1)*B + b)*H + c];
                 }
             }
         }

@@ -5,7 +5,7 @@
  * CBLAS such as OpenBLAS) to run large matrix products through cblas_?gemm; with
  * -DCHAINRULE_CBLAS_PREFIX=scipy_ as well for the scipy-openblas32 wheel's OpenBLAS,
  * whose symbols are scipy_cblas_?gemm.
- * Kernel set 0a62c436d3c0ccb0 (3 files), this file b495aa2aef083d23: checked by codegen.load.
+ * Kernel set 637583bbd20fc972 (3 files), this file 064bb2d70a23128d: checked by codegen.load.
  */
 #include "lstm.h"
 
@@ -100,12 +100,9 @@ static size_t lstm_workspace_elements(const long *sizes) {
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* z */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), chainrule_size_add(1, T))); /* h */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), chainrule_size_add(1, T))); /* s */
-    total = chainrule_size_add(total, chainrule_size_mul(B, H)); /* a_i */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* g_i */
-    total = chainrule_size_add(total, chainrule_size_mul(B, H)); /* a_f */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* g_f */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* a_c */
-    total = chainrule_size_add(total, chainrule_size_mul(B, H)); /* a_o */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* g_o */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* a_y */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* y */
@@ -113,8 +110,8 @@ static size_t lstm_workspace_elements(const long *sizes) {
     total = chainrule_size_add(total, chainrule_size_mul(4, chainrule_size_mul(H, H))); /* W_hifco */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(4, B), H)); /* t0246 */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, K), T)); /* t9 */
+    total = chainrule_size_add(total, chainrule_size_mul(B, H)); /* t11 */
     total = chainrule_size_add(total, chainrule_size_mul(chainrule_size_mul(B, H), T)); /* t12 */
-    total = chainrule_size_add(total, chainrule_size_mul(B, H)); /* t14 */
     total = chainrule_size_add(total, chainrule_size_mul(B, H)); /* t15 */
     if (total > (size_t)(~0UL >> 1) || total > SIZE_MAX / sizeof(double)) return 0;
     return total > 0 ? total : 1;
@@ -180,30 +177,24 @@ static int lstm_run_f64(const long *sizes, const double *const *params,
     chainrule_real *z = (chainrule_real *)workspace;
     chainrule_real *h = z + B*K*T;
     chainrule_real *s = h + B*H*(T + 1);
-    chainrule_real *a_i = s + B*H*(T + 1);
-    chainrule_real *g_i = a_i + B*H;
-    chainrule_real *a_f = g_i + B*H*T;
-    chainrule_real *g_f = a_f + B*H;
+    chainrule_real *g_i = s + B*H*(T + 1);
+    chainrule_real *g_f = g_i + B*H*T;
     chainrule_real *a_c = g_f + B*H*T;
-    chainrule_real *a_o = a_c + B*H*T;
-    chainrule_real *g_o = a_o + B*H;
+    chainrule_real *g_o = a_c + B*H*T;
     chainrule_real *a_y = g_o + B*H*T;
     chainrule_real *y = a_y + B*K*T;
     chainrule_real *t1357 = y + B*K*T;
     chainrule_real *W_hifco = t1357 + 4*B*H*T;
     chainrule_real *t0246 = W_hifco + 4*(H*H);
     chainrule_real *t9 = t0246 + 4*B*H;
-    chainrule_real *t12 = t9 + B*K*T;
-    chainrule_real *t14 = t12 + B*H*T;
-    chainrule_real *t15 = t14 + B*H;
+    chainrule_real *t11 = t9 + B*K*T;
+    chainrule_real *t12 = t11 + B*H;
+    chainrule_real *t15 = t12 + B*H*T;
     chainrule_real *d_a_y = a_y;
-    chainrule_real *d_h = a_i;
-    chainrule_real *d_s = a_f;
-    chainrule_real *d_h0 = a_i;
-    chainrule_real *d_s0 = g_i;
-    chainrule_real *t11 = a_o;
+    chainrule_real *d_s = t0246;
+    chainrule_real *d_h0 = g_i;
+    chainrule_real *d_s0 = a_c;
     chainrule_real *d_a_ifco = t1357;
-    chainrule_real *t13 = t0246;
     chainrule_real *W_hifco_T = W_hifco;
     chainrule_real L = 0;
     chainrule_real t10 = 0;
@@ -313,13 +304,13 @@ static int lstm_run_f64(const long *sizes, const double *const *params,
             CHAINRULE_INDEPENDENT
             for (long c = 0; c < H; ++c) {
                 /* a_i[c, t] = b_i[c] + p_i[c]*s[c, t - 1] + Sum(W_hi[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xi[i, c]*x[i, t], (i, 0, I - 1)) */
-                a_i[b*H + c] = p_i[c]*s[((t - 1)*B + b)*H + c] + t0246[b*(4*H) + c] + t1357[((t - 1)*B + b)*(4*H) + c];
+                const chainrule_real a_i_e = p_i[c]*s[((t - 1)*B + b)*H + c] + t0246[b*(4*H) + c] + t1357[((t - 1)*B + b)*(4*H) + c];
                 /* g_i[c, t] = logistic(a_i[c, t]) */
-                g_i[((t - 1)*B + b)*H + c] = chainrule_logistic(a_i[b*H + c]);
+                g_i[((t - 1)*B + b)*H + c] = chainrule_logistic(a_i_e);
                 /* a_f[c, t] = b_f[c] + p_f[c]*s[c, t - 1] + Sum(W_hf[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xf[i, c]*x[i, t], (i, 0, I - 1)) */
-                a_f[b*H + c] = p_f[c]*s[((t - 1)*B + b)*H + c] + t0246[b*(4*H) + H + c] + t1357[((t - 1)*B + b)*(4*H) + H + c];
+                const chainrule_real a_f_e = p_f[c]*s[((t - 1)*B + b)*H + c] + t0246[b*(4*H) + H + c] + t1357[((t - 1)*B + b)*(4*H) + H + c];
                 /* g_f[c, t] = logistic(a_f[c, t]) */
-                g_f[((t - 1)*B + b)*H + c] = chainrule_logistic(a_f[b*H + c]);
+                g_f[((t - 1)*B + b)*H + c] = chainrule_logistic(a_f_e);
                 /* a_c[c, t] = b_c[c] + Sum(W_hc[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xc[i, c]*x[i, t], (i, 0, I - 1)) */
                 a_c[((t - 1)*B + b)*H + c] = t0246[b*(4*H) + 2*H + c] + t1357[((t - 1)*B + b)*(4*H) + 2*H + c];
             }
@@ -330,9 +321,9 @@ static int lstm_run_f64(const long *sizes, const double *const *params,
                 /* s[c, t] = tanh(a_c[c, t])*g_i[c, t] + g_f[c, t]*s[c, t - 1] */
                 s[(t*B + b)*H + c] = chainrule_tanh(a_c[((t - 1)*B + b)*H + c])*g_i[((t - 1)*B + b)*H + c] + g_f[((t - 1)*B + b)*H + c]*s[((t - 1)*B + b)*H + c];
                 /* a_o[c, t] = b_o[c] + p_o[c]*s[c, t] + Sum(W_ho[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xo[i, c]*x[i, t], (i, 0, I - 1)) */
-                a_o[b*H + c] = p_o[c]*s[(t*B + b)*H + c] + t0246[b*(4*H) + 3*H + c] + t1357[((t - 1)*B + b)*(4*H) + 3*H + c];
+                const chainrule_real a_o_e = p_o[c]*s[(t*B + b)*H + c] + t0246[b*(4*H) + 3*H + c] + t1357[((t - 1)*B + b)*(4*H) + 3*H + c];
                 /* g_o[c, t] = logistic(a_o[c, t]) */
-                g_o[((t - 1)*B + b)*H + c] = chainrule_logistic(a_o[b*H + c]);
+                g_o[((t - 1)*B + b)*H + c] = chainrule_logistic(a_o_e);
                 /* h[c, t] = tanh(s[c, t])*g_o[c, t] */
                 h[(t*B + b)*H + c] = chainrule_tanh(s[(t*B + b)*H + c])*g_o[((t - 1)*B + b)*H + c];
             }
@@ -499,15 +490,15 @@ static int lstm_run_f64(const long *sizes, const double *const *params,
                 CHAINRULE_INDEPENDENT
                 for (long c = 0; c < H; ++c) {
                     /* d_h = ∂L/∂h */
-                    d_h[b*H + c] = t11[b*H + c] + t12[((t - 1)*B + b)*H + c];
+                    const chainrule_real d_h_e = t11[b*H + c] + t12[((t - 1)*B + b)*H + c];
                     /* computed once for d_a_o, d_s */
-                    t14[b*H + c] = chainrule_tanh(s[(t*B + b)*H + c]);
+                    const chainrule_real t14_e = chainrule_tanh(s[(t*B + b)*H + c]);
                     /* d_a_o = ∂L/∂a_o */
-                    d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c] = (1 - g_o[((t - 1)*B + b)*H + c])*d_h[b*H + c]*g_o[((t - 1)*B + b)*H + c]*t14[b*H + c];
+                    d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c] = d_h_e*t14_e*(1 - g_o[((t - 1)*B + b)*H + c])*g_o[((t - 1)*B + b)*H + c];
                     /* only where 1 ≤ t ≤ T - 1 (zero elsewhere) */
-                    t13[b*H + c] = (t <= T - 1) ? d_a_ifco[(t*B + b)*(4*H) + H + c]*p_f[c] + d_a_ifco[(t*B + b)*(4*H) + c]*p_i[c] + d_s[b*H + c]*g_f[(t*B + b)*H + c] : 0;
+                    const chainrule_real t13_e = (t <= T - 1) ? d_a_ifco[(t*B + b)*(4*H) + H + c]*p_f[c] + d_a_ifco[(t*B + b)*(4*H) + c]*p_i[c] + d_s[b*H + c]*g_f[(t*B + b)*H + c] : 0;
                     /* d_s = ∂L/∂s */
-                    d_s[b*H + c] = (1 - (t14[b*H + c]*t14[b*H + c]))*d_h[b*H + c]*g_o[((t - 1)*B + b)*H + c] + d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c]*p_o[c] + t13[b*H + c];
+                    d_s[b*H + c] = d_h_e*(1 - (t14_e*t14_e))*g_o[((t - 1)*B + b)*H + c] + t13_e + d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c]*p_o[c];
                     /* computed once for d_a_c, d_a_i */
                     t15[b*H + c] = chainrule_tanh(a_c[((t - 1)*B + b)*H + c]);
                     /* d_a_c = ∂L/∂a_c */
@@ -744,30 +735,24 @@ static int lstm_run_f32(const long *sizes, const float *const *params,
     chainrule_real *z = (chainrule_real *)workspace;
     chainrule_real *h = z + B*K*T;
     chainrule_real *s = h + B*H*(T + 1);
-    chainrule_real *a_i = s + B*H*(T + 1);
-    chainrule_real *g_i = a_i + B*H;
-    chainrule_real *a_f = g_i + B*H*T;
-    chainrule_real *g_f = a_f + B*H;
+    chainrule_real *g_i = s + B*H*(T + 1);
+    chainrule_real *g_f = g_i + B*H*T;
     chainrule_real *a_c = g_f + B*H*T;
-    chainrule_real *a_o = a_c + B*H*T;
-    chainrule_real *g_o = a_o + B*H;
+    chainrule_real *g_o = a_c + B*H*T;
     chainrule_real *a_y = g_o + B*H*T;
     chainrule_real *y = a_y + B*K*T;
     chainrule_real *t1357 = y + B*K*T;
     chainrule_real *W_hifco = t1357 + 4*B*H*T;
     chainrule_real *t0246 = W_hifco + 4*(H*H);
     chainrule_real *t9 = t0246 + 4*B*H;
-    chainrule_real *t12 = t9 + B*K*T;
-    chainrule_real *t14 = t12 + B*H*T;
-    chainrule_real *t15 = t14 + B*H;
+    chainrule_real *t11 = t9 + B*K*T;
+    chainrule_real *t12 = t11 + B*H;
+    chainrule_real *t15 = t12 + B*H*T;
     chainrule_real *d_a_y = a_y;
-    chainrule_real *d_h = a_i;
-    chainrule_real *d_s = a_f;
-    chainrule_real *d_h0 = a_i;
-    chainrule_real *d_s0 = g_i;
-    chainrule_real *t11 = a_o;
+    chainrule_real *d_s = t0246;
+    chainrule_real *d_h0 = g_i;
+    chainrule_real *d_s0 = a_c;
     chainrule_real *d_a_ifco = t1357;
-    chainrule_real *t13 = t0246;
     chainrule_real *W_hifco_T = W_hifco;
     chainrule_real L = 0;
     chainrule_real t10 = 0;
@@ -877,13 +862,13 @@ static int lstm_run_f32(const long *sizes, const float *const *params,
             CHAINRULE_INDEPENDENT
             for (long c = 0; c < H; ++c) {
                 /* a_i[c, t] = b_i[c] + p_i[c]*s[c, t - 1] + Sum(W_hi[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xi[i, c]*x[i, t], (i, 0, I - 1)) */
-                a_i[b*H + c] = p_i[c]*s[((t - 1)*B + b)*H + c] + t0246[b*(4*H) + c] + t1357[((t - 1)*B + b)*(4*H) + c];
+                const chainrule_real a_i_e = p_i[c]*s[((t - 1)*B + b)*H + c] + t0246[b*(4*H) + c] + t1357[((t - 1)*B + b)*(4*H) + c];
                 /* g_i[c, t] = logistic(a_i[c, t]) */
-                g_i[((t - 1)*B + b)*H + c] = chainrule_logistic(a_i[b*H + c]);
+                g_i[((t - 1)*B + b)*H + c] = chainrule_logistic(a_i_e);
                 /* a_f[c, t] = b_f[c] + p_f[c]*s[c, t - 1] + Sum(W_hf[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xf[i, c]*x[i, t], (i, 0, I - 1)) */
-                a_f[b*H + c] = p_f[c]*s[((t - 1)*B + b)*H + c] + t0246[b*(4*H) + H + c] + t1357[((t - 1)*B + b)*(4*H) + H + c];
+                const chainrule_real a_f_e = p_f[c]*s[((t - 1)*B + b)*H + c] + t0246[b*(4*H) + H + c] + t1357[((t - 1)*B + b)*(4*H) + H + c];
                 /* g_f[c, t] = logistic(a_f[c, t]) */
-                g_f[((t - 1)*B + b)*H + c] = chainrule_logistic(a_f[b*H + c]);
+                g_f[((t - 1)*B + b)*H + c] = chainrule_logistic(a_f_e);
                 /* a_c[c, t] = b_c[c] + Sum(W_hc[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xc[i, c]*x[i, t], (i, 0, I - 1)) */
                 a_c[((t - 1)*B + b)*H + c] = t0246[b*(4*H) + 2*H + c] + t1357[((t - 1)*B + b)*(4*H) + 2*H + c];
             }
@@ -894,9 +879,9 @@ static int lstm_run_f32(const long *sizes, const float *const *params,
                 /* s[c, t] = tanh(a_c[c, t])*g_i[c, t] + g_f[c, t]*s[c, t - 1] */
                 s[(t*B + b)*H + c] = chainrule_tanh(a_c[((t - 1)*B + b)*H + c])*g_i[((t - 1)*B + b)*H + c] + g_f[((t - 1)*B + b)*H + c]*s[((t - 1)*B + b)*H + c];
                 /* a_o[c, t] = b_o[c] + p_o[c]*s[c, t] + Sum(W_ho[c_, c]*h[c_, t - 1], (c_, 0, H - 1)) + Sum(W_xo[i, c]*x[i, t], (i, 0, I - 1)) */
-                a_o[b*H + c] = p_o[c]*s[(t*B + b)*H + c] + t0246[b*(4*H) + 3*H + c] + t1357[((t - 1)*B + b)*(4*H) + 3*H + c];
+                const chainrule_real a_o_e = p_o[c]*s[(t*B + b)*H + c] + t0246[b*(4*H) + 3*H + c] + t1357[((t - 1)*B + b)*(4*H) + 3*H + c];
                 /* g_o[c, t] = logistic(a_o[c, t]) */
-                g_o[((t - 1)*B + b)*H + c] = chainrule_logistic(a_o[b*H + c]);
+                g_o[((t - 1)*B + b)*H + c] = chainrule_logistic(a_o_e);
                 /* h[c, t] = tanh(s[c, t])*g_o[c, t] */
                 h[(t*B + b)*H + c] = chainrule_tanh(s[(t*B + b)*H + c])*g_o[((t - 1)*B + b)*H + c];
             }
@@ -1063,15 +1048,15 @@ static int lstm_run_f32(const long *sizes, const float *const *params,
                 CHAINRULE_INDEPENDENT
                 for (long c = 0; c < H; ++c) {
                     /* d_h = ∂L/∂h */
-                    d_h[b*H + c] = t11[b*H + c] + t12[((t - 1)*B + b)*H + c];
+                    const chainrule_real d_h_e = t11[b*H + c] + t12[((t - 1)*B + b)*H + c];
                     /* computed once for d_a_o, d_s */
-                    t14[b*H + c] = chainrule_tanh(s[(t*B + b)*H + c]);
+                    const chainrule_real t14_e = chainrule_tanh(s[(t*B + b)*H + c]);
                     /* d_a_o = ∂L/∂a_o */
-                    d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c] = (1 - g_o[((t - 1)*B + b)*H + c])*d_h[b*H + c]*g_o[((t - 1)*B + b)*H + c]*t14[b*H + c];
+                    d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c] = d_h_e*t14_e*(1 - g_o[((t - 1)*B + b)*H + c])*g_o[((t - 1)*B + b)*H + c];
                     /* only where 1 ≤ t ≤ T - 1 (zero elsewhere) */
-                    t13[b*H + c] = (t <= T - 1) ? d_a_ifco[(t*B + b)*(4*H) + H + c]*p_f[c] + d_a_ifco[(t*B + b)*(4*H) + c]*p_i[c] + d_s[b*H + c]*g_f[(t*B + b)*H + c] : 0;
+                    const chainrule_real t13_e = (t <= T - 1) ? d_a_ifco[(t*B + b)*(4*H) + H + c]*p_f[c] + d_a_ifco[(t*B + b)*(4*H) + c]*p_i[c] + d_s[b*H + c]*g_f[(t*B + b)*H + c] : 0;
                     /* d_s = ∂L/∂s */
-                    d_s[b*H + c] = (1 - (t14[b*H + c]*t14[b*H + c]))*d_h[b*H + c]*g_o[((t - 1)*B + b)*H + c] + d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c]*p_o[c] + t13[b*H + c];
+                    d_s[b*H + c] = d_h_e*(1 - (t14_e*t14_e))*g_o[((t - 1)*B + b)*H + c] + t13_e + d_a_ifco[((t - 1)*B + b)*(4*H) + 3*H + c]*p_o[c];
                     /* computed once for d_a_c, d_a_i */
                     t15[b*H + c] = chainrule_tanh(a_c[((t - 1)*B + b)*H + c]);
                     /* d_a_c = ∂L/∂a_c */

@@ -26,7 +26,8 @@ backend binds and declares exactly those.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import sympy
@@ -97,6 +98,19 @@ class KernelCPrinter(C99CodePrinter):
         texts = [printer._print_Float(number) for printer in self._literal_printers]
         self.functions.setdefault(LITERAL)
         return f"{LITERAL}({', '.join(texts)})"
+
+    @contextmanager
+    def unrecorded(self) -> Iterator[None]:
+        """Printing that only compares texts (is this the same element?): what it names
+        is not recorded as named by the kernel."""
+        names, functions = set(self.names), dict(self.functions)
+        try:
+            yield
+        finally:
+            self.names.clear()
+            self.names.update(names)
+            self.functions.clear()
+            self.functions.update(functions)
 
     def element(self, ref: Indexed | Symbol) -> str:
         """The C lvalue of one element of ``ref`` at the current loop variables."""

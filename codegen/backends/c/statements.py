@@ -13,22 +13,26 @@ weight gradients, the biases' gradients) share one loop nest, each a line of its
 and matrix products of one shape one test of the work. Inside the loop over time, the
 consecutive elementwise statements of a step (the gates, the state and the output; the
 backward pass's δ's) share one loop nest too, where no statement touches an element
-another writes but at that element. The loop over ``t`` and the work hoisted out of it
-are the plan's, unchanged.
+another writes but at that element; an array that only such a nest names, each element
+written once and then read at that element alone (a gate's pre-activation ``a_i``, the
+``tanh(s^t)`` computed once for two δ's), is a local of the loop body there, never
+stored. The loop over ``t`` and the work hoisted out of it are the plan's, unchanged.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import sympy
-from sympy import Expr, Idx, Indexed
+from sympy import Expr, Idx, Indexed, Symbol
 
 from chainrule.codegen import escape
 from chainrule.codegen.backends.c.gemm import gemm_call
 from chainrule.codegen.backends.c.printer import REAL, KernelCPrinter, Layout
 from chainrule.codegen.backends.c.storage import contiguous
 from chainrule.codegen.backends.c.variables import LoopVariables
+from chainrule.codegen.plan.lifetimes import references
 from chainrule.codegen.plan.types import (
     Allocate,
     Assign,
@@ -36,6 +40,7 @@ from chainrule.codegen.plan.types import (
     Contract,
     Guarded,
     Initial,
+    Kind,
     Loop,
     OneHot,
     Plan,
@@ -45,6 +50,7 @@ from chainrule.codegen.plan.types import (
     Statement,
     ref_indices,
     ref_name,
+    walk,
 )
 from chainrule.codegen.plan.visitor import StatementVisitor
 
@@ -89,6 +95,8 @@ class Emitter(StatementVisitor):
         self.workspace = workspace
         #: whether a loop printed so far is marked free of dependences between iterations
         self.independent = False
+        #: how many of the plan's statements name each array (see ``element_locals``)
+        self.naming = _naming(plan.all_statements())
 
     def var(self, index: Idx) -> str:
         return self.variables.name(index)
@@ -187,8 +195,9 @@ class Emitter(StatementVisitor):
     def touches(self, assign: Assign) -> list[_Touch]:
         """The elements ``assign`` writes and reads, as printed at the loops' variables."""
         refs = sorted(assign.value.atoms(Indexed), key=str)
-        return [_Touch(ref_name(assign.out), self.printer.element(assign.out), True),
-                *(_Touch(ref_name(ref), self.printer.element(ref), False) for ref in refs)]
+        with self.printer.unrecorded():  # compared, not printed
+            return [_Touch(ref_name(assign.out), self.printer.element(assign.out), True),
+                    *(_Touch(ref_name(ref), self.printer.element(ref), False) for ref in refs)]
 
     def clash(self, a: _Touch, b: _Touch) -> bool:
         """Whether ``a`` and ``b``, one a write, may touch one element of memory from
@@ -206,6 +215,7 @@ class Emitter(StatementVisitor):
         """The statements of :meth:`elementwise_run` as one loop nest, a line each (a
         guarded one zero where its condition fails), its comment above it."""
         body: list[str] = []
+        local = self.element_locals(run)
         for statement in run:
             assign = _elementwise(statement)
             assert assign is not None
@@ -213,10 +223,14 @@ class Emitter(StatementVisitor):
                             else ""):
                 if comment:
                     body.append(f"/* {escape.c_comment(comment)} */")
-            value = self.printer.doprint(assign.value)
+            value = self.printer.doprint(assign.value.replace(
+                lambda e: isinstance(e, Indexed) and ref_name(e) in local,
+                lambda e: local[ref_name(e)]))
             if isinstance(statement, Guarded):
                 value = f"({' && '.join(self.conditions(statement)) or '1'}) ? {value} : 0"
-            body.append(f"{self.printer.element(assign.out)} = {value};")
+            name = ref_name(assign.out)
+            body.append(f"const {REAL} {local[name]} = {value};" if name in local
+                        else f"{self.printer.element(assign.out)} = {value};")
         *outer, inner = self.free(_elementwise(run[0]).out)  # type: ignore[union-attr]
         self.independent = True
         # CHAINRULE_INDEPENDENT (kernel.c.j2): the compiler need not test at run time
@@ -225,6 +239,39 @@ class Emitter(StatementVisitor):
         nest = ["CHAINRULE_INDEPENDENT", f"{self.head(inner)} {{",
                 *(_INDENT + line for line in body), "}"]
         return self.loops(outer, nest, indent)
+
+    def element_locals(self, run: list[Assign | Guarded]) -> dict[str, Symbol]:
+        """The arrays of a fused step that can be locals of its loop body, each with its
+        local's C name: a temporary the run alone names (no other statement of the plan,
+        no copy to the caller), written by one statement and read only after it, at the
+        element it wrote. Nothing reads its memory, so it needs none (no region in the
+        workspace either: the body never names it)."""
+        in_run = _naming(run)
+        elements: dict[str, set[str]] = {}
+        first: dict[str, bool] = {}  # whether the array's first reference is its write
+        writes: Counter[str] = Counter()
+        for statement in run:
+            assign = _elementwise(statement)
+            assert assign is not None
+            for touch in self.touches(assign)[1:]:
+                elements.setdefault(touch.array, set()).add(touch.element)
+                first.setdefault(touch.array, False)
+            written_at = self.touches(assign)[0]
+            out = written_at.array
+            elements.setdefault(out, set()).add(written_at.element)
+            first.setdefault(out, True)
+            writes[out] += 1
+        kept = {*self.plan.outputs, *self.plan.gradients.values()}
+        local: dict[str, Symbol] = {}
+        for name, count in writes.items():
+            array = self.plan.arrays[name]
+            if (count == 1 and first[name] and len(elements[name]) == 1
+                    and in_run[name] == self.naming[name] and name not in kept
+                    and array.kind in (Kind.FORWARD, Kind.ADJOINT, Kind.TEMPORARY)
+                    and not (array.view or array.parts or array.initial_at is not None
+                             or array.padding)):
+                local[name] = Symbol(self.variables.local(name))
+        return local
 
     def independent_products(self, statements: list[Statement], start: int) -> list[_Product]:
         """The contractions from ``statements[start]`` on, consecutive, none reading what
@@ -513,6 +560,13 @@ class _Touch:
     array: str
     element: str
     writes: bool
+
+
+def _naming(statements: list[Statement] | tuple[Statement, ...]) -> Counter[str]:
+    """For each array, how many of ``statements`` (those inside loops and guards
+    included) name it."""
+    return Counter(name for statement in walk(statements)
+                   for name in {name for name, _ in references(statement)})
 
 
 def _elementwise(statement: Statement) -> Assign | None:

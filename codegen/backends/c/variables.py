@@ -38,6 +38,11 @@ class LoopVariables:
         """The C name of ``index``'s loop variable."""
         return self.symbols[index].name
 
+    def local(self, array: str) -> str:
+        """A C name for a loop body's local holding one element of ``array``
+        (``a_i_e``), free like a loop variable's."""
+        return c_identifier(f"{array}_e", self.names)
+
     def copy_indices(self, extents: list[Expr], time_first: bool, bound: set[Idx]) -> list[Idx]:
         """Loop indices over ``extents`` for a copy, none in ``bound`` (the enclosing loops)
         nor twice: the kernel's own index over each range where it has one (so the copy of
