@@ -18,9 +18,11 @@ the same inputs, in one process:
 
 The LSTMs run at (T, B) = (50, 32); the MLP has no time axis and runs B = T·B =
 1600 examples with I = H1 = H2 = the size, so both see the same number of rows.
-Each time is the median of ``--repeat`` timed runs after warm-up (at least two
-calls and 0.4 s; by default as many timed runs as fit in about a second, between 5
-and 30). Beside the times: the ratios C/NumPy, C/autograd and C/nn.LSTM; the FLOPs
+Each time is the median of ``--repeat`` timed runs (by default as many as fit in
+about a second, between 5 and 30), spread over ``--rounds`` rounds (default 3) that
+time a row's backends in turn, so that a machine whose speed drifts slows both sides
+of a ratio alike; each block of runs follows a warm-up of its own (at least two calls
+and 0.4 s). Beside the times: the ratios C/NumPy, C/autograd and C/nn.LSTM; the FLOPs
 of the matrix products of one ``loss_and_grad`` (counted analytically: ``mlp_flops``,
 ``lstm_flops``); the GFLOP/s that C and nn.LSTM achieve; the machine's GEMM rate (a
 1024×1024 NumPy matmul, timed at the start and at the end of the run; torch's too,
@@ -37,9 +39,9 @@ header. Other processes on the machine skew the times (a 2-thread BLAS call that
 waits for a CPU another process holds runs several times slower), so the header
 gives the load before the run and each row the share of the CPUs that other
 processes used while it was timed; ``--wait-idle SECONDS`` waits for quiet first.
-The whole run takes about two minutes.
+The whole run takes about three minutes.
 
-    python benchmarks/backends.py                        # everything, ~2 minutes
+    python benchmarks/backends.py                        # everything, ~3 minutes
     python benchmarks/backends.py --quick                # H = 32, 128, few repeats
     python benchmarks/backends.py --nets lstm_no_peepholes --sizes 128 --dtype float32
 
@@ -83,6 +85,7 @@ SEED = lstm_bench.SEED
 WARMUP_S = 0.4  # warm-up: at least two calls and at least this long
 TIME_BUDGET_S = 1.0  # default: timed runs per measurement fill about this long ...
 MIN_REPEAT, MAX_REPEAT = 5, 30  # ... but no fewer / more runs than these
+ROUNDS = 3  # a row's steps are timed in turn in this many rounds (``interleaved_ms``)
 QUICK_REPEAT = 3
 NN_LSTM_GOAL = 1.0  # the LSTM without peepholes in C within this factor of nn.LSTM ...
 NN_LSTM_GOAL_FROM = 128  # ... at H ≥ this,
@@ -153,29 +156,65 @@ def flops(net: str, size: int) -> int:
 # --- the machine ---------------------------------------------------------------------------
 
 
-def median_ms(step: Callable[[], Any], repeat: int | None, warmup_s: float = WARMUP_S) -> float:
-    """Median ms of ``step`` after warm-up; ``repeat=None``: as many runs as fit the budget.
+def _warm_up(step: Callable[[], Any], warmup_s: float) -> float:
+    """Run ``step`` at least twice and for at least ``warmup_s``; the last call's seconds.
 
-    Warm-up is at least two calls and at least ``warmup_s`` seconds: in one process the
-    thread pools of NumPy's OpenBLAS, the C kernel's OpenBLAS and torch each spin for
-    a while after their last use, and on few CPUs the next backend's first calls run
-    slow (1.5× here) until they go quiet.
+    In one process the thread pools of NumPy's OpenBLAS, the C kernel's OpenBLAS and
+    torch each spin for a while after their last use, and on few CPUs the next backend's
+    first calls run slow (1.5× here) until they go quiet.
     """
     warm = time.perf_counter()
-    calls, first = 0, 0.0
+    calls, last = 0, 0.0
     while calls < 2 or time.perf_counter() - warm < warmup_s:
         start = time.perf_counter()
         step()
-        first = time.perf_counter() - start  # the latest warm-up call sizes the rest
+        last = time.perf_counter() - start
         calls += 1
-    if repeat is None:
-        repeat = min(MAX_REPEAT, max(MIN_REPEAT, round(TIME_BUDGET_S / max(first, 1e-6))))
+    return last
+
+
+def _timed_s(step: Callable[[], Any], calls: int) -> list[float]:
+    """The seconds of each of ``calls`` calls of ``step``."""
     times = []
-    for _ in range(repeat):
+    for _ in range(calls):
         start = time.perf_counter()
         step()
         times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+    return times
+
+
+def _default_repeat(call_s: float) -> int:
+    """As many timed runs as fit ``TIME_BUDGET_S``, between ``MIN_REPEAT`` and ``MAX_REPEAT``."""
+    return min(MAX_REPEAT, max(MIN_REPEAT, round(TIME_BUDGET_S / max(call_s, 1e-6))))
+
+
+def median_ms(step: Callable[[], Any], repeat: int | None, warmup_s: float = WARMUP_S) -> float:
+    """Median ms of ``step`` after warm-up (``_warm_up``); ``repeat=None``: as many runs as
+    fit the budget."""
+    first = _warm_up(step, warmup_s)
+    return 1e3 * statistics.median(_timed_s(step, repeat or _default_repeat(first)))
+
+
+def interleaved_ms(steps: dict[str, Callable[[], Any]], repeat: int | None,
+                   rounds: int = ROUNDS) -> dict[str, float]:
+    """Median ms of each step, its ``repeat`` timed runs spread over ``rounds`` rounds that
+    take the steps in turn, each block after a warm-up of its own (``_warm_up``).
+
+    The project's machines are shared VMs whose speed drifts over seconds to minutes (the
+    same call 130 ms and 170 ms within an hour): with each step's runs in one block, the
+    next step's after it, the drift goes into their ratio. Interleaved, both sides of a
+    ratio sample the same stretches of the machine. Blocks, not single calls alternated:
+    the previous backend's spinning threads would slow the first calls of each.
+    """
+    samples: dict[str, list[float]] = {name: [] for name in steps}
+    block: dict[str, int] = {}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            last = _warm_up(step, WARMUP_S)
+            if name not in block:  # the first round's warm-up sizes every block of the step
+                block[name] = -(-(repeat or _default_repeat(last)) // rounds)
+            samples[name].extend(_timed_s(step, block[name]))
+    return {name: 1e3 * statistics.median(times) for name, times in samples.items()}
 
 
 def gemm_gflops(dtype_name: str, library: str = "numpy", repeat: int = 20) -> float:
@@ -373,7 +412,7 @@ def goal_verdicts(net: str, size: int, c_ms: float, numpy_ms: float | None,
 
 def run(net: str, kernels: dict[str, dict[str, Any]], size: int, dtype_name: str,
         repeat: int | None, plain_max: int, gemm: dict[str, float],
-        idle_wait_s: float = 0.0) -> list[str]:
+        idle_wait_s: float = 0.0, rounds: int = ROUNDS) -> list[str]:
     """The table row(s) of one configuration: timings, and a warning row per loss mismatch."""
     dtype = np.dtype(dtype_name)
     numpy_kernel, c_kernel = kernels["numpy"][net], kernels["c"][net]
@@ -402,7 +441,7 @@ def run(net: str, kernels: dict[str, dict[str, Any]], size: int, dtype_name: str
     if idle_wait_s > 0:
         wait_idle(idle_wait_s)
     load = OtherLoad()
-    times.update({name: median_ms(step, repeat) for name, step in steps.items()})
+    times.update(interleaved_ms(steps, repeat, rounds))
     others = load.share()
 
     work = flops(net, size)
@@ -478,6 +517,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=None,
                         help=f"timed runs per measurement, the median reported (default: as "
                              f"many as fit {TIME_BUDGET_S} s, {MIN_REPEAT} to {MAX_REPEAT})")
+    parser.add_argument("--rounds", type=int, default=ROUNDS,
+                        help=f"rounds that time a row's backends in turn, the runs spread over "
+                             f"them (default {ROUNDS})")
     parser.add_argument("--dtype", choices=("float32", "float64", "both"), default="both")
     parser.add_argument("--blas", choices=("bundled", "system", "none"), default=None,
                         help="the CBLAS of the C kernels (default: bundled, the "
@@ -495,6 +537,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.repeat is not None and args.repeat < 1:
         parser.error("--repeat must be at least 1")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     sizes = args.sizes or (QUICK_SIZES if args.quick else DEFAULT_SIZES)
     repeat = args.repeat or (QUICK_REPEAT if args.quick else None)
     dtypes = ("float32", "float64") if args.dtype == "both" else (args.dtype,)
@@ -523,9 +567,10 @@ def main(argv: list[str] | None = None) -> None:
              if idle is not None and idle >= BUSY_SHARE else ""))
     print(f"- LSTMs at T={T}, B={B}, I = H = size, K={K}; the MLP at B = T·B = {T * B} examples "
           f"(no time axis), I = H1 = H2 = size, K={K}: the same number of rows")
-    print("- ms: median of " + (f"{repeat} runs" if repeat else
+    print("- ms: median of " + (f"{-(-repeat // args.rounds) * args.rounds} runs" if repeat else
                                 f"{MIN_REPEAT}–{MAX_REPEAT} runs (~{TIME_BUDGET_S} s)")
-          + f" of one loss_and_grad after ≥ 2 warm-up calls and ≥ {WARMUP_S} s; "
+          + f" of one loss_and_grad, in {args.rounds} rounds that time a row's backends in "
+          f"turn, each block after ≥ 2 warm-up calls and ≥ {WARMUP_S} s; "
           + ("C no-BLAS at sizes ≤ " + str(args.plain_c_max) if kernels["c-plain"]
              else "C no-BLAS: the C column is already the plain build"))
     print("- GFLOP: matrix products only (forward input/recurrent projections, output layer, "
@@ -545,7 +590,7 @@ def main(argv: list[str] | None = None) -> None:
         for size in sizes:
             for dtype_name in dtypes:
                 for line in run(net, kernels, size, dtype_name, repeat, args.plain_c_max, gemm,
-                                args.wait_idle):
+                                args.wait_idle, args.rounds):
                     print(line, flush=True)
                     if "FAIL" in line or "WARNING" in line:
                         failures.append(line.split(" | ")[:4])

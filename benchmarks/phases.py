@@ -10,8 +10,9 @@ training call of the LSTM without peepholes (T = 50, B = 32, K = 10, I = H) into
   product for C, ``torch.autograd.grad`` for PyTorch;
 
 for each size and dtype, with the ratio C/nn.LSTM per phase. Times are medians of
-``--repeat`` runs after warm-up (``backends.median_ms``), measured in one process, one
-kernel after the other, with the bundled OpenBLAS of the C kernels named in the header.
+``--repeat`` runs spread over ``--rounds`` rounds that take the four steps in turn, each
+block after a warm-up of its own (``backends.interleaved_ms``), in one process, with the
+bundled OpenBLAS of the C kernels named in the header.
 
     python benchmarks/phases.py                      # H = 128, 512; float32, float64
     python benchmarks/phases.py --sizes 32 --dtype float32 --repeat 5
@@ -48,7 +49,8 @@ reference = backends.reference
 NET = "lstm_no_peepholes"
 
 
-def run(kernel: Any, size: int, dtype_name: str, repeat: int) -> str:
+def run(kernel: Any, size: int, dtype_name: str, repeat: int,
+        rounds: int = backends.ROUNDS) -> str:
     """One table row: forward and backward of C and nn.LSTM, and their ratios."""
     dtype = np.dtype(dtype_name)
     params = kernel.init_params(backends.kernel_sizes(kernel, size), rng=backends.SEED,
@@ -60,9 +62,7 @@ def run(kernel: Any, size: int, dtype_name: str, repeat: int) -> str:
         "nn forward": lstm_bench.nn_lstm_step(reference, params, x, labels, backward=False),
         "nn whole": lstm_bench.nn_lstm_step(reference, params, x, labels),
     }
-    # each step timed in a block of its own, not alternated call by call: PyTorch's threads
-    # spin on after its calls and would slow an OpenBLAS call that follows at once
-    times = {name: backends.median_ms(step, repeat) for name, step in steps.items()}
+    times = backends.interleaved_ms(steps, repeat, rounds)
     c_back = times["C whole"] - times["C forward"]
     nn_back = times["nn whole"] - times["nn forward"]
     cells = [str(size), dtype_name,
@@ -79,6 +79,9 @@ def main(argv: list[str] | None = None) -> None:
                         metavar="128,512")
     parser.add_argument("--dtype", choices=("float32", "float64", "both"), default="both")
     parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=backends.ROUNDS,
+                        help=f"rounds that time the four steps in turn, the runs spread over "
+                             f"them (default {backends.ROUNDS})")
     parser.add_argument("--onednn", choices=("on", "off"), default="on",
                         help="off: nn.LSTM with torch.backends.mkldnn disabled")
     args = parser.parse_args(argv)
@@ -101,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     with reference.torch.backends.mkldnn.flags(enabled=args.onednn == "on"):
         for size in args.sizes:
             for dtype_name in dtypes:
-                print(run(kernel, size, dtype_name, args.repeat), flush=True)
+                print(run(kernel, size, dtype_name, args.repeat, args.rounds), flush=True)
 
 
 if __name__ == "__main__":

@@ -76,3 +76,19 @@ def test_a_fallback_kernel_family_is_a_warning() -> None:
 
     assert "WARNING: Prescott is OpenBLAS's fallback" in c_blas_line(Kernel("Prescott"))
     assert "WARNING" not in c_blas_line(Kernel("Haswell"))
+
+
+def test_peers_are_timed_in_turn_in_rounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """backends.interleaved_ms: each round times a block of every step, in order, so a ratio
+    of two steps samples the same stretches of a drifting machine; the timed runs of a step
+    are its repeat spread over the rounds (rounded up), each block after a warm-up."""
+    sys.path.insert(0, str(ROOT))
+    from benchmarks import backends
+
+    monkeypatch.setattr(backends, "WARMUP_S", 0.0)
+    calls: list[str] = []
+    steps = {name: (lambda name=name: calls.append(name)) for name in ("C", "nn")}
+    times = backends.interleaved_ms(steps, repeat=4, rounds=3)
+    assert set(times) == {"C", "nn"} and all(value >= 0 for value in times.values())
+    # per round and step: two warm-up calls, then ceil(4 / 3) = 2 timed ones
+    assert calls == (["C"] * 4 + ["nn"] * 4) * 3, calls
