@@ -92,3 +92,18 @@ def test_peers_are_timed_in_turn_in_rounds(monkeypatch: pytest.MonkeyPatch) -> N
     assert set(times) == {"C", "nn"} and all(value >= 0 for value in times.values())
     # per round and step: two warm-up calls, then ceil(4 / 3) = 2 timed ones
     assert calls == (["C"] * 4 + ["nn"] * 4) * 3, calls
+
+
+def test_the_neighbours_table_times_c_alone_and_after_each_peer() -> None:
+    """benchmarks/neighbours.py: one row per size, a column per neighbour (nn.LSTM only
+    with PyTorch), each cell a median and the rounds' range."""
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "neighbours.py"), "--sizes", "3",
+         "--dtype", "float64", "--rounds", "2", "--calls", "1"],
+        capture_output=True, text=True, timeout=300, check=False)
+    assert run.returncode == 0, run.stderr
+    rows = [line for line in run.stdout.splitlines() if line.startswith("| 3 | float64 |")]
+    assert len(rows) == 1, run.stdout
+    columns = 3 if torch_reference.torch is not None else 2
+    assert rows[0].count("–") == columns and rows[0].count("|") == 2 + 2 * columns + 1, rows
+    assert "after NumPy ms" in run.stdout and "C: yes, bundled: OpenBLAS" in run.stdout
