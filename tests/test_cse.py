@@ -11,6 +11,7 @@ kernels lowered without the pass.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import re
 from collections import Counter
@@ -248,8 +249,10 @@ def balanced_calls(text: str, pattern: re.Pattern[str]) -> list[str]:
     return found
 
 
+# arithmetic is no call to count: the expressions outside the loop write it as operators
 NUMPY_CALL = re.compile(r"\bnumpy\.(?!zeros|empty|concatenate|einsum|tensordot|arange|"
-                        r"broadcast_to)\w+\(")
+                        r"broadcast_to|(?:add|subtract|multiply|divide|negative|square)\()"
+                        r"\w+\(")
 C_CALL = re.compile(r"\b(?!for\b|if\b|sizeof\b|while\b|return\b)[A-Za-z_]\w*\(")
 # an element stored (``s[...] = ...;``) or a loop body's local (``const chainrule_real t14_e``)
 C_STATEMENT = re.compile(
@@ -275,7 +278,40 @@ def numpy_scopes(text: str) -> dict[str, list[str]]:
                 continue
             scope = f"{function}, loop" if loop_indent is not None else function
             scopes.setdefault(scope, []).append(line)
-    return scopes
+    return {scope: unchained(lines) for scope, lines in scopes.items()}
+
+
+def unchained(lines: list[str]) -> list[str]:
+    """A loop's ufunc chains (``numpy.tanh(_s0, out=_s0)``, codegen/backends/numpy/ufuncs.py)
+    read back as the expressions they compute: a call into a scratch buffer ``_s<N>`` is
+    substituted where that buffer is read next; a call into an array ``a`` becomes
+    ``a = numpy.f(...)``. Every other line is kept as it is."""
+    held: dict[str, ast.expr] = {}
+
+    class Substitute(ast.NodeTransformer):
+        def visit_Name(self, node: ast.Name) -> ast.expr:
+            return held.get(node.id, node)
+
+    found = []
+    for line in lines:
+        try:
+            tree = ast.parse(line.strip(), mode="eval").body
+        except SyntaxError:
+            found.append(line)
+            continue
+        outs = [k for k in getattr(tree, "keywords", ()) if k.arg == "out"]
+        if not isinstance(tree, ast.Call) or len(outs) != 1:
+            found.append(line)
+            continue
+        tree.keywords = [k for k in tree.keywords if k.arg != "out"]
+        tree = Substitute().visit(tree)
+        target = ast.unparse(outs[0].value)
+        if re.fullmatch(r"_s\d+", target):
+            held[target] = tree
+        else:
+            indent = line[:len(line) - len(line.lstrip())]
+            found.append(f"{indent}{target} = {ast.unparse(tree)}")
+    return found
 
 
 def c_scopes(text: str) -> dict[str, list[str]]:

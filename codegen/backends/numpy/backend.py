@@ -7,7 +7,10 @@ contract's names, input validation, the functions). Contractions become
 ``@`` where they are a matrix product, ``numpy.tensordot`` where they contract
 several axes at once (time and batch, for a gradient), and ``numpy.einsum``
 otherwise. The loop over ``t`` is a Python ``for``; everything else works on
-whole arrays.
+whole arrays. Inside the loop nothing is allocated per step: what a step binds
+anew (a product, a subexpression shared by two statements) gets one buffer
+before the loop, written with ``out=``, and a step's elementwise statement is a
+chain of ufunc calls (``ufuncs.py``), where NumPy's cost is per operation.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from sympy import Expr
 
 from chainrule.codegen import escape, kernel_checks, templating
 from chainrule.codegen.backends.numpy.printer import KernelNumPyPrinter, Rows
+from chainrule.codegen.backends.numpy.ufuncs import Scratch, UfuncChain
 from chainrule.codegen.kernel_set import SEAL_PLACEHOLDER
 from chainrule.codegen.plan.contract import contract_of
 from chainrule.codegen.plan.types import (
@@ -197,12 +201,16 @@ class _StatementPrinter(StatementVisitor):
         self.plan = plan
         self.in_place = plan.in_place()
         self.rows = {loop: Rows(plan.arrays, plan.time, loop) for loop in (False, True)}
+        #: what the loop being printed writes into buffers allocated before it: the
+        #: arrays of one step, which outside a loop would be bound anew by each statement
+        self.step_buffers: set[str] = set()
+        self.scratch = Scratch()
 
     def lines(self, statements: list[Statement] | tuple[Statement, ...], loop: bool = False,
               indent: str = "") -> list[str]:
         lines: list[str] = []
         for statement in statements:
-            if statement.comment:
+            if statement.comment and not isinstance(statement, Loop):  # a loop's: loop()
                 lines.append(f"{indent}# {statement.comment}")
             lines += self.visit(statement, loop, indent)
         return lines
@@ -214,7 +222,21 @@ class _StatementPrinter(StatementVisitor):
             head = f"for {time} in range({time.lower}, {time.upper + 1}):"
         else:
             head = f"for {time} in range({time.upper}, {time.lower - 1}, -1):"
-        return [indent + head, *self.lines(statement.body, True, indent + _INDENT)]
+        body = walk(statement.body)
+        self.step_buffers = {name for s in body for name in written(s)
+                             if name not in self.in_place and self.plan.array(name).axes}
+        self.scratch = Scratch()
+        lines = self.lines(statement.body, True, indent + _INDENT)
+        before = [f"{indent}{name} = numpy.empty({_shape(self.plan.array(name).axes)}, dtype)"
+                  for name in sorted(self.step_buffers)]
+        before += [line for s in body if isinstance(s, Split) and s.buffer in self.step_buffers
+                   for line in self.split(s, False, indent)]
+        before += self.scratch.allocations(indent)
+        self.step_buffers = set()
+        if before:
+            before.insert(0, f"{indent}# one step's arrays, written in place at every step")
+        comment = [f"{indent}# {statement.comment}"] if statement.comment else []
+        return [*before, *comment, indent + head, *lines]
 
     def guarded(self, statement: Guarded, loop: bool, indent: str) -> list[str]:
         return [f"{indent}if {self.condition(statement)}:",
@@ -244,7 +266,7 @@ class _StatementPrinter(StatementVisitor):
         """How ``out`` is written: its text, its axes, and whether it is written in place."""
         name = ref_name(out)
         text, axes = self.rows[loop].view(out)
-        if name in self.in_place:
+        if name in self.in_place or name in self.step_buffers:
             return (f"{name}[...]" if text == name else text), axes, True
         if text != name:
             raise ValueError(f"{out}: only an allocated array can be written one step at a time")
@@ -253,6 +275,12 @@ class _StatementPrinter(StatementVisitor):
     def assign(self, statement: Assign, loop: bool, indent: str) -> list[str]:
         rows = self.rows[loop]
         target, axes, in_place = self.target(statement.out, loop)
+        if loop and in_place and axes:
+            shape = _shape(tuple(_extent(a) for a in axes))
+            chain = UfuncChain(KernelNumPyPrinter(axes, rows), self.scratch, shape)
+            calls = chain.lines(target.removesuffix("[...]"), statement.value)
+            if calls is not None:
+                return [indent + call for call in calls]
         terms = sympy.Add.make_args(statement.value)
         if in_place and statement.out in terms and len(terms) > 1:  # out = out + rest
             rest = sympy.Add(*(term for term in terms if term != statement.out))
@@ -310,6 +338,8 @@ class _StatementPrinter(StatementVisitor):
         return lines
 
     def split(self, statement: Split, loop: bool, indent: str) -> list[str]:
+        if loop and statement.buffer in self.step_buffers:
+            return []  # bound once, before the loop (``loop``)
         return [f"{indent}{view.name} = {statement.buffer}[{_slice(view)}]"
                 for view in self.plan.views_of(statement.buffer)]
 
