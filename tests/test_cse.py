@@ -250,7 +250,7 @@ def balanced_calls(text: str, pattern: re.Pattern[str]) -> list[str]:
 
 
 # arithmetic is no call to count: the expressions outside the loop write it as operators
-NUMPY_CALL = re.compile(r"\bnumpy\.(?!zeros|empty|concatenate|einsum|tensordot|arange|"
+NUMPY_CALL = re.compile(r"\bnumpy\.(?!zeros|empty|array\(|concatenate|einsum|tensordot|arange|"
                         r"broadcast_to|(?:add|subtract|multiply|divide|negative|square)\()"
                         r"\w+\(")
 C_CALL = re.compile(r"\b(?!for\b|if\b|sizeof\b|while\b|return\b)[A-Za-z_]\w*\(")
@@ -282,10 +282,10 @@ def numpy_scopes(text: str) -> dict[str, list[str]]:
 
 
 def unchained(lines: list[str]) -> list[str]:
-    """A loop's ufunc chains (``numpy.tanh(_s0, out=_s0)``, codegen/backends/numpy/ufuncs.py)
-    read back as the expressions they compute: a call into a scratch buffer ``_s<N>`` is
-    substituted where that buffer is read next; a call into an array ``a`` becomes
-    ``a = numpy.f(...)``. Every other line is kept as it is."""
+    """A loop's ufunc chains (``numpy.tanh(_s0, _s0)``, codegen/backends/numpy/ufuncs.py)
+    read back as the expressions they compute: a call into a scratch buffer ``_s<N>`` (its
+    last positional argument) is substituted where that buffer is read next; a call into an
+    array ``a`` becomes ``a = numpy.f(...)``. Every other line is kept as it is."""
     held: dict[str, ast.expr] = {}
 
     class Substitute(ast.NodeTransformer):
@@ -299,13 +299,14 @@ def unchained(lines: list[str]) -> list[str]:
         except SyntaxError:
             found.append(line)
             continue
-        outs = [k for k in getattr(tree, "keywords", ()) if k.arg == "out"]
-        if not isinstance(tree, ast.Call) or len(outs) != 1:
+        ufunc = getattr(np, tree.func.attr, None) if isinstance(tree, ast.Call) and isinstance(
+            tree.func, ast.Attribute) else None
+        if not isinstance(ufunc, np.ufunc) or len(tree.args) != ufunc.nin + 1:
             found.append(line)
             continue
-        tree.keywords = [k for k in tree.keywords if k.arg != "out"]
+        out = tree.args.pop()
         tree = Substitute().visit(tree)
-        target = ast.unparse(outs[0].value)
+        target = ast.unparse(out)
         if re.fullmatch(r"_s\d+", target):
             held[target] = tree
         else:

@@ -5,7 +5,7 @@
  * CBLAS such as OpenBLAS) to run large matrix products through cblas_?gemm; with
  * -DCHAINRULE_CBLAS_PREFIX=scipy_ as well for the scipy-openblas32 wheel's OpenBLAS,
  * whose symbols are scipy_cblas_?gemm.
- * Kernel set 266c55dbb59ca7e3 (3 files), this file 3e5784c342597ffb: checked by codegen.load.
+ * Kernel set 5d7059c573a650d0 (3 files), this file 3e5784c342597ffb: checked by codegen.load.
  */
 #include "blstm.h"
 

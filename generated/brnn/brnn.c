@@ -5,7 +5,7 @@
  * CBLAS such as OpenBLAS) to run large matrix products through cblas_?gemm; with
  * -DCHAINRULE_CBLAS_PREFIX=scipy_ as well for the scipy-openblas32 wheel's OpenBLAS,
  * whose symbols are scipy_cblas_?gemm.
- * Kernel set f0bb8ea7c2f7dd4a (3 files), this file 05d9474b8d6f053d: checked by codegen.load.
+ * Kernel set be041d5c5336f2f0 (3 files), this file 05d9474b8d6f053d: checked by codegen.load.
  */
 #include "brnn.h"
 

@@ -5,7 +5,7 @@
  * CBLAS such as OpenBLAS) to run large matrix products through cblas_?gemm; with
  * -DCHAINRULE_CBLAS_PREFIX=scipy_ as well for the scipy-openblas32 wheel's OpenBLAS,
  * whose symbols are scipy_cblas_?gemm.
- * Kernel set 413b9a7613f8179a (3 files), this file 064bb2d70a23128d: checked by codegen.load.
+ * Kernel set c6ad449fffae1a9c (3 files), this file 064bb2d70a23128d: checked by codegen.load.
  */
 #include "lstm.h"
 

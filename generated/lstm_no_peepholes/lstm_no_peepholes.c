@@ -5,7 +5,7 @@
  * CBLAS such as OpenBLAS) to run large matrix products through cblas_?gemm; with
  * -DCHAINRULE_CBLAS_PREFIX=scipy_ as well for the scipy-openblas32 wheel's OpenBLAS,
  * whose symbols are scipy_cblas_?gemm.
- * Kernel set 34e9a8b964e6bbab (3 files), this file 6d0d4e6598894f11: checked by codegen.load.
+ * Kernel set 660d38be1df16e87 (3 files), this file 6d0d4e6598894f11: checked by codegen.load.
  */
 #include "lstm_no_peepholes.h"
 

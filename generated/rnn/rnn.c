@@ -5,7 +5,7 @@
  * CBLAS such as OpenBLAS) to run large matrix products through cblas_?gemm; with
  * -DCHAINRULE_CBLAS_PREFIX=scipy_ as well for the scipy-openblas32 wheel's OpenBLAS,
  * whose symbols are scipy_cblas_?gemm.
- * Kernel set eb2c87d8d9da085a (3 files), this file 4029fd1ada2984af: checked by codegen.load.
+ * Kernel set 65c727e2424caff8 (3 files), this file 4029fd1ada2984af: checked by codegen.load.
  */
 #include "rnn.h"
 

@@ -9,7 +9,7 @@ several axes at once (time and batch, for a gradient), and ``numpy.einsum``
 otherwise. The loop over ``t`` is a Python ``for``; everything else works on
 whole arrays. Inside the loop nothing is allocated per step: what a step binds
 anew (a product, a subexpression shared by two statements) gets one buffer
-before the loop, written with ``out=``, and a step's elementwise statement is a
+before the loop, written in place, and a step's elementwise statement is a
 chain of ufunc calls (``ufuncs.py``), where NumPy's cost is per operation.
 """
 

@@ -1,4 +1,4 @@
-"""NumPy printing of one step's elementwise statement as ufunc calls that write with ``out=``.
+"""NumPy printing of one step's elementwise statement as ufunc calls that write in place.
 
 Role in DESIGN.md's picture: a printer of the plan → text stage, for the NumPy
 backend's loop over ``t`` only. Outside the loop a statement runs once, over
@@ -8,15 +8,20 @@ NumPy's cost is per operation rather than per element, and every operator of an
 expression would allocate its result anew. So a step's statement
 ``out = expr`` prints as a chain of ufunc calls: each operation of ``expr``
 (+, −, ·, /, powers, tanh, exp, log, and our own logistic, relu, step, softplus
-in the printer's stable forms) writes with ``out=`` into a scratch buffer of the
-step's shape, allocated once before the loop (:class:`Scratch`), and the last one
-writes into ``out`` itself. ``1 − g`` is ``numpy.subtract(1, g, out=...)``, a
-quotient ``numpy.divide``: no reciprocal first. Anything else (erf, a user's
-function, a Piecewise) prints as one expression of the printer and enters the
-chain as an operand.
+in the printer's stable forms) writes into a scratch buffer of the step's shape,
+allocated once before the loop (:class:`Scratch`), and the last one writes into
+``out`` itself; the array written is the ufunc's last positional argument, its
+``out`` (``numpy.tanh(a, r)``: the keyword costs a call more), but for
+``numpy.maximum``, where NumPy deprecates it. ``1 − g`` is
+``numpy.subtract(_c0, g, _s0)``, a quotient ``numpy.divide``: no reciprocal first.
+A constant is a 0-d array of the kernel's dtype made before the loop (``_c0``):
+NumPy converts a Python float at every call, which costs as much as the operation
+at small sizes, and rounds it to the dtype just as the array does. Anything else
+(erf, a user's function, a Piecewise) prints as one expression of the printer and
+enters the chain as an operand.
 
 An operation writes into a buffer that one of its operands already holds where it
-can (``numpy.tanh(r, out=r)``), so a chain holds few buffers at once; ``out`` itself
+can (``numpy.tanh(r, r)``), so a chain holds few buffers at once; ``out`` itself
 is written only by the last operation, so an expression that reads ``out``'s rows
 reads them before they change. NumPy makes an operation whose output overlaps an
 input correct by itself.
@@ -34,12 +39,17 @@ from chainrule.symbolic import logistic, relu, softplus, step
 
 
 class Scratch:
-    """Buffers a loop's chains write between operations: named ``_s0``, ``_s1``, ... (a
-    user's name starts with a letter), by shape; a buffer freed is taken again."""
+    """What a loop's chains hold, made before the loop: buffers written between
+    operations, named ``_s0``, ``_s1``, ... by shape (a buffer freed is taken again), and
+    constants ``_c0``, ``_c1``, ... (a user's name starts with a letter)."""
 
     def __init__(self) -> None:
         self.shapes: dict[str, str] = {}  # name → its shape as Python code
         self.free: dict[str, list[str]] = {}
+        self.constants: dict[str, str] = {}  # value as Python code → name
+
+    def constant(self, value: str) -> str:
+        return self.constants.setdefault(value, f"_c{len(self.constants)}")
 
     def take(self, shape: str) -> str:
         free = self.free.setdefault(shape, [])
@@ -53,9 +63,11 @@ class Scratch:
         self.free[self.shapes[name]].append(name)
 
     def allocations(self, indent: str) -> list[str]:
-        """The lines that allocate every buffer, before the loop."""
-        return [f"{indent}{name} = numpy.empty({shape}, dtype)"
-                for name, shape in self.shapes.items()]
+        """The lines that make every buffer and constant, before the loop."""
+        return [*(f"{indent}{name} = numpy.array({value}, dtype)"
+                  for value, name in self.constants.items()),
+                *(f"{indent}{name} = numpy.empty({shape}, dtype)"
+                  for name, shape in self.shapes.items())]
 
 
 #: A value on the way: its text, and the scratch buffer that holds it (None for an
@@ -87,11 +99,11 @@ class UfuncChain:
         operation of ours, nowhere: its text is the operand)."""
         operation = _operation(expr)
         if operation is None:
-            return self.printer.doprint(expr), None
+            return self.number(expr) if expr.is_number else (self.printer.doprint(expr), None)
         return operation(self, expr, out)
 
     def call(self, ufunc: str, operands: list[Value], out: str | None) -> Value:
-        """``numpy.<ufunc>(operands..., out=...)``: into ``out``, or into a buffer an operand
+        """``numpy.<ufunc>(operands..., out)``: into ``out``, or into a buffer an operand
         holds, or into a new one; the operands' other buffers are free after it."""
         held = [buffer for _, buffer in operands if buffer is not None]
         if out is None:
@@ -101,12 +113,15 @@ class UfuncChain:
         for buffer in held:
             self.scratch.give(buffer)
         args = ", ".join(text for text, _ in operands)
-        self.calls.append(f"numpy.{ufunc}({args}, out={target})")
+        written = f"out={target}" if ufunc in _OUT_BY_KEYWORD else target
+        self.calls.append(f"numpy.{ufunc}({args}, {written})")
         return target, (None if out is not None else target)
 
     def number(self, value: Expr | str) -> Value:
-        """A constant operand: a SymPy number as the printer prints it, or a literal."""
-        return (value if isinstance(value, str) else self.printer.doprint(value)), None
+        """A constant operand (a SymPy number as the printer prints it, or a literal) as
+        the name of its 0-d array."""
+        text = value if isinstance(value, str) else self.printer.doprint(value)
+        return self.scratch.constant(text), None
 
     # --- operations, by SymPy class (the registry :data:`_OPERATIONS` holds them) ----------
 
@@ -183,6 +198,9 @@ def _elementwise(ufunc: str) -> Callable[[UfuncChain, Expr, str | None], Value]:
         return chain.call(ufunc, [chain.value(expr.args[0])], out)
     return apply
 
+
+#: Ufuncs whose output NumPy 2 takes by keyword only (a positional one is deprecated).
+_OUT_BY_KEYWORD = frozenset({"maximum", "minimum"})
 
 #: SymPy class → how a chain computes it; a class not here enters a chain as an operand.
 _OPERATIONS: dict[type, Callable[[UfuncChain, Expr, str | None], Value]] = {
