@@ -11,7 +11,6 @@ kernels lowered without the pass.
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import re
 from collections import Counter
@@ -50,6 +49,7 @@ from chainrule.symbolic.networks import BUILTINS
 from chainrule.symbolic.spec import load_spec
 from tests.cases import random_inputs, relative_error
 from tests.gradcheck import finite_difference_errors
+from tests.numpy_text import numpy_scopes
 
 GRU = Path(__file__).resolve().parents[1] / "examples" / "gru.toml"
 
@@ -257,62 +257,6 @@ C_CALL = re.compile(r"\b(?!for\b|if\b|sizeof\b|while\b|return\b)[A-Za-z_]\w*\(")
 # an element stored (``s[...] = ...;``) or a loop body's local (``const chainrule_real t14_e``)
 C_STATEMENT = re.compile(
     r"^\s*(?:const chainrule_real )?[A-Za-z_]\w*(\[[^\]]*\])? = (?P<value>.*);$")
-
-
-def numpy_scopes(text: str) -> dict[str, list[str]]:
-    """The statement lines of ``_forward`` (the forward phase) and ``loss_and_grad`` (the
-    later ones), each split into its loop over ``t`` and the rest."""
-    scopes: dict[str, list[str]] = {}
-    lines = text.splitlines()
-    for function in ("_forward", "loss_and_grad"):
-        start = next(n for n, line in enumerate(lines) if line.startswith(f"def {function}("))
-        loop_indent: int | None = None
-        for line in lines[start + 1:]:
-            if line and not line[0].isspace():
-                break
-            indent = len(line) - len(line.lstrip())
-            if loop_indent is not None and line.strip() and indent <= loop_indent:
-                loop_indent = None
-            if re.match(r"\s*for \w+ in range\(", line):
-                loop_indent = indent
-                continue
-            scope = f"{function}, loop" if loop_indent is not None else function
-            scopes.setdefault(scope, []).append(line)
-    return {scope: unchained(lines) for scope, lines in scopes.items()}
-
-
-def unchained(lines: list[str]) -> list[str]:
-    """A loop's ufunc chains (``numpy.tanh(_s0, _s0)``, codegen/backends/numpy/ufuncs.py)
-    read back as the expressions they compute: a call into a scratch buffer ``_s<N>`` (its
-    last positional argument) is substituted where that buffer is read next; a call into an
-    array ``a`` becomes ``a = numpy.f(...)``. Every other line is kept as it is."""
-    held: dict[str, ast.expr] = {}
-
-    class Substitute(ast.NodeTransformer):
-        def visit_Name(self, node: ast.Name) -> ast.expr:
-            return held.get(node.id, node)
-
-    found = []
-    for line in lines:
-        try:
-            tree = ast.parse(line.strip(), mode="eval").body
-        except SyntaxError:
-            found.append(line)
-            continue
-        ufunc = getattr(np, tree.func.attr, None) if isinstance(tree, ast.Call) and isinstance(
-            tree.func, ast.Attribute) else None
-        if not isinstance(ufunc, np.ufunc) or len(tree.args) != ufunc.nin + 1:
-            found.append(line)
-            continue
-        out = tree.args.pop()
-        tree = Substitute().visit(tree)
-        target = ast.unparse(out)
-        if re.fullmatch(r"_s\d+", target):
-            held[target] = tree
-        else:
-            indent = line[:len(line) - len(line.lstrip())]
-            found.append(f"{indent}{target} = {ast.unparse(tree)}")
-    return found
 
 
 def c_scopes(text: str) -> dict[str, list[str]]:

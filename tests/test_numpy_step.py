@@ -8,7 +8,6 @@ before it changes. The generated modules' loops must allocate nothing per step.
 
 from __future__ import annotations
 
-import ast
 import re
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from sympy import Idx, IndexedBase
 from chainrule.codegen.backends.numpy.printer import KernelNumPyPrinter
 from chainrule.codegen.backends.numpy.ufuncs import Scratch, UfuncChain
 from chainrule.symbolic.functions import logistic, relu, softplus, step
+from tests.numpy_text import raw_numpy_scopes, ufunc_call
 
 GENERATED = Path(__file__).resolve().parents[1] / "generated"
 RECURRENT = sorted(p.parent.name for p in GENERATED.glob("*/*.py")
@@ -48,19 +48,6 @@ EXPRESSIONS = {
     "erf inside": sympy.erf(x) * y + 1,
     "reads its target": x * 2 + x * y + x,
 }
-
-
-def _writes_in_place(line: str) -> bool:
-    """A call of a NumPy ufunc with its output among the arguments (out= or positional)."""
-    (statement,) = ast.parse(line).body
-    call = statement.value if isinstance(statement, ast.Expr) else None
-    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
-            and ast.unparse(call.func.value) == "numpy"):
-        return False
-    ufunc = getattr(np, call.func.attr)
-    if any(keyword.arg == "out" for keyword in call.keywords):
-        return True
-    return isinstance(ufunc, np.ufunc) and len(call.args) == ufunc.nin + 1
 
 
 def test_constants_are_arrays_of_the_dtype() -> None:
@@ -92,7 +79,7 @@ def test_chain_computes_the_printed_expression(name: str) -> None:
     target = "x" if name == "reads its target" else "out"
     calls = UfuncChain(printer, scratch, "(4, 3)").lines(target, expr)
     assert calls, "an expression with operations prints as calls"
-    assert all(_writes_in_place(call) for call in calls), calls
+    assert all(ufunc_call(call) is not None for call in calls), calls
     arrays = _arrays()
     namespace = {"numpy": np, "_erf": _erf, "dtype": np.float64, **arrays}
     expected = eval(printer.doprint(expr), dict(namespace))  # our printer's text, not a user's
@@ -138,20 +125,12 @@ def test_no_operation_of_ours_is_left_to_the_printer() -> None:
 def test_the_loop_allocates_nothing_per_step(name: str) -> None:
     """Inside the loop over t every statement writes into storage made before it: a ufunc
     call with out=, or a guard's zeros written in place."""
-    lines = (GENERATED / name / f"{name}.py").read_text(encoding="utf-8").splitlines()
-    loop_indent = None
-    statements = []
-    for line in lines:
-        indent = len(line) - len(line.lstrip())
-        if loop_indent is not None and line.strip() and indent <= loop_indent:
-            loop_indent = None
-        if re.match(r"\s*for t in range\(", line):
-            loop_indent = indent
-        elif loop_indent is not None:
-            statements.append(line.strip())
+    scopes = raw_numpy_scopes((GENERATED / name / f"{name}.py").read_text(encoding="utf-8"))
+    statements = [line.strip() for scope, lines in scopes.items() if scope.endswith(", loop")
+                  for line in lines]
     assert statements, "no loop over t found"
     for statement in statements:
         if not statement or statement.startswith(("#", "if ")) or statement == "else:":
             continue
-        assert _writes_in_place(statement) or re.fullmatch(r"\w+\[\.\.\.\] = 0", statement), \
+        assert ufunc_call(statement) is not None or re.fullmatch(r"\w+\[\.\.\.\] = 0", statement), \
             statement
